@@ -1,0 +1,245 @@
+use std::future::{Ready, ready};
+use std::panic::AssertUnwindSafe;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use futures_util::FutureExt;
+use futures_util::future::LocalBoxFuture;
+use palisade_errors::{Error, ErrorKind, RequestId};
+use tracing::Instrument;
+
+use crate::ApiError;
+use crate::error::{render, to_actix_status};
+
+/// The Palisade base for an actix-web app: request ids, the error envelope on
+/// every error response, and panic containment.
+///
+/// - A caller's `X-Request-Id` is kept when it parses ([`RequestId::parse`]),
+///   otherwise a UUIDv4 is generated; it goes into the request extensions
+///   (`req.extensions().get::<RequestId>()`), a `request` tracing span, and
+///   every response.
+/// - Every 4xx/5xx response leaves as the envelope with the request id. actix's
+///   own errors are classified from the error the response carries (JSON
+///   syntax 400, JSON data 422, content type 415, size 413, path 404, query
+///   422), anything else by status; the original body is dropped.
+/// - A handler that panics answers a 500 envelope and the panic message is
+///   logged; the worker keeps serving.
+///
+/// Register it last (`App::new().wrap(Harden::new())` after other `wrap`s), so
+/// it is outermost and sees every response.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Harden {
+    _private: (),
+}
+
+impl Harden {
+    /// The middleware.
+    pub fn new() -> Harden {
+        Harden::default()
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Harden
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Transform = HardenMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<HardenMiddleware<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(HardenMiddleware { service }))
+    }
+}
+
+/// The service made by [`Harden`].
+#[derive(Debug)]
+pub struct HardenMiddleware<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for HardenMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .and_then(RequestId::parse)
+            .unwrap_or_else(generate);
+        request.extensions_mut().insert(id.clone());
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %request.method(),
+            path = request.path(),
+        );
+        // A handler may panic while the future is built or while it runs.
+        let call = span
+            .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| self.service.call(request))));
+        Box::pin(
+            async move {
+                let outcome = match call {
+                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                    Err(panic) => Err(panic),
+                };
+                // The request was moved into the inner service (and an
+                // `HttpRequest` must not be cloned before routing), so errors
+                // without a response leave as `Err` that renders itself.
+                match outcome {
+                    Ok(Ok(response)) => Ok(finish(response.map_into_boxed_body(), &id)),
+                    Ok(Err(error)) => {
+                        let error = classify(&error).unwrap_or_else(|| {
+                            let status = error.as_response_error().status_code();
+                            Error::new(kind_of(status))
+                        });
+                        Err(Enveloped { error, id }.into())
+                    }
+                    Err(panic) => {
+                        log_panic(panic.as_ref());
+                        let error = Error::new(ErrorKind::Internal);
+                        Err(Enveloped { error, id }.into())
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// An envelope error whose request id is already known; what the middleware
+/// returns when it has no `HttpRequest` left to build a response with.
+#[derive(Debug)]
+struct Enveloped {
+    error: Error,
+    id: RequestId,
+}
+
+impl std::fmt::Display for Enveloped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl ResponseError for Enveloped {
+    fn status_code(&self) -> StatusCode {
+        to_actix_status(self.error.status())
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        render(&self.error, Some(&self.id))
+    }
+}
+
+fn kind_of(status: StatusCode) -> ErrorKind {
+    http::StatusCode::from_u16(status.as_u16())
+        .ok()
+        .and_then(ErrorKind::from_status)
+        .unwrap_or(ErrorKind::Internal)
+}
+
+fn generate() -> RequestId {
+    RequestId::from_random_bytes(uuid::Uuid::new_v4().into_bytes())
+}
+
+fn log_panic(panic: &(dyn std::any::Any + Send)) {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload");
+    tracing::error!(
+        event = "handler_panicked",
+        panic = message,
+        "handler panicked"
+    );
+}
+
+/// The envelope error for an actix error, with the statuses of the Palisade
+/// design; `None` when actix has no specific error for this response.
+fn classify(error: &actix_web::Error) -> Option<Error> {
+    if let Some(api) = error.as_error::<ApiError>() {
+        return Some(api.0.clone());
+    }
+    let kind = if let Some(json) = error.as_error::<JsonPayloadError>() {
+        match json {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                ErrorKind::PayloadTooLarge
+            }
+            JsonPayloadError::ContentType => ErrorKind::UnsupportedMediaType,
+            JsonPayloadError::Deserialize(inner) if inner.is_data() => ErrorKind::ValidationFailed,
+            _ => ErrorKind::BadRequest,
+        }
+    } else if error.as_error::<PathError>().is_some() {
+        // An id that cannot exist is not found (answering 400 tells a prober
+        // which ids are well-formed).
+        ErrorKind::NotFound
+    } else if error.as_error::<QueryPayloadError>().is_some() {
+        ErrorKind::ValidationFailed
+    } else {
+        return None;
+    };
+    // The actix error text can name types and fields: logged, never sent.
+    Some(Error::new(kind).with_source(std::io::Error::other(error.to_string())))
+}
+
+fn finish(response: ServiceResponse<BoxBody>, id: &RequestId) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    let (request, mut response) = if status.is_client_error() || status.is_server_error() {
+        let error = response.response().error().and_then(classify).or_else(|| {
+            tracing::debug!(
+                status = status.as_u16(),
+                "framework error replaced by envelope"
+            );
+            Some(Error::new(kind_of(status)))
+        });
+        match error {
+            Some(error) => {
+                if let Some(source) = std::error::Error::source(&error) {
+                    tracing::debug!(code = error.kind().code(), %source, "request refused");
+                }
+                let (request, original) = response.into_parts();
+                (request, with_envelope(original, &error, id))
+            }
+            None => response.into_parts(),
+        }
+    } else {
+        response.into_parts()
+    };
+    // Echoed on every response, successful or not.
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(id.as_str()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    ServiceResponse::new(request, response)
+}
+
+/// Replaces the body with the envelope, keeping the headers other layers set
+/// (`Allow`, CORS, security headers) except the body's own.
+fn with_envelope(original: HttpResponse, error: &Error, id: &RequestId) -> HttpResponse {
+    let mut rendered = render(error, Some(id));
+    let envelope_headers: Vec<HeaderName> = rendered.headers().keys().cloned().collect();
+    for (name, value) in original.headers() {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH && !envelope_headers.contains(name) {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rendered
+}

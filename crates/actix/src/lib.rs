@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod error;
+mod harden;
+
+pub use error::ApiError;
+pub use harden::{Harden, HardenMiddleware};

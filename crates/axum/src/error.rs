@@ -1,0 +1,76 @@
+use std::any::Any;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use palisade_errors::{Error, ErrorKind};
+
+/// A [`palisade_errors::Error`] that axum can return from handlers and extractors.
+///
+/// The response it produces carries the envelope (with `request_id: null`) and
+/// keeps the `Error` in its extensions; [`RequestIdLayer`](crate::RequestIdLayer)
+/// fills in the request id on the way out.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> ApiError {
+        ApiError(error)
+    }
+}
+
+impl From<ErrorKind> for ApiError {
+    fn from(kind: ErrorKind) -> ApiError {
+        ApiError(Error::new(kind))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        log_error(&self.0);
+        let mut response = render(&self.0, None);
+        response.extensions_mut().insert(self.0);
+        response
+    }
+}
+
+/// Renders the envelope response for `error`.
+pub(crate) fn render(error: &Error, request_id: Option<&palisade_errors::RequestId>) -> Response {
+    error.to_response(request_id).map(Body::from)
+}
+
+/// Internal detail goes to the log at the point of failure, never to the client.
+fn log_error(error: &Error) {
+    let source = std::error::Error::source(error).map(ToString::to_string);
+    if error.status().is_server_error() {
+        tracing::error!(
+            code = error.kind().code(),
+            source = source.as_deref(),
+            "request failed"
+        );
+    } else {
+        tracing::debug!(
+            code = error.kind().code(),
+            source = source.as_deref(),
+            "request refused"
+        );
+    }
+}
+
+/// The response for a handler that panicked: a 500 envelope. The panic message
+/// is logged, because it can hold anything (a SQL string, a secret, a path).
+pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload");
+    tracing::error!(
+        event = "handler_panicked",
+        panic = message,
+        "handler panicked"
+    );
+    let error = Error::new(ErrorKind::Internal);
+    let mut response = render(&error, None);
+    response.extensions_mut().insert(error);
+    response
+}

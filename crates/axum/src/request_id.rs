@@ -1,0 +1,127 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::Response;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Request};
+use palisade_errors::{Error, ErrorKind, REQUEST_ID_HEADER, RequestId};
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument;
+
+/// Gives every request a [`RequestId`] and every error response the envelope.
+///
+/// - A caller's `X-Request-Id` is kept when it parses ([`RequestId::parse`]),
+///   otherwise a UUIDv4 is generated. The id is put into the request
+///   extensions (handlers can extract `Extension<RequestId>`), into a
+///   `request` tracing span around the inner service, and onto every response.
+/// - Every 4xx/5xx response leaves as the envelope: an [`ApiError`](crate::ApiError)
+///   response gets its `request_id` filled in, and any other error response
+///   (axum's own 404/405/rejections) is replaced by the envelope of its status,
+///   keeping only `Allow`, `Retry-After` and `WWW-Authenticate`.
+///
+/// Put it outermost, so that it sees the responses of every other layer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestIdLayer {
+    _private: (),
+}
+
+impl RequestIdLayer {
+    /// The layer.
+    pub fn new() -> RequestIdLayer {
+        RequestIdLayer::default()
+    }
+}
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = RequestIdService<S>;
+
+    fn layer(&self, inner: S) -> RequestIdService<S> {
+        RequestIdService { inner }
+    }
+}
+
+/// The service made by [`RequestIdLayer`].
+#[derive(Clone, Debug)]
+pub struct RequestIdService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for RequestIdService<S>
+where
+    S: Service<Request<B>, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(RequestId::from_header)
+            .unwrap_or_else(generate);
+        request.extensions_mut().insert(id.clone());
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %request.method(),
+            path = request.uri().path(),
+        );
+        let response = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let response = response.await?;
+                Ok(finish(response, &id))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+fn generate() -> RequestId {
+    RequestId::from_random_bytes(uuid::Uuid::new_v4().into_bytes())
+}
+
+fn finish(response: Response, id: &RequestId) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let error = parts.extensions.get::<Error>().cloned().or_else(|| {
+        // A bare error response axum produced on its own (default 404, 405
+        // with `Allow`, a rejection with a text body): its body is dropped, so no
+        // framework text (which can name types, fields or versions) leaks; its
+        // headers (`Allow`, ...) are kept.
+        let kind = ErrorKind::from_status(parts.status)?;
+        tracing::debug!(
+            status = parts.status.as_u16(),
+            "framework error replaced by envelope"
+        );
+        Some(Error::new(kind))
+    });
+    let body = match error {
+        Some(error) => {
+            parts.status = error.status();
+            parts.headers.remove(CONTENT_LENGTH);
+            parts
+                .headers
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            parts
+                .headers
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let body = Body::from(error.to_json(Some(id)));
+            parts.extensions.insert(error);
+            body
+        }
+        None => body,
+    };
+    parts
+        .headers
+        .insert(REQUEST_ID_HEADER, id.to_header_value());
+    Response::from_parts(parts, body)
+}
