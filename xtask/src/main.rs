@@ -1,1 +1,268 @@
-fn main() {}
+//! `cargo xtask ci | audit | fuzz [TARGET] [--seconds N] | bench`
+//!
+//! Palisade's checks, as plain Rust: each subcommand is one function that
+//! shells out with `std::process::Command` and stops at the first failure with
+//! a message saying which step failed.
+
+#![allow(clippy::print_stderr)] // a command-line tool: stderr is its interface
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// The folder cargo-deny 0.20 derives from the default advisory database URL.
+const ADVISORY_DB_DIR: &str = "advisory-db-3157b0e258782691";
+/// Seconds each fuzz target runs in `ci`.
+const CI_FUZZ_SECONDS: u64 = 10;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("audit") => audit(),
+        Some("fuzz") => parse_fuzz_args(&args[1..])
+            .and_then(|(target, seconds)| fuzz(target.as_deref(), seconds)),
+        Some("bench") => bench(),
+        _ => Err("usage: cargo xtask ci | audit | fuzz [TARGET] [--seconds N] | bench".to_owned()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask lives one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Runs `command`, failing with `step` in the message when it does not succeed.
+fn run(step: &str, command: &mut Command) -> Result {
+    eprintln!("xtask: == {step}");
+    let started = Instant::now();
+    let status = command
+        .status()
+        .map_err(|error| format!("{step}: could not start {command:?}: {error}"))?;
+    eprintln!("xtask: {step} took {:.0?}", started.elapsed());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("step `{step}` failed ({status})"))
+    }
+}
+
+fn has_cargo_subcommand(name: &str) -> bool {
+    cargo()
+        .args([name, "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn ensure_installed(subcommand: &str, krate: &str) -> Result {
+    if has_cargo_subcommand(subcommand) {
+        return Ok(());
+    }
+    run(
+        &format!("install {krate}"),
+        cargo().args(["install", "--locked", krate]),
+    )
+}
+
+/// fmt, clippy, tests, doctests, docs, audit, fuzz smoke. Benches are compiled
+/// by clippy `--all-targets`.
+fn ci() -> Result {
+    let started = Instant::now();
+    run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    if has_cargo_subcommand("nextest") {
+        run(
+            "tests (nextest)",
+            cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]),
+        )?;
+    } else {
+        run(
+            "tests",
+            cargo().args(["test", "--workspace", "--lib", "--bins", "--tests"]),
+        )?;
+    }
+    run("doctests", cargo().args(["test", "--workspace", "--doc"]))?;
+    run(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    audit()?;
+    fuzz(None, CI_FUZZ_SECONDS)?;
+    eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// `cargo deny --offline check` against the advisory snapshot in `../shared`.
+///
+/// cargo-deny reads its database from `<db-path>/advisory-db-3157b0e258782691`
+/// and needs it to be a git repository with a commit (it reads HEAD's date), so
+/// the snapshot is copied under `target/advisory-dbs` and committed there.
+fn audit() -> Result {
+    ensure_installed("deny", "cargo-deny")?;
+    let root = workspace_root();
+    let snapshot = std::env::var_os("PALISADE_ADVISORY_DB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/advisory-db"));
+    if !snapshot.is_dir() {
+        return Err(format!(
+            "advisory database snapshot not found at {} (set PALISADE_ADVISORY_DB)",
+            snapshot.display()
+        ));
+    }
+    let db = root.join("target/advisory-dbs").join(ADVISORY_DB_DIR);
+    if db.exists() {
+        std::fs::remove_dir_all(&db)
+            .map_err(|error| format!("removing {}: {error}", db.display()))?;
+    }
+    copy_dir(&snapshot, &db)?;
+    let git = |args: &[&str]| {
+        let mut command = Command::new("git");
+        command
+            .current_dir(&db)
+            .args([
+                "-c",
+                "user.name=palisade",
+                "-c",
+                "user.email=palisade@localhost",
+            ])
+            .args(args)
+            .stdout(std::process::Stdio::null());
+        command
+    };
+    run("advisory db: git init", &mut git(&["init", "--quiet"]))?;
+    run("advisory db: git add", &mut git(&["add", "-A"]))?;
+    run(
+        "advisory db: git commit",
+        &mut git(&[
+            "commit",
+            "--quiet",
+            "--no-gpg-sign",
+            "-m",
+            "advisory-db snapshot",
+        ]),
+    )?;
+    run("cargo deny", cargo().args(["deny", "--offline", "check"]))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result {
+    std::fs::create_dir_all(to).map_err(|error| format!("creating {}: {error}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|error| format!("reading {}: {error}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|error| format!("reading {}: {error}", from.display()))?;
+        let name = entry.file_name();
+        if name == ".git" {
+            continue;
+        }
+        let kind = entry.file_type().map_err(|error| error.to_string())?;
+        let target = to.join(&name);
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|error| format!("copying {}: {error}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_fuzz_args(args: &[String]) -> Result<(Option<String>, u64)> {
+    let mut target = None;
+    let mut seconds = CI_FUZZ_SECONDS;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--seconds" {
+            seconds = args
+                .next()
+                .and_then(|value| value.parse().ok())
+                .ok_or("--seconds takes a whole number")?;
+        } else if target.is_none() {
+            target = Some(arg.clone());
+        } else {
+            return Err(format!("unexpected argument {arg:?}"));
+        }
+    }
+    Ok((target, seconds))
+}
+
+fn fuzz_targets() -> Result<Vec<String>> {
+    let dir = workspace_root().join("fuzz/fuzz_targets");
+    let mut targets: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|error| format!("reading {}: {error}", dir.display()))?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    targets.sort();
+    Ok(targets)
+}
+
+/// Builds every fuzz target once, then runs each (or just `target`) for
+/// `seconds` on stable (`--sanitizer none`), starting from its committed seeds.
+fn fuzz(target: Option<&str>, seconds: u64) -> Result {
+    ensure_installed("fuzz", "cargo-fuzz")?;
+    let targets = match target {
+        Some(target) => vec![target.to_owned()],
+        None => fuzz_targets()?,
+    };
+    run(
+        "fuzz build",
+        cargo().args(["fuzz", "build", "--sanitizer", "none"]),
+    )?;
+    let root = workspace_root();
+    for target in targets {
+        // New inputs go to a scratch corpus under target/, never into the
+        // committed seeds.
+        let corpus = root.join("target/fuzz-corpus").join(&target);
+        std::fs::create_dir_all(&corpus)
+            .map_err(|error| format!("creating {}: {error}", corpus.display()))?;
+        let seeds = root.join("fuzz/seeds").join(&target);
+        let mut command = cargo();
+        command.args(["fuzz", "run", "--sanitizer", "none", &target]);
+        command.arg(&corpus);
+        if seeds.is_dir() {
+            command.arg(&seeds);
+        }
+        command.args(["--", &format!("-max_total_time={seconds}")]);
+        run(&format!("fuzz {target} ({seconds}s)"), &mut command)?;
+    }
+    Ok(())
+}
+
+/// Runs the criterion benches; each bench prints its Palisade-vs-peer ratio.
+fn bench() -> Result {
+    run("bench", cargo().args(["bench", "--workspace"]))
+}

@@ -1,6 +1,8 @@
 //! The adapter base, tested through a real actix-web `App`: the same cases as
 //! `palisade-axum`'s `tests/base.rs`.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use actix_web::body::to_bytes;
 use actix_web::http::{StatusCode, header};
 use actix_web::test::{TestRequest, init_service, try_call_service};
@@ -279,7 +281,7 @@ async fn missing_request_id_is_generated_as_uuid_v4() {
     let reply = send(TestRequest::get().uri("/whoami")).await;
     let id = reply.header("x-request-id");
     assert_eq!(id.len(), 36);
-    assert_eq!(&id[14..15], "4");
+    assert_eq!(id.as_bytes()[14], b'4', "version nibble");
     assert_eq!(reply.body, id);
 }
 

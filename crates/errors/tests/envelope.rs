@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 use http::{HeaderValue, Method, StatusCode, header};
 use palisade_errors::{Error, ErrorKind, RequestId};
 use proptest::prelude::*;

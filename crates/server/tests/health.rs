@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 use std::io::{Read, Write};
 
 /// The reference service over a real socket: liveness, and the envelope for an
