@@ -94,6 +94,7 @@ fn ci() -> Result {
         cargo().args([
             "clippy",
             "--workspace",
+            "--all-features",
             "--all-targets",
             "--",
             "-D",
@@ -103,19 +104,35 @@ fn ci() -> Result {
     if has_cargo_subcommand("nextest") {
         run(
             "tests (nextest)",
-            cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]),
+            cargo().args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ]),
         )?;
     } else {
         run(
             "tests",
-            cargo().args(["test", "--workspace", "--lib", "--bins", "--tests"]),
+            cargo().args([
+                "test",
+                "--workspace",
+                "--all-features",
+                "--lib",
+                "--bins",
+                "--tests",
+            ]),
         )?;
     }
-    run("doctests", cargo().args(["test", "--workspace", "--doc"]))?;
+    run(
+        "doctests",
+        cargo().args(["test", "--workspace", "--all-features", "--doc"]),
+    )?;
     run(
         "docs",
         cargo()
-            .args(["doc", "--workspace", "--no-deps"])
+            .args(["doc", "--workspace", "--all-features", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     audit()?;
@@ -173,6 +190,10 @@ fn audit() -> Result {
             "advisory-db snapshot",
         ]),
     )?;
+    // `--offline` keeps cargo-deny from fetching an advisory database; it
+    // still reads every dependency's manifest (for every target platform),
+    // so they must be in the local registry cache first.
+    run("cargo fetch", cargo().args(["fetch", "--locked"]))?;
     run("cargo deny", cargo().args(["deny", "--offline", "check"]))
 }
 
@@ -262,7 +283,63 @@ fn fuzz(target: Option<&str>, seconds: u64) -> Result {
     Ok(())
 }
 
-/// Runs the criterion benches; each bench prints its Palisade-vs-peer ratio.
+/// Runs the criterion benches, then prints, for every benchmark group that
+/// measured both a `palisade` and a `peer` function in this run, the ratio of
+/// their mean times (below 1 means Palisade is faster).
 fn bench() -> Result {
-    run("bench", cargo().args(["bench", "--workspace"]))
+    let started = std::time::SystemTime::now();
+    run(
+        "bench",
+        cargo().args(["bench", "--workspace", "--all-features"]),
+    )?;
+    let criterion = workspace_root().join("target").join("criterion");
+    let mut groups: Vec<PathBuf> = std::fs::read_dir(&criterion)
+        .map_err(|error| format!("bench: no results in {}: {error}", criterion.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    groups.sort();
+    eprintln!(
+        "xtask: {:<40} {:>14} {:>14} {:>8}",
+        "group", "palisade", "peer", "ratio"
+    );
+    for group in groups {
+        let (Some(palisade), Some(peer)) = (
+            mean_since(&group.join("palisade"), started),
+            mean_since(&group.join("peer"), started),
+        ) else {
+            continue;
+        };
+        let name = group.file_name().unwrap_or_default().to_string_lossy();
+        eprintln!(
+            "xtask: {name:<40} {:>14} {:>14} {:>7.2}x",
+            format_nanos(palisade),
+            format_nanos(peer),
+            palisade / peer
+        );
+    }
+    Ok(())
+}
+
+/// The mean (ns) criterion estimated for one function, if measured in this run.
+fn mean_since(function: &Path, since: std::time::SystemTime) -> Option<f64> {
+    let path = function.join("new").join("estimates.json");
+    let fresh = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .is_ok_and(|modified| modified >= since);
+    if !fresh {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn format_nanos(nanos: f64) -> String {
+    if nanos >= 1_000_000.0 {
+        format!("{:.2} ms", nanos / 1_000_000.0)
+    } else if nanos >= 1_000.0 {
+        format!("{:.2} µs", nanos / 1_000.0)
+    } else {
+        format!("{nanos:.1} ns")
+    }
 }
