@@ -1,0 +1,51 @@
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The response headers a policy writes into.
+///
+/// Implemented for [`http::HeaderMap`]; an adapter whose framework is on
+/// another `http` version (actix-web 4 is on `http` 0.2) implements it over its
+/// own map, so the decisions (what to set, keep, merge or remove) stay in this
+/// crate.
+pub trait HeaderSink {
+    /// Whether at least one value for `name` is present.
+    fn contains(&self, name: &HeaderName) -> bool;
+    /// Replaces every value of `name` with `value`.
+    fn insert(&mut self, name: &HeaderName, value: &HeaderValue);
+    /// Adds `value` after the existing values of `name`.
+    fn append(&mut self, name: &HeaderName, value: &HeaderValue);
+    /// Removes every value of `name`.
+    fn remove(&mut self, name: &HeaderName);
+    /// Whether any value of `name` satisfies `predicate` (given the raw bytes).
+    fn any_value(&self, name: &HeaderName, predicate: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+}
+
+impl HeaderSink for HeaderMap {
+    fn contains(&self, name: &HeaderName) -> bool {
+        self.contains_key(name)
+    }
+
+    fn insert(&mut self, name: &HeaderName, value: &HeaderValue) {
+        HeaderMap::insert(self, name.clone(), value.clone());
+    }
+
+    fn append(&mut self, name: &HeaderName, value: &HeaderValue) {
+        HeaderMap::append(self, name.clone(), value.clone());
+    }
+
+    fn remove(&mut self, name: &HeaderName) {
+        HeaderMap::remove(self, name);
+    }
+
+    fn any_value(&self, name: &HeaderName, predicate: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.get_all(name)
+            .iter()
+            .any(|value| predicate(value.as_bytes()))
+    }
+}
+
+/// Whether a comma-separated header value lists `token` (ASCII case-insensitive).
+pub(crate) fn lists_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
