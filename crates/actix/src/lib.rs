@@ -3,6 +3,8 @@
 
 mod error;
 mod harden;
+#[cfg(feature = "headers")]
+pub mod headers;
 
 pub use error::ApiError;
 pub use harden::{Harden, HardenMiddleware};

@@ -3,6 +3,8 @@
 
 mod error;
 mod extract;
+#[cfg(feature = "headers")]
+pub mod headers;
 mod request_id;
 
 pub use error::ApiError;
@@ -17,16 +19,16 @@ use tower_http::catch_panic::CatchPanicLayer;
 /// containment.
 ///
 /// Call it last, after adding routes and other layers, so the base wraps them all.
+///
+/// It sets no fallback of its own: a fallback added after the router's layers
+/// would bypass them (no CORS headers on a 404), while axum's default fallback
+/// runs through them and its bare 404 is turned into the envelope by
+/// [`RequestIdLayer`].
 pub fn harden<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     router
-        .fallback(not_found)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(RequestIdLayer::new())
-}
-
-async fn not_found() -> ApiError {
-    ApiError::from(palisade_errors::ErrorKind::NotFound)
 }
