@@ -1,0 +1,140 @@
+//! GCRA (the generic cell rate algorithm, virtual-scheduling form) as a pure
+//! function of (state, now, policy, cost). Stores only persist the state; the
+//! Redis script runs the same arithmetic.
+//!
+//! Per quota with emission interval `T` (period / limit) and capacity
+//! `C = T × limit`, the state is the theoretical arrival time `tat` (µs). A
+//! request of cost `k` is admitted iff `max(tat, now) + k·T ≤ now + C`; if so
+//! the new `tat` is `max(tat, now) + k·T`.
+
+use std::time::Duration;
+
+use crate::Timestamp;
+use crate::quota::{MAX_QUOTAS, Policy, Quota};
+
+/// The stored state of one key: one theoretical arrival time per quota (0
+/// for a key never seen, which behaves like a fully recovered one).
+pub type State = [u64; MAX_QUOTAS];
+
+/// Whether a decision only looks or also spends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Dry run: what would happen, without consuming anything.
+    Check,
+    /// Admit and consume, or refuse and consume nothing.
+    Consume,
+}
+
+/// The outcome of one rate-limit decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request is admitted.
+    pub allowed: bool,
+    /// The limit of the quota reported in headers (the most restrictive one
+    /// right now).
+    pub limit: u32,
+    /// The period of that quota.
+    pub period: Duration,
+    /// Requests of cost 1 that quota would still admit right now.
+    pub remaining: u32,
+    /// Until that quota is fully recovered.
+    pub reset_after: Duration,
+    /// For a refused request: until it would be admitted (never earlier).
+    pub retry_after: Option<Duration>,
+}
+
+impl Decision {
+    /// `Retry-After` in whole seconds, rounded up so a client that waits
+    /// exactly that long is admitted (at least 1 for a refusal).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after.map(|wait| {
+            u64::try_from(wait.as_micros().div_ceil(1_000_000))
+                .unwrap_or(u64::MAX)
+                .max(1)
+        })
+    }
+
+    /// `reset_after` in whole seconds, rounded up.
+    pub fn reset_after_secs(&self) -> u64 {
+        u64::try_from(self.reset_after.as_micros().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    }
+}
+
+/// Decides a request of `cost` against `state` at `now`. Returns the
+/// decision and the state to store: changed only when the request is
+/// admitted in [`Mode::Consume`]. A cost above a quota's limit is never
+/// admitted.
+pub fn decide(
+    state: &State,
+    now: Timestamp,
+    policy: &Policy,
+    cost: u32,
+    mode: Mode,
+) -> (Decision, State) {
+    let now = now.as_micros();
+    let cost = u64::from(cost);
+    let mut next = *state;
+    let mut allowed = true;
+    // The reported quota: while admitted, the one with the least remaining;
+    // when refused, the one that makes the caller wait longest.
+    let mut least = (0usize, u64::MAX, 0u64); // (index, remaining, reset_after)
+    let mut longest = (0usize, 0u64); // (index, wait)
+    for (index, ((quota, &stored), slot)) in
+        policy.quotas().iter().zip(state).zip(&mut next).enumerate()
+    {
+        let interval = quota.emission_interval();
+        let tat = stored.max(now);
+        let new_tat = tat.saturating_add(interval.saturating_mul(cost));
+        let horizon = now.saturating_add(quota.capacity());
+        if new_tat <= horizon {
+            let remaining = (horizon - new_tat) / interval;
+            if remaining < least.1 {
+                least = (index, remaining, new_tat - now);
+            }
+            *slot = new_tat;
+        } else {
+            allowed = false;
+            let wait = new_tat - horizon;
+            if wait > longest.1 {
+                longest = (index, wait);
+            }
+        }
+    }
+    let quotas = policy.quotas();
+    let decision = if allowed {
+        let (index, remaining, reset_after) = least;
+        let quota = quotas.get(index);
+        Decision {
+            allowed: true,
+            limit: quota.map_or(0, Quota::limit),
+            period: quota.map(Quota::period).unwrap_or_default(),
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            reset_after: Duration::from_micros(reset_after),
+            retry_after: None,
+        }
+    } else {
+        let (index, wait) = longest;
+        let quota = quotas.get(index);
+        let tat = state.get(index).copied().unwrap_or(0).max(now);
+        Decision {
+            allowed: false,
+            limit: quota.map_or(0, Quota::limit),
+            period: quota.map(Quota::period).unwrap_or_default(),
+            remaining: 0,
+            reset_after: Duration::from_micros(tat - now),
+            retry_after: Some(Duration::from_micros(wait)),
+        }
+    };
+    let stored = if allowed && mode == Mode::Consume {
+        next
+    } else {
+        *state
+    };
+    (decision, stored)
+}
+
+/// Whether a key's state has fully recovered at `now` (every quota's
+/// theoretical arrival time is past): forgetting it then changes nothing.
+pub fn recovered(state: &State, now: Timestamp) -> bool {
+    state.iter().all(|&tat| tat <= now.as_micros())
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod client_ip;
+mod clock;
+mod error;
+mod fail;
+pub mod gcra;
+mod limiter;
+pub mod login;
+mod memory;
+mod quota;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod store;
+
+pub use clock::{Clock, FastClock, ManualClock, SystemClock, Timestamp};
+pub use error::{ConfigError, StoreError};
+pub use fail::FailMode;
+pub use gcra::{Decision, Mode};
+pub use limiter::{Admission, HeaderStyle, RateLimiter};
+pub use memory::{DEFAULT_MAX_KEYS, MemoryStats, MemoryStore};
+pub use quota::{MAX_QUOTAS, Policy, Quota};
+#[cfg(feature = "redis")]
+pub use redis_store::{DEFAULT_TIMEOUT as DEFAULT_REDIS_TIMEOUT, RedisStore};
+pub use store::RateStore;

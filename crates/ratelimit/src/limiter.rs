@@ -1,0 +1,358 @@
+//! The limiter: a named policy over a store, with its failure rules and headers.
+
+// The refusal *is* the envelope error the adapters send (144 bytes, moved
+// once per refused request); boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use palisade_errors::{Error, ErrorKind};
+use serde::Deserialize;
+
+use crate::clock::micros;
+use crate::gcra::{Decision, Mode};
+use crate::quota::Policy;
+use crate::store::RateStore;
+use crate::{Clock, FailMode, FastClock, MemoryStore, StoreError};
+
+/// Which rate-limit headers responses carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeaderStyle {
+    /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10).
+    #[default]
+    Draft,
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset` (seconds until reset),
+    /// for the most restrictive quota.
+    Legacy,
+    /// Like [`Legacy`](Self::Legacy) with `X-RateLimit-Reset` in Unix epoch seconds.
+    LegacyEpoch,
+    /// No rate-limit headers (a refusal still carries `Retry-After`).
+    None,
+}
+
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// A request the limiter let through, with the headers to add to its response.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    decision: Option<Decision>,
+    headers: HeaderMap,
+}
+
+impl Admission {
+    /// The decision, or `None` when the store failed and the limiter let the
+    /// request through unmetered ([`FailMode::Open`]).
+    pub fn decision(&self) -> Option<&Decision> {
+        self.decision.as_ref()
+    }
+
+    /// The rate-limit headers for the response.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// A named [`Policy`] over a [`RateStore`].
+///
+/// ```
+/// use palisade_ratelimit::{MemoryStore, Policy, RateLimiter};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let limiter = RateLimiter::new("api", Policy::parse(["2/second", "100/minute"])?, MemoryStore::default());
+/// assert!(limiter.consume("ip4:203.0.113.7", 1).await.is_ok());
+/// assert!(limiter.consume("ip4:203.0.113.7", 1).await.is_ok());
+/// let refused = limiter.consume("ip4:203.0.113.7", 1).await.unwrap_err();
+/// assert_eq!(refused.status(), 429);
+/// assert_eq!(refused.headers()["retry-after"], "1");
+/// # Ok::<(), palisade_ratelimit::ConfigError>(())
+/// # }).unwrap();
+/// ```
+pub struct RateLimiter<S, C: Clock = FastClock> {
+    name: Box<str>,
+    /// The name as a structured-field string (for the draft headers).
+    header_name: Box<str>,
+    policy: Policy,
+    policy_header: Option<HeaderValue>,
+    store: S,
+    fail_mode: FailMode,
+    fallback: Option<MemoryStore>,
+    headers: HeaderStyle,
+    clock: C,
+    /// While `now < store_down_until` (µs), the store is skipped: a dead
+    /// Redis costs one timeout per cool-down, not one per request.
+    store_down_until: AtomicU64,
+    cooldown: Duration,
+    store_failures: AtomicU64,
+}
+
+impl<S, C: Clock> std::fmt::Debug for RateLimiter<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .field("fail_mode", &self.fail_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: RateStore> RateLimiter<S> {
+    /// A limiter named `name` (part of every key, so two limiters never share
+    /// state), failing open, with draft headers.
+    pub fn new(name: impl Into<String>, policy: Policy, store: S) -> RateLimiter<S> {
+        RateLimiter::with_clock(name, policy, store, FastClock)
+    }
+}
+
+impl<S: RateStore, C: Clock> RateLimiter<S, C> {
+    /// A limiter whose own time (store cool-down, epoch reset header) comes
+    /// from `clock`.
+    pub fn with_clock(
+        name: impl Into<String>,
+        policy: Policy,
+        store: S,
+        clock: C,
+    ) -> RateLimiter<S, C> {
+        let name: String = name.into();
+        let header_name = sf_string_safe(&name);
+        let policy_header = draft_policy_header(&header_name, &policy);
+        RateLimiter {
+            name: name.into(),
+            header_name: header_name.into(),
+            policy,
+            policy_header,
+            store,
+            fail_mode: FailMode::Open,
+            fallback: None,
+            headers: HeaderStyle::Draft,
+            clock,
+            store_down_until: AtomicU64::new(0),
+            cooldown: Duration::from_secs(1),
+            store_failures: AtomicU64::new(0),
+        }
+    }
+
+    /// What to do when the store fails (default [`FailMode::Open`]).
+    #[must_use]
+    pub fn fail_mode(mut self, fail_mode: FailMode) -> Self {
+        self.fail_mode = fail_mode;
+        self
+    }
+
+    /// While the store is down, decide in this process's memory instead (each
+    /// instance then enforces the limit on its own share of the traffic).
+    #[must_use]
+    pub fn fallback(mut self, memory: MemoryStore) -> Self {
+        self.fallback = Some(memory);
+        self
+    }
+
+    /// Which headers responses carry (default [`HeaderStyle::Draft`]).
+    #[must_use]
+    pub fn headers(mut self, style: HeaderStyle) -> Self {
+        self.headers = style;
+        self
+    }
+
+    /// How long the store is skipped after it failed (default 1 s); then it
+    /// is tried again, so the limiter recovers by itself.
+    #[must_use]
+    pub fn store_cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Store failures seen so far.
+    pub fn store_failures(&self) -> u64 {
+        self.store_failures.load(Ordering::Relaxed)
+    }
+
+    /// Admits a request of `cost` for `key` and spends the quota, or refuses
+    /// it with a 429 envelope error (`Retry-After` and the rate-limit
+    /// headers), spending nothing. When the store fails: the fallback store
+    /// if set, else [`FailMode::Open`] admits unmetered and
+    /// [`FailMode::Closed`] refuses with 503.
+    pub async fn consume(&self, key: &str, cost: u32) -> Result<Admission, Error> {
+        match self.decide(key, cost, Mode::Consume).await {
+            Ok(decision) => self.verdict(decision),
+            Err(error) => self.on_store_failure(key, cost, error).await,
+        }
+    }
+
+    /// What [`consume`](Self::consume) would decide, spending nothing.
+    pub async fn check(&self, key: &str, cost: u32) -> Result<Decision, StoreError> {
+        self.decide(key, cost, Mode::Check).await
+    }
+
+    /// Forgets `key` (e.g. after a successful CAPTCHA).
+    pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        let key = self.scoped(key);
+        if let Some(fallback) = &self.fallback {
+            fallback.reset_now(&key);
+        }
+        self.store.reset(&key).await
+    }
+
+    fn scoped(&self, key: &str) -> String {
+        let mut scoped = String::with_capacity(self.name.len() + 1 + key.len());
+        scoped.push_str(&self.name);
+        scoped.push(':');
+        scoped.push_str(key);
+        scoped
+    }
+
+    async fn decide(&self, key: &str, cost: u32, mode: Mode) -> Result<Decision, StoreError> {
+        let now = self.clock.now().as_micros();
+        if now < self.store_down_until.load(Ordering::Relaxed) {
+            return Err(StoreError::new(
+                "store skipped during cool-down after a failure",
+            ));
+        }
+        let result = self
+            .store
+            .decide(&self.scoped(key), &self.policy, cost, mode)
+            .await;
+        if result.is_err() {
+            self.store_down_until
+                .store(now.saturating_add(micros(self.cooldown)), Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn on_store_failure(
+        &self,
+        key: &str,
+        cost: u32,
+        error: StoreError,
+    ) -> Result<Admission, Error> {
+        let failures = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(
+            event = "ratelimit_store_unavailable",
+            limiter = %self.name,
+            failures,
+            %error,
+            "rate-limit store failed"
+        );
+        if let Some(fallback) = &self.fallback {
+            let decision =
+                fallback.decide_now(&self.scoped(key), &self.policy, cost, Mode::Consume);
+            return self.verdict(decision);
+        }
+        match self.fail_mode {
+            FailMode::Open => Ok(Admission {
+                decision: None,
+                headers: HeaderMap::new(),
+            }),
+            FailMode::Closed => Err(Error::new(ErrorKind::Unavailable)
+                .with_source(std::io::Error::other(error.to_string()))),
+        }
+    }
+
+    fn verdict(&self, decision: Decision) -> Result<Admission, Error> {
+        let headers = self.response_headers(&decision);
+        if decision.allowed {
+            return Ok(Admission {
+                decision: Some(decision),
+                headers,
+            });
+        }
+        tracing::info!(
+            event = "rate_limited",
+            limiter = %self.name,
+            limit = decision.limit,
+            "request refused by rate limit"
+        );
+        let mut error = Error::new(ErrorKind::RateLimited)
+            .with_retry_after(decision.retry_after_secs().unwrap_or(1));
+        for (name, value) in &headers {
+            error = error.with_header(name.clone(), value.clone());
+        }
+        Err(error)
+    }
+
+    /// The headers for a decision, in the configured style.
+    pub fn response_headers(&self, decision: &Decision) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        match self.headers {
+            HeaderStyle::None => {}
+            HeaderStyle::Draft => {
+                if let Some(policy) = &self.policy_header {
+                    headers.insert(RATELIMIT_POLICY.clone(), policy.clone());
+                }
+                let text = format!(
+                    "\"{}\";r={};t={}",
+                    quota_name(&self.header_name, decision.period),
+                    decision.remaining,
+                    decision.reset_after_secs()
+                );
+                if let Ok(value) = HeaderValue::from_str(&text) {
+                    headers.insert(RATELIMIT.clone(), value);
+                }
+            }
+            HeaderStyle::Legacy | HeaderStyle::LegacyEpoch => {
+                headers.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(decision.limit));
+                headers.insert(
+                    X_RATELIMIT_REMAINING.clone(),
+                    HeaderValue::from(decision.remaining),
+                );
+                let reset = if self.headers == HeaderStyle::LegacyEpoch {
+                    self.clock
+                        .now()
+                        .saturating_add(decision.reset_after)
+                        .as_secs_ceil()
+                } else {
+                    decision.reset_after_secs()
+                };
+                headers.insert(X_RATELIMIT_RESET.clone(), HeaderValue::from(reset));
+            }
+        }
+        headers
+    }
+}
+
+/// A quota's name in the draft headers: the limiter's name and the window.
+fn quota_name(limiter: &str, period: Duration) -> String {
+    format!("{limiter}-{}s", period.as_secs().max(1))
+}
+
+/// The names in the draft headers are structured-field strings: characters
+/// outside printable ASCII, `"` and `\` are replaced.
+fn sf_string_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `RateLimit-Policy: "api-1s";q=10;w=1, "api-60s";q=100;w=60`.
+fn draft_policy_header(safe: &str, policy: &Policy) -> Option<HeaderValue> {
+    let items: Vec<String> = policy
+        .quotas()
+        .iter()
+        .map(|quota| {
+            format!(
+                "\"{}\";q={};w={}",
+                quota_name(safe, quota.period()),
+                quota.limit(),
+                quota.period().as_secs().max(1)
+            )
+        })
+        .collect();
+    HeaderValue::from_str(&items.join(", ")).ok()
+}

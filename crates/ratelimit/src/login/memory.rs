@@ -1,0 +1,379 @@
+//! The in-process login store: sharded maps with a hard cap on entries.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::decide::{self, Account, Pair};
+use super::{
+    AccountKey, DeviceKey, IdHasher, IpKey, LoginRules, LoginStore, LoginVerdict, ThrottleReason,
+};
+use crate::{StoreError, Timestamp};
+
+/// Default cap on entries: 1,000,000 (roughly 100 MB at full load).
+pub const DEFAULT_MAX_LOGIN_ENTRIES: usize = 1_000_000;
+
+const MAX_SHARDS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum EntryKey {
+    Account(AccountKey),
+    Pair(AccountKey, IpKey),
+    TrustedIp(AccountKey, IpKey),
+    TrustedDevice(AccountKey, DeviceKey),
+    Ip(IpKey),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Account(Account),
+    Pair(Pair),
+    Trusted,
+    Ip { tat: u64 },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    state: State,
+    /// Microseconds; from then on the entry is as good as absent.
+    expires_at: u64,
+    /// The shard's write counter when last written: least recently written
+    /// entries are evicted first.
+    written: u64,
+}
+
+struct Shard {
+    entries: HashMap<EntryKey, Entry>,
+    capacity: usize,
+    writes: u64,
+}
+
+impl Shard {
+    fn live(&self, key: &EntryKey, now: u64) -> Option<State> {
+        self.entries
+            .get(key)
+            .filter(|entry| entry.expires_at > now)
+            .map(|entry| entry.state)
+    }
+
+    fn put(&mut self, key: EntryKey, state: State, expires_at: u64, now: u64, evicted: &AtomicU64) {
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
+            self.make_room(now, evicted);
+        }
+        self.writes = self.writes.wrapping_add(1);
+        self.entries.insert(
+            key,
+            Entry {
+                state,
+                expires_at,
+                written: self.writes,
+            },
+        );
+    }
+
+    /// Drops expired entries; if that is not enough, the least recently
+    /// written eighth of the shard, so that the next inserts are cheap again
+    /// (one O(n) sweep per n/8 inserts, even under a flood of new keys).
+    fn make_room(&mut self, now: u64, evicted: &AtomicU64) {
+        self.entries.retain(|_, entry| entry.expires_at > now);
+        if self.entries.len() < self.capacity {
+            return;
+        }
+        let keep = self.capacity - (self.capacity / 8).max(1);
+        let excess = self.entries.len() - keep;
+        let mut written: Vec<u64> = self.entries.values().map(|entry| entry.written).collect();
+        let (_, &mut cutoff, _) = written.select_nth_unstable(excess - 1);
+        // Write counters are unique within a shard: exactly `excess` go.
+        self.entries.retain(|_, entry| entry.written > cutoff);
+        evicted.fetch_add(excess as u64, Ordering::Relaxed);
+    }
+}
+
+/// Login state in this process's memory.
+///
+/// Bounded: at most `max_entries` entries (default 1,000,000) over all
+/// shards, whatever an attacker sends; 10 million IPs trying one password
+/// each cost the same memory as one million. Every entry has an expiry;
+/// when a shard is full, expired entries go first, then the least recently
+/// written ones. Each eviction of a live entry is counted
+/// ([`evictions`](Self::evictions)): it is state an attacker managed to
+/// flush, so alert on it and size the cap above the normal working set.
+///
+/// Sharded `Mutex<HashMap>`s: one account's entries (its budget, pairs,
+/// trusted IPs and devices) share a shard, so each check is atomic under one
+/// lock that is never held across an `.await`.
+///
+/// ```
+/// use palisade_ratelimit::login::MemoryLoginStore;
+///
+/// let store = MemoryLoginStore::with_max_entries(10_000);
+/// assert_eq!(store.max_entries(), 10_000);
+/// assert_eq!(store.len(), 0);
+/// ```
+pub struct MemoryLoginStore {
+    shards: Box<[Mutex<Shard>]>,
+    max_entries: usize,
+    hasher: IdHasher,
+    shard_hasher: RandomState,
+    evicted: AtomicU64,
+}
+
+impl std::fmt::Debug for MemoryLoginStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryLoginStore")
+            .field("max_entries", &self.max_entries)
+            .field("evictions", &self.evictions())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryLoginStore {
+    fn default() -> MemoryLoginStore {
+        MemoryLoginStore::new()
+    }
+}
+
+impl MemoryLoginStore {
+    /// A store holding at most [`DEFAULT_MAX_LOGIN_ENTRIES`] entries, with a
+    /// random [`IdHasher`].
+    pub fn new() -> MemoryLoginStore {
+        MemoryLoginStore::with_max_entries(DEFAULT_MAX_LOGIN_ENTRIES)
+    }
+
+    /// A store holding at most `max_entries` entries (at least 1).
+    pub fn with_max_entries(max_entries: usize) -> MemoryLoginStore {
+        let max_entries = max_entries.max(1);
+        let shard_count = max_entries.min(MAX_SHARDS);
+        // Floor division: the shards together never exceed `max_entries`.
+        let capacity = max_entries / shard_count;
+        let shards = (0..shard_count)
+            .map(|_| {
+                Mutex::new(Shard {
+                    entries: HashMap::new(),
+                    capacity,
+                    writes: 0,
+                })
+            })
+            .collect();
+        MemoryLoginStore {
+            shards,
+            max_entries,
+            hasher: IdHasher::random(),
+            shard_hasher: RandomState::new(),
+            evicted: AtomicU64::new(0),
+        }
+    }
+
+    /// The cap on entries.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Entries held now (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        (0..self.shards.len())
+            .map(|index| self.lock(index).entries.len())
+            .sum()
+    }
+
+    /// Whether the store holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Live entries evicted to stay under the cap since the store was made.
+    pub fn evictions(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
+        // Invariant: `index` comes from `shard_index`, so it is in range.
+        // Nothing panics while a shard is locked; should it, the map is still
+        // a valid map, and refusing every login afterwards would be worse.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn account_shard(&self, account: AccountKey) -> MutexGuard<'_, Shard> {
+        // The account key is already a keyed hash.
+        self.lock(shard_index(account.as_u64(), self.shards.len()))
+    }
+
+    fn ip_shard(&self, ip: IpKey) -> MutexGuard<'_, Shard> {
+        self.lock(shard_index(
+            self.shard_hasher.hash_one(ip),
+            self.shards.len(),
+        ))
+    }
+
+    fn check_ip_now(&self, ip: IpKey, rules: &LoginRules, now: u64) -> LoginVerdict {
+        let key = EntryKey::Ip(ip);
+        let mut shard = self.ip_shard(ip);
+        let tat = match shard.live(&key, now) {
+            Some(State::Ip { tat }) => tat,
+            _ => 0,
+        };
+        if let Some(wait) = decide::exhausted(tat, now, rules.ip_window, rules.ip_interval) {
+            return refuse(ThrottleReason::IpFailureBudget, wait);
+        }
+        let tat = decide::charge(tat, now, rules.ip_window, rules.ip_interval);
+        shard.put(key, State::Ip { tat }, tat, now, &self.evicted);
+        LoginVerdict::Allow
+    }
+
+    fn refund_ip_now(&self, ip: IpKey, rules: &LoginRules, now: u64) {
+        let key = EntryKey::Ip(ip);
+        let mut shard = self.ip_shard(ip);
+        if let Some(State::Ip { tat }) = shard.live(&key, now) {
+            match decide::refund(tat, now, rules.ip_interval) {
+                Some(tat) => shard.put(key, State::Ip { tat }, tat, now, &self.evicted),
+                None => {
+                    shard.entries.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn check_account_now(
+        &self,
+        account: AccountKey,
+        ip: IpKey,
+        device: Option<DeviceKey>,
+        rules: &LoginRules,
+        now: u64,
+    ) -> LoginVerdict {
+        let pair_key = EntryKey::Pair(account, ip);
+        let account_key = EntryKey::Account(account);
+        let mut shard = self.account_shard(account);
+        let pair = match shard.live(&pair_key, now) {
+            Some(State::Pair(pair)) => Some(pair),
+            _ => None,
+        };
+        let state = match shard.live(&account_key, now) {
+            Some(State::Account(state)) => Some(state),
+            _ => None,
+        };
+        let trusted = || {
+            shard.live(&EntryKey::TrustedIp(account, ip), now).is_some()
+                || device.is_some_and(|device| {
+                    shard
+                        .live(&EntryKey::TrustedDevice(account, device), now)
+                        .is_some()
+                })
+        };
+        match decide::check_account(rules, pair, state, trusted, now) {
+            Err((reason, wait)) => refuse(reason, wait),
+            Ok((pair, state)) => {
+                let pair_expiry = now.saturating_add(rules.failure_memory);
+                shard.put(pair_key, State::Pair(pair), pair_expiry, now, &self.evicted);
+                let slowed_until = state
+                    .slowed_at
+                    .map_or(0, |at| at.saturating_add(rules.account_slowdown));
+                let account_expiry = state.tat.max(slowed_until);
+                shard.put(
+                    account_key,
+                    State::Account(state),
+                    account_expiry,
+                    now,
+                    &self.evicted,
+                );
+                LoginVerdict::Allow
+            }
+        }
+    }
+
+    fn record_success_now(
+        &self,
+        account: AccountKey,
+        ip: IpKey,
+        device: Option<DeviceKey>,
+        rules: &LoginRules,
+        now: u64,
+    ) {
+        let mut shard = self.account_shard(account);
+        shard.entries.remove(&EntryKey::Account(account));
+        shard.entries.remove(&EntryKey::Pair(account, ip));
+        if rules.trusted_ttl == 0 {
+            return;
+        }
+        let until = now.saturating_add(rules.trusted_ttl);
+        shard.put(
+            EntryKey::TrustedIp(account, ip),
+            State::Trusted,
+            until,
+            now,
+            &self.evicted,
+        );
+        if let Some(device) = device {
+            shard.put(
+                EntryKey::TrustedDevice(account, device),
+                State::Trusted,
+                until,
+                now,
+                &self.evicted,
+            );
+        }
+    }
+}
+
+fn shard_index(hash: u64, shards: usize) -> usize {
+    // The remainder is below `shards`, which is a usize.
+    usize::try_from(hash % shards as u64).unwrap_or(0)
+}
+
+fn refuse(reason: ThrottleReason, wait_micros: u64) -> LoginVerdict {
+    LoginVerdict::Refuse {
+        reason,
+        retry_after: std::time::Duration::from_micros(wait_micros),
+    }
+}
+
+impl LoginStore for MemoryLoginStore {
+    fn id_hasher(&self) -> &IdHasher {
+        &self.hasher
+    }
+
+    async fn check_ip(
+        &self,
+        ip: IpKey,
+        rules: &LoginRules,
+        now: Timestamp,
+    ) -> Result<LoginVerdict, StoreError> {
+        Ok(self.check_ip_now(ip, rules, now.as_micros()))
+    }
+
+    async fn refund_ip(
+        &self,
+        ip: IpKey,
+        rules: &LoginRules,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.refund_ip_now(ip, rules, now.as_micros());
+        Ok(())
+    }
+
+    async fn check_account(
+        &self,
+        account: AccountKey,
+        ip: IpKey,
+        device: Option<DeviceKey>,
+        rules: &LoginRules,
+        now: Timestamp,
+    ) -> Result<LoginVerdict, StoreError> {
+        Ok(self.check_account_now(account, ip, device, rules, now.as_micros()))
+    }
+
+    async fn record_account_success(
+        &self,
+        account: AccountKey,
+        ip: IpKey,
+        device: Option<DeviceKey>,
+        rules: &LoginRules,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.record_success_now(account, ip, device, rules, now.as_micros());
+        Ok(())
+    }
+}

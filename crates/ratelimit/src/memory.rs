@@ -1,0 +1,314 @@
+//! The in-process store: sharded maps with a hard cap on keys.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::gcra::{self, Decision, Mode, State};
+use crate::quota::Policy;
+use crate::store::RateStore;
+use crate::{Clock, FastClock, StoreError, Timestamp};
+
+/// Default cap on keys: 1,000,000 (about 70 MB).
+pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+
+/// Keys are stored as their 64-bit SipHash under a per-store random key, so
+/// an attacker can neither predict nor aim collisions; the map then needs no
+/// second hash.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the key is a u64); fold anything else.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    state: State,
+    /// Microseconds; for least-recently-seen eviction.
+    last_seen: u64,
+}
+
+struct Shard {
+    map: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
+    /// Inserts since the last sweep of recovered entries.
+    inserts: usize,
+}
+
+struct Inner<C> {
+    shards: Box<[Mutex<Shard>]>,
+    /// The hard cap on one shard: 1.25 × its share of `max_keys`, so that
+    /// uneven hashing does not evict from a full shard while the store as a
+    /// whole has room.
+    shard_capacity: usize,
+    max_keys: usize,
+    /// Keys held, across shards.
+    keys: AtomicUsize,
+    hasher: RandomState,
+    clock: C,
+    reclaimed: AtomicU64,
+    lossy_evictions: AtomicU64,
+}
+
+/// Counters of a [`MemoryStore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Keys held now.
+    pub keys: usize,
+    /// Entries dropped because their quota had fully recovered (no effect on
+    /// any limit).
+    pub reclaimed: u64,
+    /// Live entries evicted at the cap (least recently seen first): each one
+    /// reset that key's limit. Non-zero means `max_keys` is too small for the
+    /// traffic, or an attack from very many addresses is under way.
+    pub lossy_evictions: u64,
+}
+
+/// Rate-limit state in this process: sharded maps (one lock per shard, held
+/// for one decision), bounded by `max_keys`.
+///
+/// Memory stays bounded whatever the traffic: entries whose quota has fully
+/// recovered are reclaimed continuously and first; only at the cap, with no
+/// such entry, are the least recently seen live entries evicted (counted in
+/// [`MemoryStats::lossy_evictions`] with a warning, since each resets a
+/// key's limit). An attacker sending from 10 million addresses therefore
+/// costs at most `max_keys` entries (about 70 bytes each, measured by
+/// `cargo xtask bench`).
+///
+/// Clones share the state.
+pub struct MemoryStore<C: Clock = FastClock> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Clock> Clone for MemoryStore<C> {
+    fn clone(&self) -> Self {
+        MemoryStore {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Clock> std::fmt::Debug for MemoryStore<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.inner.shards.len())
+            .field("shard_capacity", &self.inner.shard_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore::new(DEFAULT_MAX_KEYS)
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_keys` keys (at least 1), on the [`FastClock`].
+    pub fn new(max_keys: usize) -> MemoryStore {
+        MemoryStore::with_clock(max_keys, FastClock)
+    }
+}
+
+impl<C: Clock> MemoryStore<C> {
+    /// A store on the given clock (a [`ManualClock`](crate::ManualClock) in tests).
+    pub fn with_clock(max_keys: usize, clock: C) -> MemoryStore<C> {
+        let max_keys = max_keys.max(1);
+        // Size shards so each is full just below the map's growth point (7/8
+        // of a power-of-two bucket count) at its hard cap, which is 1.25 ×
+        // its share of `max_keys`: no bucket array is more than needed, and
+        // the memory per key stays near the entry size.
+        let mut buckets = 64usize;
+        while max_keys * 5 / 4 / (buckets / 8 * 7) > 128 {
+            buckets *= 2;
+        }
+        let shard_capacity = buckets / 8 * 7;
+        let shard_count = (max_keys * 5 / 4).div_ceil(shard_capacity).max(1);
+        let shards = (0..shard_count)
+            .map(|_| {
+                Mutex::new(Shard {
+                    map: HashMap::default(),
+                    inserts: 0,
+                })
+            })
+            .collect();
+        MemoryStore {
+            inner: Arc::new(Inner {
+                shards,
+                shard_capacity,
+                max_keys,
+                keys: AtomicUsize::new(0),
+                hasher: RandomState::new(),
+                clock,
+                reclaimed: AtomicU64::new(0),
+                lossy_evictions: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> MemoryStats {
+        let keys = self
+            .inner
+            .shards
+            .iter()
+            .map(|shard| lock(shard).map.len())
+            .sum();
+        MemoryStats {
+            keys,
+            reclaimed: self.inner.reclaimed.load(Ordering::Relaxed),
+            lossy_evictions: self.inner.lossy_evictions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The most keys this store holds.
+    pub fn max_keys(&self) -> usize {
+        self.inner.max_keys
+    }
+
+    fn locate(&self, key: &str) -> (u64, &Mutex<Shard>) {
+        let hash = self.inner.hasher.hash_one(key);
+        // Multiply-shift onto the shard count (not a power of two).
+        let count = self.inner.shards.len() as u64;
+        let index = ((hash >> 32) * count) >> 32;
+        let shard = usize::try_from(index)
+            .ok()
+            .and_then(|index| self.inner.shards.get(index))
+            .or_else(|| self.inner.shards.first());
+        // Invariant: there is at least one shard (`with_clock` makes >= 1).
+        (
+            hash,
+            shard.unwrap_or_else(|| unreachable!("a store has shards")),
+        )
+    }
+
+    /// Decides synchronously (the memory store never waits).
+    pub fn decide_now(&self, key: &str, policy: &Policy, cost: u32, mode: Mode) -> Decision {
+        let now = self.inner.clock.now();
+        let (hash, shard) = self.locate(key);
+        let mut shard = lock(shard);
+        if let Some(entry) = shard.map.get_mut(&hash) {
+            let (decision, next) = gcra::decide(&entry.state, now, policy, cost, mode);
+            entry.state = next;
+            entry.last_seen = now.as_micros();
+            return decision;
+        }
+        let state = State::default();
+        let (decision, next) = gcra::decide(&state, now, policy, cost, mode);
+        // A key that spent nothing (a refusal, a dry run) is not stored.
+        if next != state {
+            self.make_room(&mut shard, now);
+            shard.map.insert(
+                hash,
+                Entry {
+                    state: next,
+                    last_seen: now.as_micros(),
+                },
+            );
+            self.inner.keys.fetch_add(1, Ordering::Relaxed);
+        }
+        decision
+    }
+
+    /// Forgets `key`.
+    pub fn reset_now(&self, key: &str) {
+        let (hash, shard) = self.locate(key);
+        if lock(shard).map.remove(&hash).is_some() {
+            self.inner.keys.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Keeps the shard under its capacity before an insert.
+    fn make_room(&self, shard: &mut Shard, now: Timestamp) {
+        shard.inserts += 1;
+        let full = shard.map.len() >= self.inner.shard_capacity
+            || self.inner.keys.load(Ordering::Relaxed) >= self.inner.max_keys;
+        // Continuous reclamation: a sweep every quarter-capacity inserts
+        // keeps recovered entries from piling up, at O(1) amortized cost.
+        if full || shard.inserts >= (self.inner.shard_capacity / 4).max(16) {
+            shard.inserts = 0;
+            let before = shard.map.len();
+            shard
+                .map
+                .retain(|_, entry| !gcra::recovered(&entry.state, now));
+            let reclaimed = before - shard.map.len();
+            self.inner.keys.fetch_sub(reclaimed, Ordering::Relaxed);
+            self.inner
+                .reclaimed
+                .fetch_add(reclaimed as u64, Ordering::Relaxed);
+        }
+        let store_full = self.inner.keys.load(Ordering::Relaxed) >= self.inner.max_keys;
+        if shard.map.len() < self.inner.shard_capacity && !store_full {
+            return;
+        }
+        if shard.map.is_empty() {
+            // The store is full through other shards; this one has nothing to
+            // give. The overshoot is bounded by one entry per shard.
+            return;
+        }
+        // Still full of live entries: evict the least recently seen
+        // sixteenth in one pass (amortized O(1) per insert).
+        let mut seen: Vec<(u64, u64)> = shard
+            .map
+            .iter()
+            .map(|(&hash, entry)| (entry.last_seen, hash))
+            .collect();
+        let batch = (seen.len() / 16).max(1);
+        seen.select_nth_unstable(batch - 1);
+        // Exactly `batch` entries (ties on the timestamp must not take more).
+        for (_, hash) in seen.iter().take(batch) {
+            shard.map.remove(hash);
+        }
+        self.inner.keys.fetch_sub(batch, Ordering::Relaxed);
+        let evicted = batch as u64;
+        let total = self
+            .inner
+            .lossy_evictions
+            .fetch_add(evicted, Ordering::Relaxed)
+            + evicted;
+        tracing::warn!(
+            event = "ratelimit_lossy_eviction",
+            evicted,
+            total,
+            max_keys = self.max_keys(),
+            "rate-limit store full of live keys: least recently seen evicted (their limits reset)"
+        );
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A panic while holding the lock leaves a consistent map (every update
+    // is a single insert or retain), so a poisoned lock is still usable.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<C: Clock> RateStore for MemoryStore<C> {
+    async fn decide(
+        &self,
+        key: &str,
+        policy: &Policy,
+        cost: u32,
+        mode: Mode,
+    ) -> Result<Decision, StoreError> {
+        Ok(self.decide_now(key, policy, cost, mode))
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.reset_now(key);
+        Ok(())
+    }
+}

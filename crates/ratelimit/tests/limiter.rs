@@ -1,0 +1,443 @@
+//! Quotas, the GCRA decision, the memory store and the limiter, on a manual
+//! clock.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::time::Duration;
+
+use palisade_ratelimit::gcra::{self, State};
+use palisade_ratelimit::{
+    FailMode, HeaderStyle, MAX_QUOTAS, ManualClock, MemoryStore, Mode, Policy, Quota, RateLimiter,
+    RateStore, StoreError, Timestamp,
+};
+use proptest::prelude::*;
+
+const START: Timestamp = Timestamp(1_700_000_000_000_000);
+
+fn clock() -> ManualClock {
+    ManualClock::new(START)
+}
+
+fn limiter(
+    quotas: &[&str],
+    clock: &ManualClock,
+) -> RateLimiter<MemoryStore<ManualClock>, ManualClock> {
+    RateLimiter::with_clock(
+        "api",
+        Policy::parse(quotas).unwrap(),
+        MemoryStore::with_clock(10_000, clock.clone()),
+        clock.clone(),
+    )
+}
+
+#[test]
+fn quota_strings_parse() {
+    for (text, limit, seconds) in [
+        ("100/minute", 100, 60),
+        ("5/min", 5, 60),
+        ("10 per second", 10, 1),
+        ("10 PER Second", 10, 1),
+        (" 1000 / day ", 1000, 86_400),
+        ("3/h", 3, 3600),
+        ("7/s", 7, 1),
+        ("2 per hours", 2, 3600),
+    ] {
+        let quota = Quota::parse(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+        assert_eq!(
+            (quota.limit(), quota.period()),
+            (limit, Duration::from_secs(seconds)),
+            "{text}"
+        );
+    }
+    let quota: Quota = serde_json::from_str("\"100/minute\"").unwrap();
+    assert_eq!(quota.to_string(), "100/minute");
+}
+
+#[test]
+fn bad_quota_strings_are_config_errors_naming_the_value() {
+    for text in [
+        "",
+        "100",
+        "/minute",
+        "x/minute",
+        "-1/minute",
+        "0/minute",
+        "100/fortnight",
+        "1.5/s",
+        "100 minute",
+        "99999999999/s",
+        "2000000/second",
+    ] {
+        let error = Quota::parse(text).unwrap_err();
+        assert!(
+            error.to_string().contains(&format!("{text:?}")),
+            "{text}: {error}"
+        );
+    }
+    assert!(serde_json::from_str::<Quota>("\"10/parsec\"").is_err());
+    assert!(Policy::parse::<[&str; 0]>([]).is_err());
+    assert!(
+        Policy::parse(["1/s", "2/s", "3/s", "4/s", "5/s"]).is_err(),
+        "more than MAX_QUOTAS"
+    );
+    let policy: Policy = serde_json::from_str(r#"["100/minute", "10/second"]"#).unwrap();
+    assert_eq!(policy.burst(), 10, "burst comes from the shortest quota");
+}
+
+#[tokio::test]
+async fn burst_then_sustained_rate() {
+    // Scraping: a client may burst to the limit at once, then gets exactly
+    // the refill rate.
+    let clock = clock();
+    let limiter = limiter(&["10/second"], &clock);
+    for _ in 0..10 {
+        limiter.consume("client", 1).await.unwrap();
+    }
+    let refused = limiter.consume("client", 1).await.unwrap_err();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.headers()["retry-after"],
+        "1",
+        "100 ms rounds up to 1 s"
+    );
+    clock.advance(Duration::from_millis(99));
+    assert!(
+        limiter.consume("client", 1).await.is_err(),
+        "one token takes 100 ms"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert!(limiter.consume("client", 1).await.is_ok());
+    assert!(limiter.consume("client", 1).await.is_err());
+}
+
+#[tokio::test]
+async fn every_quota_must_allow_and_a_refusal_spends_none() {
+    // Burst 3/s AND sustained 5/minute: the minute quota stops a client that
+    // paces itself under the burst limit.
+    let clock = clock();
+    let limiter = limiter(&["3/second", "5/minute"], &clock);
+    for _ in 0..3 {
+        limiter.consume("k", 1).await.unwrap();
+    }
+    assert!(limiter.consume("k", 1).await.is_err(), "burst quota");
+    clock.advance(Duration::from_secs(1));
+    limiter.consume("k", 1).await.unwrap();
+    limiter.consume("k", 1).await.unwrap();
+    let refused = limiter.consume("k", 1).await.unwrap_err();
+    // The minute quota (12 s per request) decides the wait, not the second's.
+    assert_eq!(refused.headers()["retry-after"], "11");
+    // Refusals spent nothing: hammering while refused does not extend the wait.
+    for _ in 0..50 {
+        assert!(limiter.consume("k", 1).await.is_err());
+    }
+    clock.advance(Duration::from_secs(11));
+    assert!(limiter.consume("k", 1).await.is_ok());
+}
+
+#[tokio::test]
+async fn weighted_cost_check_and_reset() {
+    let clock = clock();
+    let limiter = limiter(&["10/minute"], &clock);
+    let admitted = limiter.consume("k", 4).await.unwrap();
+    assert_eq!(admitted.decision().unwrap().remaining, 6);
+    let dry = limiter.check("k", 7).await.unwrap();
+    assert!(!dry.allowed);
+    let dry = limiter.check("k", 6).await.unwrap();
+    assert!(dry.allowed);
+    assert_eq!(dry.remaining, 0);
+    // The dry run spent nothing.
+    assert_eq!(
+        limiter
+            .consume("k", 1)
+            .await
+            .unwrap()
+            .decision()
+            .unwrap()
+            .remaining,
+        5
+    );
+    // A cost above the limit can never pass.
+    assert!(limiter.consume("fresh", 11).await.is_err());
+    limiter.reset("k").await.unwrap();
+    assert_eq!(
+        limiter
+            .consume("k", 1)
+            .await
+            .unwrap()
+            .decision()
+            .unwrap()
+            .remaining,
+        9
+    );
+}
+
+#[tokio::test]
+async fn limiters_and_keys_do_not_share_state() {
+    let clock = clock();
+    let store = MemoryStore::with_clock(1000, clock.clone());
+    let login = RateLimiter::with_clock(
+        "login",
+        Policy::parse(["1/minute"]).unwrap(),
+        store.clone(),
+        clock.clone(),
+    );
+    let search = RateLimiter::with_clock(
+        "search",
+        Policy::parse(["1/minute"]).unwrap(),
+        store,
+        clock.clone(),
+    );
+    login.consume("ip4:203.0.113.7", 1).await.unwrap();
+    search.consume("ip4:203.0.113.7", 1).await.unwrap();
+    login.consume("ip4:203.0.113.8", 1).await.unwrap();
+    assert!(login.consume("ip4:203.0.113.7", 1).await.is_err());
+}
+
+#[tokio::test]
+async fn draft_headers_on_admitted_and_refused_responses() {
+    let clock = clock();
+    let limiter = limiter(&["2/second", "100/minute"], &clock);
+    let admitted = limiter.consume("k", 1).await.unwrap();
+    let headers = admitted.headers();
+    assert_eq!(
+        headers["ratelimit-policy"],
+        "\"api-1s\";q=2;w=1, \"api-60s\";q=100;w=60"
+    );
+    assert_eq!(headers["ratelimit"], "\"api-1s\";r=1;t=1");
+    limiter.consume("k", 1).await.unwrap();
+    let refused = limiter.consume("k", 1).await.unwrap_err();
+    assert_eq!(refused.headers()["ratelimit"], "\"api-1s\";r=0;t=1");
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = serde_json::from_slice(&refused.to_json(None)).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+}
+
+#[tokio::test]
+async fn legacy_headers_report_the_most_restrictive_quota() {
+    let clock = clock();
+    let limiter = RateLimiter::with_clock(
+        "api",
+        Policy::parse(["10/second", "12/minute"]).unwrap(),
+        MemoryStore::with_clock(100, clock.clone()),
+        clock.clone(),
+    )
+    .headers(HeaderStyle::Legacy);
+    for _ in 0..9 {
+        limiter.consume("k", 1).await.unwrap();
+    }
+    let admitted = limiter.consume("k", 1).await.unwrap();
+    let headers = admitted.headers();
+    // After 10: the second quota has 0 left, the minute quota 2; 0 wins.
+    assert_eq!(headers["x-ratelimit-limit"], "10");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    assert_eq!(headers["x-ratelimit-reset"], "1");
+
+    let epoch = RateLimiter::with_clock(
+        "api",
+        Policy::parse(["1/minute"]).unwrap(),
+        MemoryStore::with_clock(100, clock.clone()),
+        clock.clone(),
+    )
+    .headers(HeaderStyle::LegacyEpoch);
+    let admitted = epoch.consume("k", 1).await.unwrap();
+    assert_eq!(
+        admitted.headers()["x-ratelimit-reset"],
+        (START.as_secs_ceil() + 60).to_string()
+    );
+    let none = RateLimiter::with_clock(
+        "api",
+        Policy::parse(["1/minute"]).unwrap(),
+        MemoryStore::default(),
+        clock,
+    )
+    .headers(HeaderStyle::None);
+    assert!(none.consume("k", 1).await.unwrap().headers().is_empty());
+}
+
+/// A store that is down (Redis unreachable).
+struct DownStore;
+
+impl RateStore for DownStore {
+    async fn decide(
+        &self,
+        _: &str,
+        _: &Policy,
+        _: u32,
+        _: Mode,
+    ) -> Result<palisade_ratelimit::Decision, StoreError> {
+        Err(down())
+    }
+
+    async fn reset(&self, _: &str) -> Result<(), StoreError> {
+        Err(down())
+    }
+}
+
+fn down() -> StoreError {
+    StoreError::new("connection refused")
+}
+
+#[tokio::test]
+async fn store_failure_follows_the_fail_mode() {
+    let policy = Policy::parse(["1/minute"]).unwrap();
+    let open = RateLimiter::new("api", policy.clone(), DownStore);
+    let admitted = open.consume("k", 1).await.unwrap();
+    assert!(admitted.decision().is_none(), "admitted unmetered");
+    assert!(open.consume("k", 1).await.is_ok());
+    assert_eq!(open.store_failures(), 2);
+
+    let closed = RateLimiter::new("login", policy.clone(), DownStore).fail_mode(FailMode::Closed);
+    let refused = closed.consume("k", 1).await.unwrap_err();
+    assert_eq!(refused.status(), 503);
+    let body = String::from_utf8(refused.to_json(None)).unwrap();
+    assert!(
+        !body.contains("refused"),
+        "the store error is logged, not sent: {body}"
+    );
+
+    // With a fallback, the limit still holds per instance.
+    let fallback = RateLimiter::new("api", policy, DownStore)
+        .fail_mode(FailMode::Closed)
+        .fallback(MemoryStore::new(100));
+    assert!(fallback.consume("k", 1).await.is_ok());
+    assert_eq!(fallback.consume("k", 1).await.unwrap_err().status(), 429);
+}
+
+#[test]
+fn memory_stays_bounded_under_a_distributed_flood() {
+    // 10 million source addresses would exhaust an unbounded map; here three
+    // times the cap of distinct keys keeps the store at its cap.
+    let clock = clock();
+    let store = MemoryStore::with_clock(5_000, clock.clone());
+    let policy = Policy::parse(["5/minute"]).unwrap();
+    for i in 0..15_000u32 {
+        let decision = store.decide_now(&format!("ip4:{i}"), &policy, 1, Mode::Consume);
+        assert!(decision.allowed);
+    }
+    let stats = store.stats();
+    assert!(stats.keys <= store.max_keys(), "{stats:?}");
+    assert!(store.max_keys() >= 5_000 && store.max_keys() < 5_000 + 5_000 / 2);
+    assert!(stats.lossy_evictions > 0, "live keys had to go: {stats:?}");
+
+    // Recovered entries are reclaimed first: after a minute every key has
+    // recovered, and new keys evict nothing live.
+    clock.advance(Duration::from_secs(61));
+    let lossy = stats.lossy_evictions;
+    let old_keys = stats.keys as u64;
+    for i in 0..15_000u32 {
+        store.decide_now(&format!("ip6:{i}"), &policy, 1, Mode::Consume);
+        clock.advance(Duration::from_micros(1));
+    }
+    let stats = store.stats();
+    assert_eq!(
+        stats.reclaimed, old_keys,
+        "every recovered entry went first"
+    );
+    assert!(stats.keys <= store.max_keys());
+    // Only the new keys beyond the cap were evicted live.
+    let new_lossy = stats.lossy_evictions - lossy;
+    assert!(new_lossy <= 15_000 - 4_500, "{stats:?}");
+}
+
+#[test]
+fn eviction_prefers_the_least_recently_seen() {
+    let clock = clock();
+    let store = MemoryStore::with_clock(1_000, clock.clone());
+    let policy = Policy::parse(["2/hour"]).unwrap();
+    // The victim key is active; a flood of one-shot keys fills the store.
+    store.decide_now("victim", &policy, 1, Mode::Consume);
+    for i in 0..5_000u32 {
+        clock.advance(Duration::from_millis(1));
+        if i % 100 == 0 {
+            // The victim keeps being seen (and refused: it spent its 2/hour).
+            store.decide_now("victim", &policy, 1, Mode::Consume);
+        }
+        store.decide_now(&format!("flood:{i}"), &policy, 1, Mode::Consume);
+    }
+    let decision = store.decide_now("victim", &policy, 1, Mode::Consume);
+    assert!(
+        !decision.allowed,
+        "an active key is not evicted (which would reset its limit)"
+    );
+}
+
+fn schedule() -> impl Strategy<Value = Vec<(u64, u32)>> {
+    prop::collection::vec((0u64..400_000, 1u32..4), 1..120)
+}
+
+proptest! {
+    #[test]
+    fn never_more_than_burst_plus_rate_times_elapsed(
+        limits in prop::collection::vec((1u32..20, 1u64..5), 1..=MAX_QUOTAS),
+        events in schedule(),
+    ) {
+        // The same property `tests/redis.rs` checks against the Redis store.
+        let quotas: Vec<Quota> = limits.iter().map(|&(limit, secs)| Quota::new(limit, Duration::from_secs(secs)).unwrap()).collect();
+        let policy = Policy::new(quotas.clone()).unwrap();
+        let clock = clock();
+        let store = MemoryStore::with_clock(100, clock.clone());
+        let mut elapsed = 0u64;
+        let mut admitted: u64 = 0;
+        for (advance, cost) in events {
+            clock.advance(Duration::from_micros(advance));
+            elapsed += advance;
+            let before = store.decide_now("k", &policy, 1, Mode::Check);
+            let decision = store.decide_now("k", &policy, cost, Mode::Consume);
+            if decision.allowed {
+                admitted += u64::from(cost);
+            } else {
+                let after = store.decide_now("k", &policy, 1, Mode::Check);
+                prop_assert_eq!(before, after, "a refusal consumes nothing");
+                prop_assert!(decision.retry_after.is_some());
+            }
+            for quota in &quotas {
+                let interval = quota.period().as_micros() as u64 / u64::from(quota.limit());
+                let bound = u64::from(quota.limit()) + elapsed / interval.max(1);
+                prop_assert!(admitted <= bound, "{} admitted, bound {} for {}", admitted, bound, quota);
+            }
+        }
+        store.reset_now("k");
+        let full = quotas.iter().map(Quota::limit).min().unwrap();
+        prop_assert!(store.decide_now("k", &policy, full, Mode::Consume).allowed, "reset restores every quota");
+    }
+
+    #[test]
+    fn gcra_refusal_leaves_the_state_untouched(
+        used in 0u32..30, cost in 1u32..10, advance in 0u64..2_000_000,
+    ) {
+        let policy = Policy::parse(["5/second", "20/minute"]).unwrap();
+        let mut state: State = [0; MAX_QUOTAS];
+        for _ in 0..used {
+            state = gcra::decide(&state, START, &policy, 1, Mode::Consume).1;
+        }
+        let now = Timestamp(START.as_micros() + advance);
+        let (decision, next) = gcra::decide(&state, now, &policy, cost, Mode::Consume);
+        if !decision.allowed {
+            prop_assert_eq!(next, state);
+        }
+        let (_, checked) = gcra::decide(&state, now, &policy, cost, Mode::Check);
+        prop_assert_eq!(checked, state, "a dry run never changes the state");
+    }
+
+    #[test]
+    fn retry_after_is_never_early(limit in 1u32..50, secs in 1u64..120, cost in 1u32..5, used in 0u32..60) {
+        let policy = Policy::new([Quota::new(limit, Duration::from_secs(secs)).unwrap()]).unwrap();
+        let mut state: State = [0; MAX_QUOTAS];
+        for _ in 0..used {
+            state = gcra::decide(&state, START, &policy, 1, Mode::Consume).1;
+        }
+        let (decision, _) = gcra::decide(&state, START, &policy, cost, Mode::Consume);
+        if let Some(wait) = decision.retry_after {
+            let at = START.saturating_add(wait);
+            let (later, _) = gcra::decide(&state, at, &policy, cost, Mode::Consume);
+            prop_assert!(later.allowed || cost > limit, "admitted once Retry-After has passed");
+            let secs = decision.retry_after_secs().unwrap();
+            prop_assert!(Duration::from_secs(secs) >= wait);
+        }
+    }
+
+    #[test]
+    fn quota_parse_never_panics(text in "\\PC{0,24}") {
+        let _ = Quota::parse(&text);
+    }
+}
