@@ -5,6 +5,8 @@ mod error;
 mod harden;
 #[cfg(feature = "headers")]
 pub mod headers;
+#[cfg(feature = "ratelimit")]
+pub mod ratelimit;
 
 pub use error::ApiError;
 pub use harden::{Harden, HardenMiddleware};

@@ -5,6 +5,8 @@ mod error;
 mod extract;
 #[cfg(feature = "headers")]
 pub mod headers;
+#[cfg(feature = "ratelimit")]
+pub mod ratelimit;
 mod request_id;
 
 pub use error::ApiError;

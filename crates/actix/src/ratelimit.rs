@@ -1,0 +1,184 @@
+//! Rate limits as actix-web middleware (feature `ratelimit`).
+//!
+//! The decisions live in [`palisade_ratelimit`]; this module resolves the key
+//! from the request, asks the limiter, and turns the answer into a response.
+
+use std::future::{Ready, ready};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use futures_util::future::LocalBoxFuture;
+use palisade_ratelimit::client_ip::ClientIpResolver;
+use palisade_ratelimit::{Clock, RateLimiter, RateStore};
+
+use crate::ApiError;
+
+/// What a request is limited by: a function from the request to its key, or
+/// `None` to leave the request to other limits.
+pub type KeyFn = Arc<dyn Fn(&ServiceRequest) -> Option<String> + Send + Sync>;
+
+/// Keys by client IP: the socket peer, or behind trusted proxies the address
+/// `resolver` takes from the forwarding header. IPv6 clients are keyed by
+/// their /56. Without a peer address every request shares `ip:unknown`.
+pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
+    Arc::new(move |request| Some(ip_key(&resolver, request)))
+}
+
+/// Keys by route and client IP (`METHOD path|ip`), for a limit per endpoint.
+pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
+    Arc::new(move |request| {
+        Some(format!(
+            "{} {}|{}",
+            request.method(),
+            request.path(),
+            ip_key(&resolver, request)
+        ))
+    })
+}
+
+/// Keys by a value an earlier, verifying middleware put into the request
+/// extensions (an authenticated subject, an API key id): never by an
+/// unverified token. Requests without it are left to other limits.
+pub fn by_extension<T, F>(key: F) -> KeyFn
+where
+    T: 'static,
+    F: Fn(&T) -> String + Send + Sync + 'static,
+{
+    Arc::new(move |request| {
+        use actix_web::HttpMessage;
+        request.extensions().get::<T>().map(&key)
+    })
+}
+
+fn ip_key(resolver: &ClientIpResolver, request: &ServiceRequest) -> String {
+    let Some(peer) = request.peer_addr() else {
+        tracing::error!(
+            event = "ratelimit_no_peer_address",
+            "request without a peer address"
+        );
+        return "ip:unknown".to_owned();
+    };
+    // The resolver reads `http` 1 headers; only the forwarding header matters.
+    let mut headers = http::HeaderMap::new();
+    if let Some(header) = resolver.header() {
+        let name = header.header_name();
+        for value in request.headers().get_all(name.as_str()) {
+            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name.clone(), value);
+            }
+        }
+    }
+    resolver.resolve(peer.ip(), &headers).rate_limit_key()
+}
+
+/// Applies a [`RateLimiter`] before the wrapped service: a refused request
+/// gets the 429 envelope (with `Retry-After` and the rate-limit headers)
+/// without reaching the handler; an admitted one gets the headers on its
+/// response. Wrap an app, a scope or a single resource.
+pub struct RateLimit<S, C: Clock> {
+    limiter: Arc<RateLimiter<S, C>>,
+    key: KeyFn,
+    cost: u32,
+}
+
+impl<S, C: Clock> Clone for RateLimit<S, C> {
+    fn clone(&self) -> Self {
+        RateLimit {
+            limiter: Arc::clone(&self.limiter),
+            key: Arc::clone(&self.key),
+            cost: self.cost,
+        }
+    }
+}
+
+impl<S, C: Clock> RateLimit<S, C> {
+    /// The middleware for `limiter`, keyed by `key`, each request costing 1.
+    pub fn new(limiter: Arc<RateLimiter<S, C>>, key: KeyFn) -> Self {
+        RateLimit {
+            limiter,
+            key,
+            cost: 1,
+        }
+    }
+
+    /// What each request through this middleware costs.
+    #[must_use]
+    pub fn cost(mut self, cost: u32) -> Self {
+        self.cost = cost;
+        self
+    }
+}
+
+impl<I, B, S, C> Transform<I, ServiceRequest> for RateLimit<S, C>
+where
+    I: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    S: RateStore,
+    C: Clock,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RateLimitMiddleware<I, S, C>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: I) -> Self::Future {
+        ready(Ok(RateLimitMiddleware {
+            service: Rc::new(service),
+            layer: self.clone(),
+        }))
+    }
+}
+
+/// The service made by [`RateLimit`].
+pub struct RateLimitMiddleware<I, S, C: Clock> {
+    service: Rc<I>,
+    layer: RateLimit<S, C>,
+}
+
+impl<I, B, S, C> Service<ServiceRequest> for RateLimitMiddleware<I, S, C>
+where
+    I: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    S: RateStore,
+    C: Clock,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, actix_web::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let Some(key) = (self.layer.key)(&request) else {
+            return Box::pin(async move { Ok(service.call(request).await?.map_into_left_body()) });
+        };
+        let limiter = Arc::clone(&self.layer.limiter);
+        let cost = self.layer.cost;
+        Box::pin(async move {
+            match limiter.consume(&key, cost).await {
+                Ok(admission) => {
+                    let mut response = service.call(request).await?;
+                    for (name, value) in admission.headers() {
+                        if let (Ok(name), Ok(value)) = (
+                            HeaderName::from_bytes(name.as_str().as_bytes()),
+                            HeaderValue::from_bytes(value.as_bytes()),
+                        ) {
+                            response.headers_mut().insert(name, value);
+                        }
+                    }
+                    Ok(response.map_into_left_body())
+                }
+                // The error travels with the response, so `Harden` renders it
+                // with the request id.
+                Err(error) => Ok(request
+                    .error_response(ApiError(error))
+                    .map_into_right_body()),
+            }
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! Rate limits as a tower layer (feature `ratelimit`).
+//!
+//! The decisions live in [`palisade_ratelimit`]; this module resolves the key
+//! from the request, asks the limiter, and turns the answer into a response.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::Request;
+use palisade_ratelimit::client_ip::ClientIpResolver;
+use palisade_ratelimit::{Clock, RateLimiter, RateStore};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::ApiError;
+
+/// What a request is limited by: a function from the request to its key, or
+/// `None` to leave the request to other limits (e.g. a per-subject limit on
+/// an anonymous request).
+pub type KeyFn = Arc<dyn Fn(&Request<axum::body::Body>) -> Option<String> + Send + Sync>;
+
+/// Keys by client IP: the socket peer (from axum's `ConnectInfo`, so serve
+/// with `into_make_service_with_connect_info::<SocketAddr>()`), or behind
+/// trusted proxies the address `resolver` takes from the forwarding header.
+/// IPv6 clients are keyed by their /56.
+///
+/// Without `ConnectInfo` every request shares the key `ip:unknown`: limited
+/// together rather than not at all, with an error logged.
+pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
+    Arc::new(move |request| Some(ip_key(&resolver, request)))
+}
+
+/// Keys by route and client IP (`METHOD path|ip`), for a limit per endpoint.
+pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
+    Arc::new(move |request| {
+        Some(format!(
+            "{} {}|{}",
+            request.method(),
+            request.uri().path(),
+            ip_key(&resolver, request)
+        ))
+    })
+}
+
+/// Keys by a value an earlier, verifying layer put into the request
+/// extensions (an authenticated subject, an API key id): never by an
+/// unverified token, or an attacker could spend a victim's quota. Requests
+/// without it are left to other limits.
+pub fn by_extension<T, F>(key: F) -> KeyFn
+where
+    T: Send + Sync + 'static,
+    F: Fn(&T) -> String + Send + Sync + 'static,
+{
+    Arc::new(move |request| request.extensions().get::<T>().map(&key))
+}
+
+fn ip_key(resolver: &ClientIpResolver, request: &Request<axum::body::Body>) -> String {
+    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => resolver
+            .resolve(peer.ip(), request.headers())
+            .rate_limit_key(),
+        None => {
+            tracing::error!(
+                event = "ratelimit_no_peer_address",
+                "no ConnectInfo<SocketAddr>: serve with into_make_service_with_connect_info"
+            );
+            "ip:unknown".to_owned()
+        }
+    }
+}
+
+/// Applies a [`RateLimiter`] before the inner service: a refused request
+/// gets the 429 envelope (with `Retry-After` and the rate-limit headers)
+/// without reaching the handler; an admitted one gets the headers on its
+/// response. Use it on a router (`layer`) or a single route (`route_layer`).
+pub struct RateLimitLayer<S, C: Clock> {
+    limiter: Arc<RateLimiter<S, C>>,
+    key: KeyFn,
+    cost: u32,
+}
+
+impl<S, C: Clock> Clone for RateLimitLayer<S, C> {
+    fn clone(&self) -> Self {
+        RateLimitLayer {
+            limiter: Arc::clone(&self.limiter),
+            key: Arc::clone(&self.key),
+            cost: self.cost,
+        }
+    }
+}
+
+impl<S, C: Clock> RateLimitLayer<S, C> {
+    /// The layer for `limiter`, keyed by `key`, each request costing 1.
+    pub fn new(limiter: Arc<RateLimiter<S, C>>, key: KeyFn) -> Self {
+        RateLimitLayer {
+            limiter,
+            key,
+            cost: 1,
+        }
+    }
+
+    /// What each request through this layer costs (e.g. 5 for an export).
+    #[must_use]
+    pub fn cost(mut self, cost: u32) -> Self {
+        self.cost = cost;
+        self
+    }
+}
+
+impl<I, S, C: Clock> Layer<I> for RateLimitLayer<S, C> {
+    type Service = RateLimitService<I, S, C>;
+
+    fn layer(&self, inner: I) -> Self::Service {
+        RateLimitService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`RateLimitLayer`].
+pub struct RateLimitService<I, S, C: Clock> {
+    inner: I,
+    layer: RateLimitLayer<S, C>,
+}
+
+impl<I: Clone, S, C: Clock> Clone for RateLimitService<I, S, C> {
+    fn clone(&self) -> Self {
+        RateLimitService {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<I, S, C> Service<Request<axum::body::Body>> for RateLimitService<I, S, C>
+where
+    I: Service<Request<axum::body::Body>, Response = Response> + Clone + Send + 'static,
+    I::Future: Send + 'static,
+    S: RateStore,
+    C: Clock,
+{
+    type Response = Response;
+    type Error = I::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, I::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<axum::body::Body>) -> Self::Future {
+        let Some(key) = (self.layer.key)(&request) else {
+            return Box::pin(self.inner.call(request));
+        };
+        // The inner service was polled ready; keep that one, give the clone
+        // to the next call (the usual tower pattern for async work first).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let limiter = Arc::clone(&self.layer.limiter);
+        let cost = self.layer.cost;
+        Box::pin(async move {
+            match limiter.consume(&key, cost).await {
+                Ok(admission) => {
+                    let mut response = inner.call(request).await?;
+                    for (name, value) in admission.headers() {
+                        response.headers_mut().insert(name.clone(), value.clone());
+                    }
+                    Ok(response)
+                }
+                Err(error) => Ok(ApiError(error).into_response()),
+            }
+        })
+    }
+}
