@@ -27,13 +27,19 @@ pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
     Arc::new(move |request| Some(ip_key(&resolver, request)))
 }
 
-/// Keys by route and client IP (`METHOD path|ip`), for a limit per endpoint.
+/// Keys by route and client IP (`METHOD /items/{id}|ip`), for a limit per
+/// endpoint. The route is actix's matched pattern, never the raw path: with
+/// the raw path every `/items/1`, `/items/2`, ... would be a fresh budget.
+/// Requests that matched no route share one. Wrap resources or scopes with
+/// it: app-wide middleware runs before routing (every request unmatched).
 pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
     Arc::new(move |request| {
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "(unmatched)".to_owned());
         Some(format!(
-            "{} {}|{}",
+            "{} {route}|{}",
             request.method(),
-            request.path(),
             ip_key(&resolver, request)
         ))
     })
@@ -66,8 +72,16 @@ fn ip_key(resolver: &ClientIpResolver, request: &ServiceRequest) -> String {
     if let Some(header) = resolver.header() {
         let name = header.header_name();
         for value in request.headers().get_all(name.as_str()) {
-            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                headers.append(name.clone(), value);
+            match http::HeaderValue::from_bytes(value.as_bytes()) {
+                Ok(value) => {
+                    headers.append(name.clone(), value);
+                }
+                Err(_) => {
+                    // A line that cannot be carried over would shift the
+                    // hops; make the header unusable (the peer is used).
+                    headers.insert(name.clone(), http::HeaderValue::from_static("unusable"));
+                    break;
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{TestRequest, init_service};
 use actix_web::{App, HttpMessage, web};
 use palisade_actix::Harden;
-use palisade_actix::ratelimit::{KeyFn, RateLimit, by_extension, by_ip};
+use palisade_actix::ratelimit::{KeyFn, RateLimit, by_extension, by_ip, by_route_and_ip};
 use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader, IpNet};
 use palisade_ratelimit::{MemoryStore, Policy, RateLimiter};
 
@@ -254,4 +254,29 @@ async fn authenticated_callers_are_limited_per_subject_not_per_ip() {
         .0,
         StatusCode::OK
     );
+}
+
+#[actix_web::test]
+async fn path_parameters_do_not_mint_fresh_route_budgets() {
+    let app = init_service(
+        App::new()
+            .service(
+                web::resource("/items/{id}")
+                    .wrap(RateLimit::new(
+                        limiter("route", "2/minute"),
+                        by_route_and_ip(ClientIpResolver::peer_only()),
+                    ))
+                    .route(web::get().to(|| async { "item" })),
+            )
+            .wrap(Harden::new()),
+    )
+    .await;
+    for id in 1..=2 {
+        let (status, ..) = get_from(&app, &format!("/items/{id}"), "203.0.113.7:1", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, ..) = get_from(&app, "/items/3", "203.0.113.7:1", &[]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, ..) = get_from(&app, "/items/3", "203.0.113.8:1", &[]).await;
+    assert_eq!(status, StatusCode::OK, "another client has its own budget");
 }

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, MatchedPath};
 use axum::response::{IntoResponse, Response};
 use http::Request;
 use palisade_ratelimit::client_ip::ClientIpResolver;
@@ -35,13 +35,21 @@ pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
     Arc::new(move |request| Some(ip_key(&resolver, request)))
 }
 
-/// Keys by route and client IP (`METHOD path|ip`), for a limit per endpoint.
+/// Keys by route and client IP (`METHOD /items/{id}|ip`), for a limit per
+/// endpoint. The route is axum's matched template, never the raw path: with
+/// the raw path every `/items/1`, `/items/2`, ... (or every made-up 404
+/// path) would be a fresh budget. Requests that matched no route share one.
+/// Add it with `route_layer`: the matched route is known only inside the
+/// router (under `layer` every request counts as unmatched).
 pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
     Arc::new(move |request| {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("(unmatched)", MatchedPath::as_str);
         Some(format!(
-            "{} {}|{}",
+            "{} {route}|{}",
             request.method(),
-            request.uri().path(),
             ip_key(&resolver, request)
         ))
     })

@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use http_body_util::BodyExt;
 use palisade_axum::harden;
-use palisade_axum::ratelimit::{RateLimitLayer, by_extension, by_ip};
+use palisade_axum::ratelimit::{RateLimitLayer, by_extension, by_ip, by_route_and_ip};
 use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader, IpNet};
 use palisade_ratelimit::{MemoryStore, Policy, RateLimiter};
 use tower::ServiceExt;
@@ -254,4 +254,30 @@ async fn authenticated_callers_are_limited_per_subject_not_per_ip() {
         .0,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn path_parameters_do_not_mint_fresh_route_budgets() {
+    // Limit bypass: keyed by the raw path, /items/1, /items/2, ... would
+    // each get a fresh budget.
+    let router = harden(
+        Router::new()
+            .route("/items/{id}", get(|| async { "item" }))
+            .route_layer(RateLimitLayer::new(
+                limiter("route", "2/minute"),
+                by_route_and_ip(ClientIpResolver::peer_only()),
+            )),
+    );
+    let app = App {
+        router,
+        handled: Arc::new(AtomicU32::new(0)),
+    };
+    for id in 1..=2 {
+        let (status, ..) = get_from(&app, &format!("/items/{id}"), "203.0.113.7:1", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, ..) = get_from(&app, "/items/3", "203.0.113.7:1", &[]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, ..) = get_from(&app, "/items/3", "203.0.113.8:1", &[]).await;
+    assert_eq!(status, StatusCode::OK, "another client has its own budget");
 }

@@ -68,7 +68,7 @@ pub struct FastClock;
 
 struct Anchor {
     clock: quanta::Clock,
-    start: quanta::Instant,
+    start_raw: u64,
     start_micros: u64,
 }
 
@@ -78,13 +78,15 @@ impl Clock for FastClock {
         let anchor = ANCHOR.get_or_init(|| {
             let clock = quanta::Clock::new();
             Anchor {
-                start: clock.now(),
+                start_raw: clock.raw(),
                 start_micros: SystemClock.now().as_micros(),
                 clock,
             }
         });
-        let elapsed = anchor.clock.now().saturating_duration_since(anchor.start);
-        Timestamp(anchor.start_micros.saturating_add(micros(elapsed)))
+        let nanos = anchor
+            .clock
+            .delta_as_nanos(anchor.start_raw, anchor.clock.raw());
+        Timestamp(anchor.start_micros.saturating_add(nanos / 1000))
     }
 }
 

@@ -35,7 +35,8 @@ pub struct Decision {
     pub limit: u32,
     /// The period of that quota.
     pub period: Duration,
-    /// Requests of cost 1 that quota would still admit right now.
+    /// Requests of cost 1 that quota would still admit after this one (in
+    /// [`Mode::Check`], as if this one had been spent).
     pub remaining: u32,
     /// Until that quota is fully recovered.
     pub reset_after: Duration,
@@ -63,7 +64,8 @@ impl Decision {
 /// Decides a request of `cost` against `state` at `now`. Returns the
 /// decision and the state to store: changed only when the request is
 /// admitted in [`Mode::Consume`]. A cost above a quota's limit is never
-/// admitted.
+/// admitted (its `retry_after` is when the quota is full again; callers
+/// should not charge more than the smallest limit).
 pub fn decide(
     state: &State,
     now: Timestamp,

@@ -90,6 +90,7 @@ pub struct RateLimiter<S, C: Clock = FastClock> {
     store_down_until: AtomicU64,
     cooldown: Duration,
     store_failures: AtomicU64,
+    store_skips: AtomicU64,
 }
 
 impl<S, C: Clock> std::fmt::Debug for RateLimiter<S, C> {
@@ -135,6 +136,7 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
             store_down_until: AtomicU64::new(0),
             cooldown: Duration::from_secs(1),
             store_failures: AtomicU64::new(0),
+            store_skips: AtomicU64::new(0),
         }
     }
 
@@ -173,9 +175,15 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         &self.policy
     }
 
-    /// Store failures seen so far.
+    /// Calls to the store that failed.
     pub fn store_failures(&self) -> u64 {
         self.store_failures.load(Ordering::Relaxed)
+    }
+
+    /// Decisions made without asking the store because it was cooling down
+    /// after a failure (each handled by the fallback or the fail mode).
+    pub fn store_skips(&self) -> u64 {
+        self.store_skips.load(Ordering::Relaxed)
     }
 
     /// Admits a request of `cost` for `key` and spends the quota, or refuses
@@ -185,8 +193,8 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
     /// [`FailMode::Closed`] refuses with 503.
     pub async fn consume(&self, key: &str, cost: u32) -> Result<Admission, Error> {
         match self.decide(key, cost, Mode::Consume).await {
-            Ok(decision) => self.verdict(decision),
-            Err(error) => self.on_store_failure(key, cost, error).await,
+            Ok(decision) => self.verdict(key, decision),
+            Err(_) => self.on_store_failure(key, cost).await,
         }
     }
 
@@ -204,62 +212,89 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         self.store.reset(&key).await
     }
 
+    /// `<name length>.<name>:<key>`: the length prefix keeps limiter `a`
+    /// with key `b:c` apart from limiter `a:b` with key `c`.
     fn scoped(&self, key: &str) -> String {
-        let mut scoped = String::with_capacity(self.name.len() + 1 + key.len());
-        scoped.push_str(&self.name);
-        scoped.push(':');
-        scoped.push_str(key);
-        scoped
+        format!("{}.{}:{key}", self.name.len(), self.name)
     }
 
+    /// Asks the store, unless it failed less than a cool-down ago: then only
+    /// one request (the first after the cool-down) probes it, the others
+    /// skip it until the probe succeeds, so a dead Redis costs one timeout
+    /// per cool-down rather than one per request, and the limiter recovers
+    /// by itself.
     async fn decide(&self, key: &str, cost: u32, mode: Mode) -> Result<Decision, StoreError> {
         let now = self.clock.now().as_micros();
-        if now < self.store_down_until.load(Ordering::Relaxed) {
-            return Err(StoreError::new(
-                "store skipped during cool-down after a failure",
-            ));
+        let cooldown = micros(self.cooldown);
+        let down_until = self.store_down_until.load(Ordering::Acquire);
+        if down_until != 0 {
+            // A clock that stepped backwards must not stretch the cool-down:
+            // an `until` further away than one cool-down counts as expired.
+            let cooling = now < down_until && down_until - now <= cooldown;
+            let probe = !cooling
+                && self
+                    .store_down_until
+                    .compare_exchange(
+                        down_until,
+                        now.saturating_add(cooldown),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok();
+            if !probe {
+                self.store_skips.fetch_add(1, Ordering::Relaxed);
+                return Err(StoreError::new(
+                    "store skipped: cooling down after a failure",
+                ));
+            }
         }
         let result = self
             .store
             .decide(&self.scoped(key), &self.policy, cost, mode)
             .await;
-        if result.is_err() {
-            self.store_down_until
-                .store(now.saturating_add(micros(self.cooldown)), Ordering::Relaxed);
+        match &result {
+            Ok(_) if down_until != 0 => {
+                self.store_down_until.store(0, Ordering::Release);
+                tracing::info!(event = "ratelimit_store_recovered", limiter = %self.name, "rate-limit store answers again");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let failures = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                let previous = self
+                    .store_down_until
+                    .swap(now.saturating_add(cooldown).max(1), Ordering::AcqRel);
+                if previous == 0 {
+                    tracing::warn!(
+                        event = "ratelimit_store_unavailable",
+                        limiter = %self.name,
+                        failures,
+                        %error,
+                        fail_mode = ?self.fail_mode,
+                        fallback = self.fallback.is_some(),
+                        "rate-limit store failed; skipping it for the cool-down"
+                    );
+                }
+            }
         }
         result
     }
 
-    async fn on_store_failure(
-        &self,
-        key: &str,
-        cost: u32,
-        error: StoreError,
-    ) -> Result<Admission, Error> {
-        let failures = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::warn!(
-            event = "ratelimit_store_unavailable",
-            limiter = %self.name,
-            failures,
-            %error,
-            "rate-limit store failed"
-        );
+    async fn on_store_failure(&self, key: &str, cost: u32) -> Result<Admission, Error> {
         if let Some(fallback) = &self.fallback {
             let decision =
                 fallback.decide_now(&self.scoped(key), &self.policy, cost, Mode::Consume);
-            return self.verdict(decision);
+            return self.verdict(key, decision);
         }
         match self.fail_mode {
             FailMode::Open => Ok(Admission {
                 decision: None,
                 headers: HeaderMap::new(),
             }),
-            FailMode::Closed => Err(Error::new(ErrorKind::Unavailable)
-                .with_source(std::io::Error::other(error.to_string()))),
+            FailMode::Closed => Err(Error::new(ErrorKind::Unavailable)),
         }
     }
 
-    fn verdict(&self, decision: Decision) -> Result<Admission, Error> {
+    fn verdict(&self, key: &str, decision: Decision) -> Result<Admission, Error> {
         let headers = self.response_headers(&decision);
         if decision.allowed {
             return Ok(Admission {
@@ -267,9 +302,12 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
                 headers,
             });
         }
+        // The key names the client (IP, subject or API key id) the refusal
+        // is about; it is bounded (routes are templates, ids are ids).
         tracing::info!(
             event = "rate_limited",
             limiter = %self.name,
+            key = %key.chars().take(128).collect::<String>(),
             limit = decision.limit,
             "request refused by rate limit"
         );

@@ -51,9 +51,8 @@ struct Shard {
 
 struct Inner<C> {
     shards: Box<[Mutex<Shard>]>,
-    /// The hard cap on one shard: 1.25 × its share of `max_keys`, so that
-    /// uneven hashing does not evict from a full shard while the store as a
-    /// whole has room.
+    /// The hard cap on one shard: its share of `max_keys` plus room for
+    /// uneven hashing, so a shard is not full while the store has room.
     shard_capacity: usize,
     max_keys: usize,
     /// Keys held, across shards.
@@ -129,15 +128,24 @@ impl<C: Clock> MemoryStore<C> {
     pub fn with_clock(max_keys: usize, clock: C) -> MemoryStore<C> {
         let max_keys = max_keys.max(1);
         // Size shards so each is full just below the map's growth point (7/8
-        // of a power-of-two bucket count) at its hard cap, which is 1.25 ×
-        // its share of `max_keys`: no bucket array is more than needed, and
-        // the memory per key stays near the entry size.
+        // of a power-of-two bucket count) at its hard cap, and give each cap
+        // room for its share of `max_keys` plus six standard deviations of
+        // uneven hashing: a store filled to `max_keys` does not evict from a
+        // full shard while others have room, and no bucket array is larger
+        // than needed (memory per key stays near the entry size).
         let mut buckets = 64usize;
-        while max_keys * 5 / 4 / (buckets / 8 * 7) > 128 {
-            buckets *= 2;
+        while max_keys / (buckets / 8 * 7) > 96 {
+            buckets = buckets.saturating_mul(2);
         }
         let shard_capacity = buckets / 8 * 7;
-        let shard_count = (max_keys * 5 / 4).div_ceil(shard_capacity).max(1);
+        let mut shard_count = max_keys.div_ceil(shard_capacity).max(1);
+        loop {
+            let share = max_keys.div_ceil(shard_count);
+            if share + 6 * share.isqrt() < shard_capacity || shard_count >= max_keys {
+                break;
+            }
+            shard_count += 1;
+        }
         let shards = (0..shard_count)
             .map(|_| {
                 Mutex::new(Shard {

@@ -62,11 +62,10 @@ const SERVER_TIME: &str = "(function() local t = redis.call('TIME') return tonum
 /// - One round trip per decision: a Lua script (loaded once, called with
 ///   `EVALSHA`, reloaded on `NOSCRIPT`) runs the GCRA step for every quota
 ///   of the policy atomically, on Redis server time.
-/// - Keys `palisade:rl:{<hash>}:<limiter>:<key>` with a TTL of the time until
-///   the state has recovered, so Redis holds live state only. The hash tag
-///   makes the key's Cluster slot independent of the user-supplied part (a
-///   `}` in it cannot move the slot); the full key follows the tag, so two
-///   keys never share state even if their hashes collide.
+/// - Keys `palisade:rl:{<16 hex>}<48 hex>` (the SHA-256 of limiter and key)
+///   with a TTL of the time until the state has recovered, so Redis holds
+///   live state only, of fixed size per key, and no user input can choose
+///   the Cluster slot (a `}` in a key is just hashed).
 /// - Every call has a timeout (default 50 ms). Use one store (one multiplexed
 ///   [`ConnectionManager`], which reconnects by itself) per process; clones
 ///   share it.
@@ -116,9 +115,16 @@ impl RedisStore {
     }
 
     /// The key prefix (default `palisade:rl`); tests use one per test.
+    /// Braces are replaced by `_`: one in the prefix would become every
+    /// key's hash tag and put all of them on one Cluster slot.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = Arc::from(prefix.into());
+        let prefix: String = prefix
+            .into()
+            .chars()
+            .map(|c| if c == '{' || c == '}' { '_' } else { c })
+            .collect();
+        self.prefix = Arc::from(prefix);
         self
     }
 
@@ -135,9 +141,16 @@ impl RedisStore {
         self.script.get_hash()
     }
 
-    /// The Redis key holding `key`'s state.
+    /// The Redis key holding `key`'s state: `<prefix>:{<16 hex>}<48 hex>`,
+    /// the SHA-256 of the key. Fixed length, whatever the key (a route or an
+    /// identity a client influences), no user text in Redis, and a Cluster
+    /// hash tag no input can choose; two keys share state only if SHA-256
+    /// collides.
     pub fn redis_key(&self, key: &str) -> String {
-        format!("{}:{{{:016x}}}:{key}", self.prefix, fnv1a(key.as_bytes()))
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let (tag, rest) = digest.split_at(8);
+        format!("{}:{{{}}}{}", self.prefix, hex(tag), hex(rest))
     }
 
     async fn run(
@@ -209,12 +222,14 @@ impl RedisStore {
     }
 }
 
-/// FNV-1a, 64 bits: a stable spread of keys over Cluster slots (it chooses
-/// the slot only; the full key stays in the Redis key).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
 }
 
 impl RateStore for RedisStore {

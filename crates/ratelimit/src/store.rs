@@ -23,3 +23,19 @@ pub trait RateStore: Send + Sync + 'static {
     /// Forgets `key`: its next request starts from a full quota.
     fn reset(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+impl<S: RateStore> RateStore for std::sync::Arc<S> {
+    fn decide(
+        &self,
+        key: &str,
+        policy: &Policy,
+        cost: u32,
+        mode: Mode,
+    ) -> impl Future<Output = Result<Decision, StoreError>> + Send {
+        (**self).decide(key, policy, cost, mode)
+    }
+
+    fn reset(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).reset(key)
+    }
+}

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use palisade_ratelimit::gcra::{self, State};
@@ -284,7 +286,11 @@ async fn store_failure_follows_the_fail_mode() {
     let admitted = open.consume("k", 1).await.unwrap();
     assert!(admitted.decision().is_none(), "admitted unmetered");
     assert!(open.consume("k", 1).await.is_ok());
-    assert_eq!(open.store_failures(), 2);
+    assert_eq!(
+        (open.store_failures(), open.store_skips()),
+        (1, 1),
+        "the second skipped the dead store"
+    );
 
     let closed = RateLimiter::new("login", policy.clone(), DownStore).fail_mode(FailMode::Closed);
     let refused = closed.consume("k", 1).await.unwrap_err();
@@ -301,6 +307,92 @@ async fn store_failure_follows_the_fail_mode() {
         .fallback(MemoryStore::new(100));
     assert!(fallback.consume("k", 1).await.is_ok());
     assert_eq!(fallback.consume("k", 1).await.unwrap_err().status(), 429);
+}
+
+/// A store that can be switched off, counting the calls it gets.
+struct FlakyStore {
+    up: AtomicBool,
+    calls: AtomicU32,
+    memory: MemoryStore<ManualClock>,
+}
+
+impl RateStore for FlakyStore {
+    async fn decide(
+        &self,
+        key: &str,
+        policy: &Policy,
+        cost: u32,
+        mode: Mode,
+    ) -> Result<palisade_ratelimit::Decision, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.up.load(Ordering::SeqCst) {
+            Ok(self.memory.decide_now(key, policy, cost, mode))
+        } else {
+            Err(down())
+        }
+    }
+
+    async fn reset(&self, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_dead_store_is_probed_once_per_cooldown_and_recovers() {
+    // A Redis outage must not cost every request a timeout, and the limiter
+    // must go back to Redis by itself once it answers.
+    let clock = clock();
+    let store = Arc::new(FlakyStore {
+        up: AtomicBool::new(false),
+        calls: AtomicU32::new(0),
+        memory: MemoryStore::with_clock(100, clock.clone()),
+    });
+    let limiter = RateLimiter::with_clock(
+        "api",
+        Policy::parse(["100/minute"]).unwrap(),
+        Arc::clone(&store),
+        clock.clone(),
+    )
+    .fail_mode(FailMode::Closed)
+    .store_cooldown(Duration::from_secs(1));
+    assert_eq!(limiter.consume("k", 1).await.unwrap_err().status(), 503);
+    for _ in 0..10 {
+        assert_eq!(limiter.consume("k", 1).await.unwrap_err().status(), 503);
+    }
+    assert_eq!(
+        store.calls.load(Ordering::SeqCst),
+        1,
+        "skipped during the cool-down"
+    );
+    assert_eq!(limiter.store_skips(), 10);
+
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(limiter.consume("k", 1).await.unwrap_err().status(), 503);
+    assert_eq!(limiter.consume("k", 1).await.unwrap_err().status(), 503);
+    assert_eq!(
+        store.calls.load(Ordering::SeqCst),
+        2,
+        "one probe after the cool-down"
+    );
+    assert_eq!(limiter.store_failures(), 2);
+
+    // Back up: the next probe succeeds and every request is metered again.
+    store.up.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1001));
+    for call in 3..8 {
+        assert!(limiter.consume("k", 1).await.unwrap().decision().is_some());
+        assert_eq!(store.calls.load(Ordering::SeqCst), call);
+    }
+
+    // A wall clock stepping back does not stretch a cool-down.
+    store.up.store(false, Ordering::SeqCst);
+    assert!(limiter.consume("k", 1).await.is_err());
+    store.up.store(true, Ordering::SeqCst);
+    clock.set(Timestamp(START.as_micros()));
+    assert!(
+        limiter.consume("k", 1).await.is_ok(),
+        "probed despite the clock going back"
+    );
 }
 
 #[test]
@@ -337,6 +429,22 @@ fn memory_stays_bounded_under_a_distributed_flood() {
     // Only the new keys beyond the cap were evicted live.
     let new_lossy = stats.lossy_evictions - lossy;
     assert!(new_lossy <= 15_000 - 4_500, "{stats:?}");
+}
+
+#[test]
+fn a_store_below_its_cap_never_evicts_live_keys() {
+    // Uneven hashing must not reset limits while the store as a whole has
+    // room (each lossy eviction hands a client a fresh quota).
+    let policy = Policy::parse(["5/hour"]).unwrap();
+    for max_keys in [100, 1_000, 5_000, 10_000, 50_000] {
+        for round in 0..5 {
+            let store = MemoryStore::with_clock(max_keys, clock());
+            for i in 0..max_keys * 95 / 100 {
+                store.decide_now(&format!("{round}:{i}"), &policy, 1, Mode::Consume);
+            }
+            assert_eq!(store.stats().lossy_evictions, 0, "max_keys {max_keys}");
+        }
+    }
 }
 
 #[test]

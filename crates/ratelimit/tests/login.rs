@@ -160,6 +160,43 @@ async fn online_brute_force_from_one_ip_backs_off_exponentially_up_to_an_hour() 
 }
 
 #[tokio::test]
+async fn a_username_flood_cannot_evict_the_real_users_trust() {
+    // Lockout through eviction: a flood of new usernames fills the bounded
+    // store; were trust markers evicted like any entry, the victim would
+    // lose the exemption from the account slowdown.
+    let (throttle, clock) = throttle_with(
+        LoginThrottleConfig::default(),
+        MemoryLoginStore::with_max_entries(6_400),
+    );
+    let home = ip("192.0.2.10");
+    assert_eq!(
+        right_password(&throttle, "victim", home, None).await,
+        Ok(())
+    );
+    clock.advance(Duration::from_secs(60));
+    for i in 0..20_000u32 {
+        let _ = wrong_password(&throttle, &format!("user{i}"), nth_ip(50_000 + i)).await;
+    }
+    assert!(throttle.store().evictions() > 0, "the flood had to evict");
+    botnet_burst(&throttle, "victim", 0).await;
+    assert_eq!(
+        wrong_password(&throttle, "victim", nth_ip(100)).await,
+        Ok(())
+    );
+    assert!(
+        wrong_password(&throttle, "victim", nth_ip(101))
+            .await
+            .is_err(),
+        "strangers are slowed"
+    );
+    assert_eq!(
+        outcome(throttle.check("victim", home, None).await),
+        Ok(()),
+        "home is still trusted"
+    );
+}
+
+#[tokio::test]
 async fn botnet_lockout_attempt_slows_strangers_but_not_the_real_user() {
     let (throttle, clock) = throttle();
     let home = ip("192.0.2.10");
@@ -366,19 +403,20 @@ async fn parallel_guesses_from_one_ip_cannot_outrun_the_backoff() {
 }
 
 #[tokio::test]
-async fn ipv6_attacker_rotating_addresses_within_a_64_is_one_client() {
+async fn ipv6_attacker_rotating_addresses_within_a_56_is_one_client() {
     let (throttle, _clock) = throttle();
     for i in 1..=5 {
         let address = ip(&format!("2001:db8:aa:bb::{i:x}"));
         assert_eq!(wrong_password(&throttle, "grace", address).await, Ok(()));
     }
+    // Another /64 inside the same /56: the same client.
     assert_eq!(
-        wrong_password(&throttle, "grace", ip("2001:db8:aa:bb:ffff::1")).await,
+        wrong_password(&throttle, "grace", ip("2001:db8:aa:cc:ffff::1")).await,
         Err(1)
     );
-    // Another /64 is another client.
+    // Another /56 is another client.
     assert_eq!(
-        wrong_password(&throttle, "grace", ip("2001:db8:aa:cc::1")).await,
+        wrong_password(&throttle, "grace", ip("2001:db8:aa:1bb::1")).await,
         Ok(())
     );
 }

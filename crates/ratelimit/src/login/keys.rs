@@ -151,8 +151,8 @@ impl std::fmt::Display for DeviceKey {
 /// A client address as the login rules count it.
 ///
 /// IPv4 addresses (and IPv4-mapped IPv6 ones) count one by one. IPv6
-/// addresses count by their /64 network: a single host is routinely given a
-/// whole /64, so counting single IPv6 addresses would give an attacker 2^64
+/// addresses count by their /56 network: a single host is routinely given a
+/// whole /56 or /64, so counting single IPv6 addresses would give an attacker 2^72
 /// fresh budgets. The same grouping keeps a user's device trusted when its
 /// privacy address rotates.
 ///
@@ -163,7 +163,7 @@ impl std::fmt::Display for DeviceKey {
 /// let a: IpAddr = "2001:db8:1:2:aaaa::1".parse()?;
 /// let b: IpAddr = "2001:db8:1:2:bbbb::2".parse()?;
 /// assert_eq!(IpKey::from(a), IpKey::from(b));
-/// assert_eq!(IpKey::from(a).to_string(), "2001:db8:1:2::/64");
+/// assert_eq!(IpKey::from(a).to_string(), "2001:db8:1:2::/56");
 ///
 /// let mapped: IpAddr = "::ffff:192.0.2.1".parse()?;
 /// assert_eq!(IpKey::from(mapped).to_string(), "192.0.2.1");
@@ -173,7 +173,7 @@ impl std::fmt::Display for DeviceKey {
 pub struct IpKey(IpAddr);
 
 impl IpKey {
-    /// The address (for IPv6, the first address of the /64).
+    /// The address (for IPv6, the first address of the /56).
     pub const fn addr(self) -> IpAddr {
         self.0
     }
@@ -186,8 +186,10 @@ impl From<IpAddr> for IpKey {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpKey(IpAddr::V4(v4)),
                 None => {
+                    // The /56, as the request limiter keys IPv6 (one customer
+                    // gets a /56 or a /64 and can rotate through all of it).
                     let [a, b, c, d, ..] = v6.segments();
-                    IpKey(IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0)))
+                    IpKey(IpAddr::V6(Ipv6Addr::new(a, b, c, d & 0xff00, 0, 0, 0, 0)))
                 }
             },
         }
@@ -198,7 +200,7 @@ impl std::fmt::Display for IpKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             IpAddr::V4(v4) => write!(f, "{v4}"),
-            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+            IpAddr::V6(v6) => write!(f, "{v6}/56"),
         }
     }
 }

@@ -25,6 +25,10 @@ enum EntryKey {
     Ip(IpKey),
 }
 
+fn is_trust_marker(key: &EntryKey) -> bool {
+    matches!(key, EntryKey::TrustedIp(..) | EntryKey::TrustedDevice(..))
+}
+
 #[derive(Clone, Copy, Debug)]
 enum State {
     Account(Account),
@@ -82,10 +86,18 @@ impl Shard {
         }
         let keep = self.capacity - (self.capacity / 8).max(1);
         let excess = self.entries.len() - keep;
-        let mut written: Vec<u64> = self.entries.values().map(|entry| entry.written).collect();
-        let (_, &mut cutoff, _) = written.select_nth_unstable(excess - 1);
+        // Trust markers go last: evicting them first would let a flood of
+        // new usernames strip the real user of the trust that exempts them
+        // from the account slowdown, which is what a botnet wants.
+        let mut order: Vec<(bool, u64)> = self
+            .entries
+            .iter()
+            .map(|(key, entry)| (is_trust_marker(key), entry.written))
+            .collect();
+        let (_, &mut cutoff, _) = order.select_nth_unstable(excess - 1);
         // Write counters are unique within a shard: exactly `excess` go.
-        self.entries.retain(|_, entry| entry.written > cutoff);
+        self.entries
+            .retain(|key, entry| (is_trust_marker(key), entry.written) > cutoff);
         evicted.fetch_add(excess as u64, Ordering::Relaxed);
     }
 }

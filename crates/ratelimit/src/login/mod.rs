@@ -677,7 +677,14 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
                 Err(throttled(reason, retry_after, account_key, ip_key))
             }
             Err(error) => match self.store_failed("check_account", &error, account_key, ip_key) {
-                Some(refusal) => Err(refusal),
+                Some(refusal) => {
+                    // Refused without a password check (fail closed): not
+                    // one of the IP's failures either.
+                    if let Err(error) = self.store.refund_ip(ip_key, &self.rules, now).await {
+                        self.log_store_failure("refund_ip", &error, account_key, ip_key);
+                    }
+                    Err(refusal)
+                }
                 None => Ok(()),
             },
         }
