@@ -49,8 +49,13 @@ struct Shard {
     inserts: usize,
 }
 
+/// A shard on its own cache lines: two cores locking neighbouring shards
+/// must not fight over one line (false sharing).
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
 struct Inner<C> {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Padded]>,
     /// The hard cap on one shard: its share of `max_keys` plus room for
     /// uneven hashing, so a shard is not full while the store has room.
     shard_capacity: usize,
@@ -148,10 +153,10 @@ impl<C: Clock> MemoryStore<C> {
         }
         let shards = (0..shard_count)
             .map(|_| {
-                Mutex::new(Shard {
+                Padded(Mutex::new(Shard {
                     map: HashMap::default(),
                     inserts: 0,
-                })
+                }))
             })
             .collect();
         MemoryStore {
@@ -174,7 +179,7 @@ impl<C: Clock> MemoryStore<C> {
             .inner
             .shards
             .iter()
-            .map(|shard| lock(shard).map.len())
+            .map(|shard| lock(&shard.0).map.len())
             .sum();
         MemoryStats {
             keys,
@@ -196,7 +201,8 @@ impl<C: Clock> MemoryStore<C> {
         let shard = usize::try_from(index)
             .ok()
             .and_then(|index| self.inner.shards.get(index))
-            .or_else(|| self.inner.shards.first());
+            .or_else(|| self.inner.shards.first())
+            .map(|padded| &padded.0);
         // Invariant: there is at least one shard (`with_clock` makes >= 1).
         (
             hash,

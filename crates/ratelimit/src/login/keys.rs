@@ -160,10 +160,11 @@ impl std::fmt::Display for DeviceKey {
 /// use std::net::IpAddr;
 /// use palisade_ratelimit::login::IpKey;
 ///
+/// // Two /64s of the same /56: one client.
 /// let a: IpAddr = "2001:db8:1:2:aaaa::1".parse()?;
-/// let b: IpAddr = "2001:db8:1:2:bbbb::2".parse()?;
+/// let b: IpAddr = "2001:db8:1:7f:bbbb::2".parse()?;
 /// assert_eq!(IpKey::from(a), IpKey::from(b));
-/// assert_eq!(IpKey::from(a).to_string(), "2001:db8:1:2::/56");
+/// assert_eq!(IpKey::from(a).to_string(), "2001:db8:1::/56");
 ///
 /// let mapped: IpAddr = "::ffff:192.0.2.1".parse()?;
 /// assert_eq!(IpKey::from(mapped).to_string(), "192.0.2.1");
