@@ -1,0 +1,151 @@
+//! Bearer authentication for the adapters: from an `Authorization` header
+//! to a verified, unrevoked identity, or the RFC 6750 response.
+//!
+//! The adapters' extractors call [`Authenticate::authenticate`] and only
+//! move the result in and out of their framework.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use palisade_errors::{Error, ErrorKind};
+
+use crate::Clock;
+use crate::authz::{Authorizer, Principal, Role};
+use crate::revocation::RevocationStore;
+use crate::token::{Claims, TokenVerifier};
+
+/// Application claims kept as JSON, so one extractor type serves every app.
+pub type CustomClaims = serde_json::Map<String, serde_json::Value>;
+
+/// A caller whose access token verified and is not revoked.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    /// The token's claims.
+    pub claims: Claims<CustomClaims>,
+    /// What authorization checks run against (role, permissions, scopes).
+    pub principal: Principal,
+}
+
+/// A boxed future, so [`Authenticate`] can be used as `dyn`.
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Authenticated, Error>> + Send + 'a>>;
+
+/// Turns an `Authorization` header into an [`Authenticated`] caller or the
+/// error response. Object-safe, so adapters can hold `Arc<dyn Authenticate>`.
+pub trait Authenticate: Send + Sync + 'static {
+    /// `authorization` is the raw header value, `None` when absent.
+    fn authenticate<'a>(&'a self, authorization: Option<&'a [u8]>) -> AuthFuture<'a>;
+
+    /// The authorizer (role hierarchy, permissions, realm) for guards.
+    fn authorizer(&self) -> &Authorizer;
+}
+
+/// The standard [`Authenticate`]: a verifier, an authorizer, and (unless
+/// the application has no logout) a revocation store.
+pub struct BearerAuth<S, C: Clock> {
+    verifier: TokenVerifier<C>,
+    authorizer: Authorizer,
+    revocations: Option<S>,
+}
+
+impl<S, C: Clock> std::fmt::Debug for BearerAuth<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerAuth")
+            .field("realm", &self.authorizer.realm())
+            .field("revocation_checks", &self.revocations.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: RevocationStore, C: Clock> BearerAuth<S, C> {
+    /// Verifies with `verifier`, checks revocations in `revocations`.
+    pub fn new(verifier: TokenVerifier<C>, authorizer: Authorizer, revocations: S) -> Self {
+        BearerAuth {
+            verifier,
+            authorizer,
+            revocations: Some(revocations),
+        }
+    }
+
+    /// Without revocation checks: logout then only ends a session when the
+    /// access token expires. For services that accept that.
+    pub fn without_revocation_dangerously(
+        verifier: TokenVerifier<C>,
+        authorizer: Authorizer,
+    ) -> Self {
+        BearerAuth {
+            verifier,
+            authorizer,
+            revocations: None,
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1:
+/// scheme case-insensitive, one or more spaces). `None` for another scheme
+/// or a malformed value.
+pub fn bearer_token(header: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(header).ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim_start_matches(' ');
+    let valid = !token.is_empty()
+        && token.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+        });
+    valid.then_some(token)
+}
+
+impl<S: RevocationStore, C: Clock> Authenticate for BearerAuth<S, C> {
+    fn authenticate<'a>(&'a self, authorization: Option<&'a [u8]>) -> AuthFuture<'a> {
+        Box::pin(async move {
+            // No credentials: a bare challenge, no error code (RFC 6750 §3.1).
+            let Some(header) = authorization else {
+                return Err(self.authorizer.challenge_missing());
+            };
+            let Some(token) = bearer_token(header) else {
+                return Err(self.authorizer.challenge_invalid_token());
+            };
+            let realm = self.authorizer.realm();
+            let claims: Claims<CustomClaims> = match &self.revocations {
+                Some(store) => self.verifier.verify_access_unrevoked(token, store).await,
+                None => self.verifier.verify_access(token),
+            }
+            .map_err(|error| {
+                tracing::info!(event = "token_refused", reason = ?error.kind(), "bearer token refused");
+                error.to_error(realm)
+            })?;
+            let mut principal = Principal::new(claims.sub.clone())
+                .with_permissions(claims.permissions.iter().map(String::as_str))
+                .with_scopes(Principal::scopes_from_claim(
+                    claims.scope.as_deref().unwrap_or_default(),
+                ));
+            if let Some(role) = claims.role.as_deref() {
+                match Role::new(role) {
+                    Ok(role) => principal = principal.with_role(role),
+                    // A role name that is not even valid grants nothing.
+                    Err(_) => tracing::info!(
+                        event = "token_role_invalid",
+                        "token carries an invalid role name"
+                    ),
+                }
+            }
+            Ok(Authenticated { claims, principal })
+        })
+    }
+
+    fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+}
+
+/// The error an adapter answers when no [`Authenticate`] was installed: a
+/// server misconfiguration, never "allowed".
+pub fn not_configured() -> Error {
+    tracing::error!(
+        event = "auth_not_configured",
+        "no Authenticate installed for a protected route"
+    );
+    Error::new(ErrorKind::Internal)
+}

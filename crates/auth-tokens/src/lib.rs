@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod authz;
+pub mod bearer;
+mod clock;
+mod keyring;
+pub mod refresh;
+pub mod revocation;
+mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use keyring::{Algorithm, KeyError, KeyStatus, Keyring, SigningKey};
+pub use token::{
+    Claims, Grant, IssuedToken, NoCustomClaims, Relaxations, TokenError, TokenErrorKind,
+    TokenIssuer, TokenPolicy, TokenType, TokenVerifier, random_id,
+};

@@ -1,0 +1,279 @@
+//! Token revocation: logout, "log out everywhere", password and role changes.
+//!
+//! A signed token stays cryptographically valid until its `exp`, so ending a
+//! session early needs state. Three kinds of revocation cover every case:
+//!
+//! | Event | Call | Kills |
+//! |---|---|---|
+//! | Logout | [`revoke_token`](RevocationStore::revoke_token) (the access token's `jti`) and [`revoke_family`](RevocationStore::revoke_family) (its `sid`) | that access token, and every access and refresh token of that session |
+//! | Log out everywhere, password change or reset, role change | [`revoke_subject`](RevocationStore::revoke_subject) | every token of the subject issued at or before now, hence every session |
+//!
+//! Verification asks one question per token,
+//! [`is_revoked`](RevocationStore::is_revoked): is its `jti` blacklisted,
+//! its family revoked, or was it issued at or before the subject's
+//! `not_before`? (Equal seconds count as revoked: JWT times are whole
+//! seconds, so a token minted in the same second as a logout-everywhere may
+//! predate it and must not survive it.)
+//!
+//! # Fail closed
+//!
+//! An `Err` from a store means "unknown", never "not revoked". The token
+//! verifier refuses the token with 503 `unavailable` (the
+//! `From<StoreError> for palisade_errors::Error` conversion below does
+//! exactly that), so an attacker holding a revoked token gains nothing by
+//! taking the store down or making it slow.
+//!
+//! # Expiry
+//!
+//! Every revocation is kept only as long as it matters: a `jti` until the
+//! token would have expired anyway, a family until its absolute expiry, a
+//! `not_before` for [`DEFAULT_NOT_BEFORE_RETENTION`] (8 days, longer than a
+//! 7-day refresh token). Pass as `expires_at` the last moment the verifier
+//! would still accept the token: if it allows a clock-skew leeway past `exp`,
+//! pass `exp + leeway`, or the revoked token comes back to life during the
+//! leeway.
+//!
+//! # Stores
+//!
+//! - [`MemoryRevocationStore`]: one process, bounded in memory.
+//! - `RedisRevocationStore` (feature `redis`): shared by every instance;
+//!   everything of one subject lives on one Redis Cluster slot, so each
+//!   check is one atomic script in one round trip.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use palisade_auth_tokens::ManualClock;
+//! use palisade_auth_tokens::revocation::{MemoryRevocationStore, RevocationStore, TokenRef};
+//!
+//! let clock = ManualClock::new(1_700_000_000);
+//! let store = MemoryRevocationStore::with_clock(clock.clone());
+//! let token = TokenRef {
+//!     subject: "user-42",
+//!     jti: "jti-1",
+//!     sid: Some("session-7"),
+//!     issued_at: 1_700_000_000,
+//! };
+//! assert!(!store.is_revoked(token).await?);
+//!
+//! // Logout: this access token and its whole session.
+//! store.revoke_token("user-42", "jti-1", 1_700_000_900).await?;
+//! store.revoke_family("user-42", "session-7", 1_700_604_800).await?;
+//! assert!(store.is_revoked(token).await?);
+//!
+//! // Password change: every token issued up to now, in every session.
+//! clock.advance(60);
+//! let not_before = store.revoke_subject("user-42").await?;
+//! let other = TokenRef { jti: "jti-2", sid: Some("session-8"), issued_at: not_before, ..token };
+//! assert!(store.is_revoked(other).await?);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis_store;
+
+pub use memory::{DEFAULT_MAX_ENTRIES, MemoryRevocationStore};
+#[cfg(feature = "redis")]
+pub use redis_store::{DEFAULT_REDIS_TIMEOUT, RedisRevocationStore};
+
+/// How long a subject's `not_before` is kept by default: 8 days, longer than
+/// the longest token lifetime (a 7-day refresh token). Once it is dropped,
+/// every token issued before it has expired anyway.
+pub const DEFAULT_NOT_BEFORE_RETENTION: Duration = Duration::from_secs(8 * 24 * 60 * 60);
+
+/// A revocation store could not answer (Redis down, a timeout, a reply of
+/// the wrong shape).
+///
+/// The detail is for operators (logged where it happens) and never shown to
+/// clients. The caller must treat it as "revoked" — fail closed — which the
+/// conversion into [`palisade_errors::Error`] (503 `unavailable`) does.
+///
+/// ```
+/// use palisade_auth_tokens::revocation::StoreError;
+///
+/// let error: palisade_errors::Error = StoreError::new("redis: connection refused").into();
+/// assert_eq!(error.status(), 503);
+/// ```
+#[derive(Debug)]
+pub struct StoreError {
+    detail: String,
+}
+
+impl StoreError {
+    /// A store failure described by `detail` (for [`RevocationStore`]
+    /// implementations outside this crate). Logged, never sent to clients;
+    /// it must not contain a token, subject or other identifier.
+    pub fn new(detail: impl Into<String>) -> StoreError {
+        StoreError {
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+#[cfg(feature = "redis")]
+impl From<redis::RedisError> for StoreError {
+    fn from(error: redis::RedisError) -> StoreError {
+        StoreError::new(format!("redis: {error}"))
+    }
+}
+
+/// Fail closed: a revocation check that cannot be answered is a 503
+/// `unavailable` (the detail kept as the source, for the log), never a
+/// valid token.
+impl From<StoreError> for palisade_errors::Error {
+    fn from(error: StoreError) -> palisade_errors::Error {
+        palisade_errors::Error::new(palisade_errors::ErrorKind::Unavailable).with_source(error)
+    }
+}
+
+/// What a revocation check needs from a verified token: its `sub`, `jti`,
+/// `sid` (the refresh family, when the token carries one) and `iat`.
+///
+/// ```
+/// use palisade_auth_tokens::revocation::TokenRef;
+///
+/// let refresh = TokenRef { subject: "user-42", jti: "r-1", sid: Some("session-7"), issued_at: 1_700_000_000 };
+/// assert_eq!(refresh.sid, Some("session-7"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenRef<'a> {
+    /// The `sub` claim.
+    pub subject: &'a str,
+    /// The `jti` claim.
+    pub jti: &'a str,
+    /// The `sid` claim: the session (refresh-token family) the token belongs to.
+    pub sid: Option<&'a str>,
+    /// The `iat` claim, in seconds since the Unix epoch.
+    pub issued_at: u64,
+}
+
+/// Where revocations live.
+///
+/// Implemented by [`MemoryRevocationStore`] (one process) and, with the
+/// `redis` feature, `RedisRevocationStore` (shared by every instance).
+///
+/// Every method may fail with a [`StoreError`]; for
+/// [`is_revoked`](Self::is_revoked) the caller must then refuse the token
+/// (fail closed, 503), and for the `revoke_*` methods report the logout as
+/// failed rather than pretend it happened.
+pub trait RevocationStore: Send + Sync + 'static {
+    /// Whether `token` is revoked: its `jti` is blacklisted, OR its family
+    /// `sid` is revoked, OR it was issued at or before the subject's
+    /// `not_before` (`issued_at <= not_before`: equal seconds are revoked).
+    /// One call (for Redis, one script on one Cluster slot).
+    fn is_revoked(
+        &self,
+        token: TokenRef<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Logout of one access token: blacklists `jti` until `expires_at`
+    /// (seconds since the epoch: the token's `exp`, plus the verifier's
+    /// leeway if it has one), when the token dies anyway; at least 1 s.
+    /// Revoking again keeps the later expiry.
+    fn revoke_token(
+        &self,
+        subject: &str,
+        jti: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Logout of one session: revokes the refresh family `sid` (every access
+    /// and refresh token carrying it) until `expires_at`, the family's
+    /// absolute expiry (plus the verifier's leeway); at least 1 s.
+    fn revoke_family(
+        &self,
+        subject: &str,
+        sid: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Log out everywhere; also the one call to make on a password change or
+    /// reset and on a role change. Sets the subject's `not_before` to now
+    /// (the store's clock: Redis server time for Redis), so every token
+    /// issued at or before it — in every family, since a family can only
+    /// continue through a refresh token that is itself revoked — is refused.
+    /// Kept for the configured retention (default
+    /// [`DEFAULT_NOT_BEFORE_RETENTION`]); never moves backwards (the new
+    /// value is the later of the old one and now). Returns the `not_before`
+    /// now in force.
+    ///
+    /// A token issued later in the same second is refused too: the safe
+    /// side of whole-second timestamps (a fresh login right after a password
+    /// change may need to be retried a second later).
+    fn revoke_subject(&self, subject: &str)
+    -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The subject's `not_before` in force, if any.
+    fn not_before(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+}
+
+impl<S: RevocationStore> RevocationStore for Arc<S> {
+    fn is_revoked(
+        &self,
+        token: TokenRef<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).is_revoked(token)
+    }
+
+    fn revoke_token(
+        &self,
+        subject: &str,
+        jti: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).revoke_token(subject, jti, expires_at)
+    }
+
+    fn revoke_family(
+        &self,
+        subject: &str,
+        sid: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).revoke_family(subject, sid, expires_at)
+    }
+
+    fn revoke_subject(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).revoke_subject(subject)
+    }
+
+    fn not_before(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+        (**self).not_before(subject)
+    }
+}
+
+/// A retention in whole seconds, rounded up, at least 1.
+fn retention_seconds(retention: Duration) -> u64 {
+    let seconds = retention.as_secs();
+    let seconds = if retention.subsec_nanos() > 0 {
+        seconds.saturating_add(1)
+    } else {
+        seconds
+    };
+    seconds.max(1)
+}

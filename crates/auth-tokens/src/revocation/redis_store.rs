@@ -1,0 +1,352 @@
+//! The Redis store (feature `redis`): every instance sees every revocation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{Client, FromRedisValue, Script, ScriptInvocation};
+use sha2::{Digest, Sha256};
+
+use super::{
+    DEFAULT_NOT_BEFORE_RETENTION, RevocationStore, StoreError, TokenRef, retention_seconds,
+};
+
+/// Default timeout of every Redis call.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+
+const DEFAULT_PREFIX: &str = "palisade:rv";
+
+/// Largest `expires_at` passed to Redis (about the year 287,000): keeps the
+/// millisecond TTL exact in Lua's doubles and within `PX`'s range.
+const MAX_EXPIRES_AT: u64 = 9_000_000_000_000;
+
+/// The check, atomically, on one slot: KEYS[1] the `jti` marker, KEYS[2] the
+/// subject's `not_before`, KEYS[3] (when the token has a `sid`) the family
+/// marker; ARGV[1] the token's `iat`. Returns 0 (valid) or why it is
+/// revoked: 1 `jti`, 2 family, 3 `not_before` (equal seconds included).
+/// A `not_before` that is not a number is an error: fail closed.
+const IS_REVOKED: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+local stored = redis.call('GET', KEYS[2])
+if stored then
+  local not_before = tonumber(stored)
+  if not not_before then return redis.error_reply('not_before is not a number') end
+  if tonumber(ARGV[1]) <= not_before then return 3 end
+end
+return 0
+";
+
+/// A `jti` or family revocation: KEYS[1] the marker, ARGV[1] `expires_at`
+/// (Unix seconds). The TTL is counted on Redis' own clock (`TIME`), at least
+/// 1 s, and never shortened by a second revocation. Integers are written
+/// with `%.0f`: Lua's default conversion would use 14 significant digits.
+/// Returns the TTL in force, in milliseconds.
+const REVOKE: &str = r"
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1]) * 1000 - now_ms
+if ttl < 1000 then ttl = 1000 end
+local remaining = redis.call('PTTL', KEYS[1])
+if remaining >= ttl then return remaining end
+redis.call('SET', KEYS[1], '1', 'PX', string.format('%.0f', ttl))
+return ttl
+";
+
+/// Log out everywhere: KEYS[1] the subject's `not_before`, ARGV[1] the
+/// retention (seconds). Sets `not_before` to the later of the stored value
+/// and Redis' `TIME` (it never moves backwards), kept until `not_before +
+/// retention` (never shortened). Returns the `not_before` in force.
+const REVOKE_SUBJECT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
+local at = now
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local previous = tonumber(stored)
+  if not previous then return redis.error_reply('not_before is not a number') end
+  if previous > at then at = previous end
+end
+local ttl = (at + tonumber(ARGV[1])) * 1000 - now_ms
+local remaining = redis.call('PTTL', KEYS[1])
+if remaining > ttl then ttl = remaining end
+redis.call('SET', KEYS[1], string.format('%.0f', at), 'PX', string.format('%.0f', ttl))
+return at
+";
+
+/// Revocations in Redis, shared by every instance of the service.
+///
+/// - Keys: `<prefix>:{<16 hex>}:jti:<64 hex>`, `<prefix>:{<16 hex>}:fam:<64
+///   hex>` and `<prefix>:{<16 hex>}:nbf`, where the hash tag is the start of
+///   the SHA-256 of the subject and the rest the SHA-256 of the `jti` or
+///   `sid`. Everything of one subject is on one Redis Cluster slot, so every
+///   script touches one slot; no raw identifier is stored; no input can
+///   choose the slot (a `}` in a subject is just hashed).
+/// - Every key has a TTL counted on Redis' clock (`TIME` inside the
+///   scripts): a `jti` until the token expires, a family until its absolute
+///   expiry, a `not_before` for the retention. Redis memory is bounded by
+///   live revocations, and instances with skewed clocks agree.
+/// - [`is_revoked`](RevocationStore::is_revoked) is one `EVALSHA` (scripts
+///   are loaded once and reloaded on `NOSCRIPT`) in one round trip.
+/// - Every call has a timeout (default 50 ms). A failure or timeout is an
+///   `Err` (logged as `event = "revocation_store_unavailable"`), which the
+///   verifier turns into 503: fail closed. Use one store (one multiplexed
+///   [`ConnectionManager`], which reconnects by itself) per process; clones
+///   share it.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), palisade_auth_tokens::revocation::StoreError> {
+/// use std::time::Duration;
+/// use palisade_auth_tokens::revocation::RedisRevocationStore;
+///
+/// let store = RedisRevocationStore::connect_lazy("redis://127.0.0.1:6379/0", Duration::from_millis(50))?
+///     .prefix("myapp:rv");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisRevocationStore {
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    timeout: Duration,
+    retention: u64,
+    scripts: Arc<Scripts>,
+}
+
+struct Scripts {
+    is_revoked: Script,
+    revoke: Script,
+    revoke_subject: Script,
+}
+
+impl std::fmt::Debug for RedisRevocationStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRevocationStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("not_before_retention_secs", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRevocationStore {
+    /// A store over an existing connection manager.
+    pub fn new(connection: ConnectionManager) -> RedisRevocationStore {
+        RedisRevocationStore {
+            connection,
+            prefix: Arc::from(DEFAULT_PREFIX),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            retention: retention_seconds(DEFAULT_NOT_BEFORE_RETENTION),
+            scripts: Arc::new(Scripts {
+                is_revoked: Script::new(IS_REVOKED),
+                revoke: Script::new(REVOKE),
+                revoke_subject: Script::new(REVOKE_SUBJECT),
+            }),
+        }
+    }
+
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`) lazily: the
+    /// service starts even while Redis is down (every check then fails
+    /// closed), and the manager reconnects when it is back. Connection and
+    /// response timeouts are `timeout`, with one reconnection attempt per
+    /// call, so a dead Redis costs one timeout per check, not the client's
+    /// default retry schedule. Call it inside a Tokio runtime (the manager's
+    /// driver is spawned on it).
+    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<RedisRevocationStore, StoreError> {
+        let client = Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(timeout);
+        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(RedisRevocationStore::new(connection).timeout(timeout))
+    }
+
+    /// The key prefix (default `palisade:rv`); tests use one per test.
+    /// Braces are replaced by `_`: one in the prefix would become every
+    /// key's hash tag and put every subject on one Cluster slot.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix: String = prefix
+            .into()
+            .chars()
+            .map(|c| if c == '{' || c == '}' { '_' } else { c })
+            .collect();
+        self.prefix = Arc::from(prefix);
+        self
+    }
+
+    /// The timeout of each call (default 50 ms).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a subject's `not_before` is kept (default
+    /// [`DEFAULT_NOT_BEFORE_RETENTION`], 8 days; rounded up to whole
+    /// seconds). It must be at least the longest token lifetime (the refresh
+    /// token's, plus leeway): once it expires, tokens issued before it are
+    /// valid again.
+    #[must_use]
+    pub fn not_before_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention_seconds(retention);
+        self
+    }
+
+    /// `<prefix>:{<16 hex>}`: the start of every key of `subject`, whose
+    /// hash tag (the first 8 bytes of the SHA-256 of the subject, in hex)
+    /// puts them on one Cluster slot. Other per-subject state (a session
+    /// list, say) that a script must touch together with the revocations
+    /// should live under it too.
+    pub fn subject_key_prefix(&self, subject: &str) -> String {
+        let digest = Sha256::digest(subject.as_bytes());
+        let (tag, _) = digest.split_at(8);
+        format!("{}:{{{}}}", self.prefix, hex(tag))
+    }
+
+    fn token_key(&self, subject: &str, jti: &str) -> String {
+        format!(
+            "{}:jti:{}",
+            self.subject_key_prefix(subject),
+            hex(&Sha256::digest(jti.as_bytes()))
+        )
+    }
+
+    fn family_key(&self, subject: &str, sid: &str) -> String {
+        format!(
+            "{}:fam:{}",
+            self.subject_key_prefix(subject),
+            hex(&Sha256::digest(sid.as_bytes()))
+        )
+    }
+
+    fn not_before_key(&self, subject: &str) -> String {
+        format!("{}:nbf", self.subject_key_prefix(subject))
+    }
+
+    /// Runs a script invocation with the timeout; failures are logged here
+    /// (without keys or ids) and returned.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let outcome =
+            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await;
+        let error = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => StoreError::from(error),
+            Err(_) => StoreError::new("redis: timed out"),
+        };
+        Err(self.failed(operation, error))
+    }
+
+    fn failed(&self, operation: &'static str, error: StoreError) -> StoreError {
+        tracing::warn!(
+            event = "revocation_store_unavailable",
+            operation,
+            error = %error,
+            timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            "revocation store did not answer"
+        );
+        StoreError::new(format!("{operation}: {error}"))
+    }
+
+    async fn revoke(
+        &self,
+        operation: &'static str,
+        key: String,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.revoke.key(key);
+        invocation.arg(expires_at.min(MAX_EXPIRES_AT));
+        let _ttl_ms: i64 = self.invoke(operation, &invocation).await?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
+impl RevocationStore for RedisRevocationStore {
+    async fn is_revoked(&self, token: TokenRef<'_>) -> Result<bool, StoreError> {
+        let mut invocation = self
+            .scripts
+            .is_revoked
+            .key(self.token_key(token.subject, token.jti));
+        invocation.key(self.not_before_key(token.subject));
+        if let Some(sid) = token.sid {
+            invocation.key(self.family_key(token.subject, sid));
+        }
+        invocation.arg(token.issued_at);
+        let reason: i64 = self.invoke("revocation check", &invocation).await?;
+        match reason {
+            0 => Ok(false),
+            1..=3 => Ok(true),
+            _ => Err(self.failed(
+                "revocation check",
+                StoreError::new("unexpected reply from the script"),
+            )),
+        }
+    }
+
+    async fn revoke_token(
+        &self,
+        subject: &str,
+        jti: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        self.revoke("token revocation", self.token_key(subject, jti), expires_at)
+            .await
+    }
+
+    async fn revoke_family(
+        &self,
+        subject: &str,
+        sid: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        self.revoke(
+            "family revocation",
+            self.family_key(subject, sid),
+            expires_at,
+        )
+        .await
+    }
+
+    async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+        let mut invocation = self
+            .scripts
+            .revoke_subject
+            .key(self.not_before_key(subject));
+        invocation.arg(self.retention);
+        self.invoke("subject revocation", &invocation).await
+    }
+
+    async fn not_before(&self, subject: &str) -> Result<Option<u64>, StoreError> {
+        let mut connection = self.connection.clone();
+        let outcome = tokio::time::timeout(
+            self.timeout,
+            redis::cmd("GET")
+                .arg(self.not_before_key(subject))
+                .query_async::<Option<u64>>(&mut connection),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(not_before)) => Ok(not_before),
+            Ok(Err(error)) => Err(self.failed("not_before read", StoreError::from(error))),
+            Err(_) => Err(self.failed("not_before read", StoreError::new("redis: timed out"))),
+        }
+    }
+}
