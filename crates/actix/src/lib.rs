@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(feature = "auth")]
+pub mod auth;
 mod error;
 mod harden;
 #[cfg(feature = "headers")]

@@ -1,0 +1,139 @@
+//! Bearer-token authentication and role guards as actix-web extractors
+//! (feature `auth`).
+//!
+//! Install the authenticator once
+//! (`App::app_data(auth_data(..))`); handlers then take [`Authenticated`] or
+//! [`RequireRole<R>`]. The decisions live in [`palisade_auth_tokens`].
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use palisade_auth_tokens::authz::Role;
+use palisade_auth_tokens::bearer::{self, Authenticate};
+
+use crate::ApiError;
+
+/// The app data that makes an [`Authenticate`] available to the extractors.
+pub fn auth_data(auth: impl Authenticate) -> web::Data<dyn Authenticate> {
+    let auth: Arc<dyn Authenticate> = Arc::new(auth);
+    web::Data::from(auth)
+}
+
+/// A caller whose bearer token verified and is not revoked. Rejections are
+/// the RFC 6750 responses: 401 `Bearer realm="…"` without credentials, 401
+/// `error="invalid_token"` for a bad token, 503 when the revocation store
+/// cannot answer. The principal also goes into the request extensions.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub bearer::Authenticated);
+
+impl std::ops::Deref for Authenticated {
+    type Target = bearer::Authenticated;
+
+    fn deref(&self) -> &bearer::Authenticated {
+        &self.0
+    }
+}
+
+fn authenticator(request: &HttpRequest) -> Result<web::Data<dyn Authenticate>, ApiError> {
+    request
+        .app_data::<web::Data<dyn Authenticate>>()
+        .cloned()
+        .ok_or_else(|| ApiError(bearer::not_configured()))
+}
+
+async fn authenticate(request: HttpRequest) -> Result<Authenticated, ApiError> {
+    if let Some(done) = request.extensions().get::<Authenticated>() {
+        return Ok(done.clone());
+    }
+    let auth = authenticator(&request)?;
+    let header = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .map(|value| value.as_bytes().to_vec());
+    let authenticated = Authenticated(
+        auth.authenticate(header.as_deref())
+            .await
+            .map_err(ApiError)?,
+    );
+    request
+        .extensions_mut()
+        .insert(authenticated.principal.clone());
+    request.extensions_mut().insert(authenticated.clone());
+    Ok(authenticated)
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Authenticated, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(request.clone()))
+    }
+}
+
+/// A role a route requires, as a type: `RequireRole<Admin>`.
+pub trait RoleRequirement: 'static {
+    /// The role (higher roles in the hierarchy pass too).
+    fn role() -> Role;
+}
+
+/// The `admin` role.
+#[derive(Debug)]
+pub struct Admin;
+/// The `moderator` role.
+#[derive(Debug)]
+pub struct Moderator;
+/// The `user` role.
+#[derive(Debug)]
+pub struct User;
+
+impl RoleRequirement for Admin {
+    fn role() -> Role {
+        Role::admin()
+    }
+}
+
+impl RoleRequirement for Moderator {
+    fn role() -> Role {
+        Role::moderator()
+    }
+}
+
+impl RoleRequirement for User {
+    fn role() -> Role {
+        Role::user()
+    }
+}
+
+/// An [`Authenticated`] caller holding role `R` or one above it; otherwise
+/// 403 `forbidden` (and an `authorization_denied` event).
+#[derive(Debug)]
+pub struct RequireRole<R>(pub Authenticated, PhantomData<R>);
+
+impl<R> std::ops::Deref for RequireRole<R> {
+    type Target = bearer::Authenticated;
+
+    fn deref(&self) -> &bearer::Authenticated {
+        &self.0.0
+    }
+}
+
+impl<R: RoleRequirement> FromRequest for RequireRole<R> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<RequireRole<R>, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let authenticated = authenticate(request.clone()).await?;
+            let auth = authenticator(&request)?;
+            auth.authorizer()
+                .require_role(&authenticated.principal, &R::role())
+                .map_err(ApiError)?;
+            Ok(RequireRole(authenticated, PhantomData))
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! Bearer-token authentication and role guards as axum extractors
+//! (feature `auth`).
+//!
+//! Install the authenticator once (`Router::layer(auth_extension(..))`);
+//! handlers then take [`Authenticated`] or [`RequireRole<R>`]. The decisions
+//! live in [`palisade_auth_tokens`].
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::FromRequestParts;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use palisade_auth_tokens::authz::{Principal, Role};
+use palisade_auth_tokens::bearer::{self, Authenticate};
+
+use crate::ApiError;
+
+/// The extension that makes an [`Authenticate`] available to the extractors.
+pub fn auth_extension(auth: impl Authenticate) -> Extension<Arc<dyn Authenticate>> {
+    Extension(Arc::new(auth))
+}
+
+/// A caller whose bearer token verified and is not revoked. Rejections are
+/// the RFC 6750 responses: 401 `Bearer realm="…"` without credentials, 401
+/// `error="invalid_token"` for a bad token, 503 when the revocation store
+/// cannot answer.
+///
+/// The [`Principal`] is also put into the request extensions, so a later
+/// per-subject rate limit can key on a verified identity.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub bearer::Authenticated);
+
+impl std::ops::Deref for Authenticated {
+    type Target = bearer::Authenticated;
+
+    fn deref(&self) -> &bearer::Authenticated {
+        &self.0
+    }
+}
+
+fn authenticator(parts: &Parts) -> Result<Arc<dyn Authenticate>, ApiError> {
+    parts
+        .extensions
+        .get::<Arc<dyn Authenticate>>()
+        .cloned()
+        .ok_or_else(|| ApiError(bearer::not_configured()))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Authenticated, ApiError> {
+        if let Some(done) = parts.extensions.get::<Authenticated>() {
+            return Ok(done.clone());
+        }
+        let auth = authenticator(parts)?;
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .map(http::HeaderValue::as_bytes);
+        let authenticated = Authenticated(auth.authenticate(header).await.map_err(ApiError)?);
+        parts.extensions.insert(authenticated.principal.clone());
+        parts.extensions.insert(authenticated.clone());
+        Ok(authenticated)
+    }
+}
+
+/// A role a route requires, as a type: `RequireRole<Admin>`.
+pub trait RoleRequirement: Send + Sync + 'static {
+    /// The role (higher roles in the hierarchy pass too).
+    fn role() -> Role;
+}
+
+/// The `admin` role.
+#[derive(Debug)]
+pub struct Admin;
+/// The `moderator` role.
+#[derive(Debug)]
+pub struct Moderator;
+/// The `user` role.
+#[derive(Debug)]
+pub struct User;
+
+impl RoleRequirement for Admin {
+    fn role() -> Role {
+        Role::admin()
+    }
+}
+
+impl RoleRequirement for Moderator {
+    fn role() -> Role {
+        Role::moderator()
+    }
+}
+
+impl RoleRequirement for User {
+    fn role() -> Role {
+        Role::user()
+    }
+}
+
+/// An [`Authenticated`] caller holding role `R` or one above it in the
+/// hierarchy; otherwise 403 `forbidden` (and an `authorization_denied` event).
+#[derive(Debug)]
+pub struct RequireRole<R>(pub Authenticated, PhantomData<R>);
+
+impl<R> std::ops::Deref for RequireRole<R> {
+    type Target = bearer::Authenticated;
+
+    fn deref(&self) -> &bearer::Authenticated {
+        &self.0.0
+    }
+}
+
+impl<S: Send + Sync, R: RoleRequirement> FromRequestParts<S> for RequireRole<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<RequireRole<R>, ApiError> {
+        let authenticated = Authenticated::from_request_parts(parts, state).await?;
+        let auth = authenticator(parts)?;
+        auth.authorizer()
+            .require_role(&authenticated.principal, &R::role())
+            .map_err(ApiError)?;
+        Ok(RequireRole(authenticated, PhantomData))
+    }
+}
+
+/// The verified identity's principal, for handlers that run their own
+/// checks (`authorizer.require_scope(..)`, `owner_or(..)`).
+pub fn principal(authenticated: &Authenticated) -> &Principal {
+    &authenticated.principal
+}
