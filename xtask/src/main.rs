@@ -84,6 +84,27 @@ fn ensure_installed(subcommand: &str, krate: &str) -> Result {
     )
 }
 
+/// The Python of a venv under `target/py-venv` with the interop peers
+/// (PyJWT), created on first use from the machine's `python3`.
+fn python_venv() -> Result<PathBuf> {
+    let venv = workspace_root().join("target").join("py-venv");
+    let python = venv.join("bin").join("python");
+    let ready = venv.join(".palisade-ready");
+    if !ready.exists() {
+        run(
+            "python venv",
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        )?;
+        run(
+            "pip install PyJWT",
+            Command::new(&python).args(["-m", "pip", "install", "--quiet", "PyJWT==2.10.1"]),
+        )?;
+        std::fs::write(&ready, "PyJWT==2.10.1\n")
+            .map_err(|error| format!("writing {}: {error}", ready.display()))?;
+    }
+    Ok(python)
+}
+
 /// fmt, clippy, tests, doctests, docs, audit, fuzz smoke. Benches are compiled
 /// by clippy `--all-targets`.
 fn ci() -> Result {
@@ -101,28 +122,34 @@ fn ci() -> Result {
             "warnings",
         ]),
     )?;
+    // The interop tests check tokens against PyJWT in a venv of our own.
+    let python = python_venv()?;
     if has_cargo_subcommand("nextest") {
         run(
             "tests (nextest)",
-            cargo().args([
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--no-fail-fast",
-            ]),
+            cargo()
+                .args([
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--all-features",
+                    "--no-fail-fast",
+                ])
+                .env("PALISADE_PYTHON", &python),
         )?;
     } else {
         run(
             "tests",
-            cargo().args([
-                "test",
-                "--workspace",
-                "--all-features",
-                "--lib",
-                "--bins",
-                "--tests",
-            ]),
+            cargo()
+                .args([
+                    "test",
+                    "--workspace",
+                    "--all-features",
+                    "--lib",
+                    "--bins",
+                    "--tests",
+                ])
+                .env("PALISADE_PYTHON", &python),
         )?;
     }
     run(
