@@ -514,3 +514,87 @@ async fn store_outage_fails_closed() {
         TokenErrorKind::StoreUnavailable
     );
 }
+
+mod with_revocations {
+    use palisade_auth_tokens::revocation::{MemoryRevocationStore, RevocationStore};
+
+    use super::*;
+
+    fn verifier(clock: &ManualClock) -> TokenVerifier<ManualClock> {
+        let (access, refresh) = keyrings();
+        TokenVerifier::with_clock(
+            access,
+            refresh,
+            TokenPolicy::new("https://auth.example.com", "api"),
+            clock.clone(),
+        )
+    }
+
+    #[tokio::test]
+    async fn password_change_logs_out_every_refresh_family() {
+        // After a password change (log out everywhere), a refresh token
+        // stolen before it must not mint new tokens.
+        let s = setup(FamilyConfig::default());
+        let revocations = MemoryRevocationStore::with_clock(s.clock.clone());
+        let stolen = login(&s, "alice").await;
+        s.clock.advance(5);
+        revocations.revoke_subject("alice").await.unwrap();
+        let refused = s
+            .families
+            .refresh_unrevoked(
+                &stolen.refresh.token,
+                users_with_role("admin"),
+                &revocations,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), TokenErrorKind::Revoked);
+        // The user's new login, a second later, works.
+        s.clock.advance(1);
+        let fresh = login(&s, "alice").await;
+        assert!(
+            s.families
+                .refresh_unrevoked(&fresh.refresh.token, users_with_role("admin"), &revocations)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn reuse_also_kills_the_access_tokens_already_issued_in_the_family() {
+        let s = setup(FamilyConfig::default());
+        let revocations = MemoryRevocationStore::with_clock(s.clock.clone());
+        let stolen = login(&s, "alice").await;
+        let thief = s
+            .families
+            .refresh_unrevoked(
+                &stolen.refresh.token,
+                users_with_role("admin"),
+                &revocations,
+            )
+            .await
+            .unwrap();
+        s.clock.advance(60);
+        let reuse = s
+            .families
+            .refresh_unrevoked(
+                &stolen.refresh.token,
+                users_with_role("admin"),
+                &revocations,
+            )
+            .await;
+        assert_eq!(reuse.unwrap_err().kind(), TokenErrorKind::Revoked);
+        let error = verifier(&s.clock)
+            .verify_access_unrevoked::<palisade_auth_tokens::NoCustomClaims, _>(
+                &thief.access.token,
+                &revocations,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            TokenErrorKind::Revoked,
+            "the thief's access token died with the family"
+        );
+    }
+}

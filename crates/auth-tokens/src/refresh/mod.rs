@@ -361,6 +361,10 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
     /// Refused as [`TokenErrorKind::Revoked`]: a token of an unknown,
     /// expired or ended family, and reuse (which ends the family). Refused
     /// as [`TokenErrorKind::StoreUnavailable`]: the store did not answer.
+    ///
+    /// Use [`refresh_unrevoked`](Self::refresh_unrevoked) when the
+    /// application has a revocation store: this method does not see
+    /// "log out everywhere".
     pub async fn refresh<F, Fut>(
         &self,
         refresh_token: &str,
@@ -371,6 +375,55 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         Fut: Future<Output = Option<Grant>>,
     {
         let claims = self.verifier.verify_refresh(refresh_token)?;
+        self.rotate_verified(claims, user_lookup).await
+    }
+
+    /// [`refresh`](Self::refresh), for applications with a revocation
+    /// store: a refresh token of a subject logged out everywhere (issued at
+    /// or before its `not_before`, e.g. after a password change) or of a
+    /// revoked family is refused before it can mint new tokens, and when
+    /// reuse ends a family, the family is also revoked in `revocations`, so
+    /// the access tokens already issued in it stop working at once.
+    pub async fn refresh_unrevoked<F, Fut, R>(
+        &self,
+        refresh_token: &str,
+        user_lookup: F,
+        revocations: &R,
+    ) -> Result<TokenPair, TokenError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Option<Grant>>,
+        R: crate::revocation::RevocationStore,
+    {
+        let claims = self
+            .verifier
+            .verify_refresh_unrevoked(refresh_token, revocations)
+            .await?;
+        let subject = claims.sub.clone();
+        let sid = claims.sid.clone();
+        // Outlives every access token of the family (they expire before the
+        // refresh token that minted them), plus a minute of leeway.
+        let family_until = claims.exp.saturating_add(60);
+        let result = self.rotate_verified(claims, user_lookup).await;
+        if let (Err(error), Some(sid)) = (&result, sid.as_deref())
+            && error.kind() == TokenErrorKind::Revoked
+            && let Err(store_error) = revocations.revoke_family(&subject, sid, family_until).await
+        {
+            tracing::warn!(event = "revocation_store_unavailable", error = %store_error, "ended family not revoked for access tokens");
+            return Err(TokenError::new(TokenErrorKind::StoreUnavailable));
+        }
+        result
+    }
+
+    async fn rotate_verified<F, Fut>(
+        &self,
+        claims: crate::token::Claims<NoCustomClaims>,
+        user_lookup: F,
+    ) -> Result<TokenPair, TokenError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Option<Grant>>,
+    {
         let sid = claims
             .sid
             .ok_or_else(|| TokenError::new(TokenErrorKind::InvalidClaims))?;
