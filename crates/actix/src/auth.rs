@@ -49,15 +49,13 @@ async fn authenticate(request: HttpRequest) -> Result<Authenticated, ApiError> {
         return Ok(done.clone());
     }
     let auth = authenticator(&request)?;
-    let header = request
+    let lines: Vec<Vec<u8>> = request
         .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .map(|value| value.as_bytes().to_vec());
-    let authenticated = Authenticated(
-        auth.authenticate(header.as_deref())
-            .await
-            .map_err(ApiError)?,
-    );
+        .get_all(actix_web::http::header::AUTHORIZATION)
+        .map(|value| value.as_bytes().to_vec())
+        .collect();
+    let credentials = bearer::credentials(lines.iter().map(Vec::as_slice));
+    let authenticated = Authenticated(auth.authenticate(credentials).await.map_err(ApiError)?);
     request
         .extensions_mut()
         .insert(authenticated.principal.clone());

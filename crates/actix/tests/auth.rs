@@ -124,7 +124,7 @@ async fn forged_or_foreign_credentials_get_invalid_token() {
     let refresh = issuer.issue_refresh("user-1", "s1").unwrap().token;
     for value in [
         "Bearer not.a.token",
-        "Basic dXNlcjpwYXNz",
+        "Bearer a b",
         "Bearer",
         &format!("Bearer {refresh}"),
     ] {
@@ -170,6 +170,31 @@ async fn a_token_logged_out_is_refused() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         headers.get("www-authenticate").unwrap(),
+        "Bearer realm=\"api\", error=\"invalid_token\""
+    );
+}
+
+#[actix_web::test]
+async fn another_scheme_gets_a_bare_challenge_and_two_headers_are_refused() {
+    let app = app!(MemoryRevocationStore::new());
+    let (status, headers, _) = call(&app, "/me", Some("Basic dXNlcjpwYXNz")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers.get("www-authenticate").unwrap(),
+        "Bearer realm=\"api\""
+    );
+    let good = format!("Bearer {}", token("admin"));
+    let request = TestRequest::get()
+        .uri("/me")
+        .append_header(("authorization", good.as_str()))
+        .append_header(("authorization", "Bearer forged.token.here"));
+    let response = match app.call(request.to_request()).await {
+        Ok(response) => response.into_parts().1,
+        Err(error) => error.error_response(),
+    };
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers().get("www-authenticate").unwrap(),
         "Bearer realm=\"api\", error=\"invalid_token\""
     );
 }

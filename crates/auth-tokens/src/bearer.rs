@@ -32,8 +32,9 @@ pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Authenticated, Erro
 /// Turns an `Authorization` header into an [`Authenticated`] caller or the
 /// error response. Object-safe, so adapters can hold `Arc<dyn Authenticate>`.
 pub trait Authenticate: Send + Sync + 'static {
-    /// `authorization` is the raw header value, `None` when absent.
-    fn authenticate<'a>(&'a self, authorization: Option<&'a [u8]>) -> AuthFuture<'a>;
+    /// `credentials` comes from [`credentials`] over the request's
+    /// `Authorization` lines.
+    fn authenticate<'a>(&'a self, credentials: Credentials<'a>) -> AuthFuture<'a>;
 
     /// The authorizer (role hierarchy, permissions, realm) for guards.
     fn authorizer(&self) -> &Authorizer;
@@ -80,32 +81,57 @@ impl<S: RevocationStore, C: Clock> BearerAuth<S, C> {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1:
-/// scheme case-insensitive, one or more spaces). `None` for another scheme
-/// or a malformed value.
-pub fn bearer_token(header: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(header).ok()?;
-    let (scheme, token) = text.split_once(' ')?;
+/// What an `Authorization` header holds, as far as bearer auth is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// No header, or another scheme (`Basic ...`): no bearer credentials.
+    None,
+    /// A bearer token (RFC 6750 §2.1: scheme case-insensitive, then the
+    /// b64token).
+    Bearer(&'a str),
+    /// A bearer header that is not a valid b64token, or several
+    /// `Authorization` headers (a proxy reading the last one and this
+    /// service the first would judge different tokens).
+    Malformed,
+}
+
+/// Reads the request's `Authorization` header lines (all of them).
+pub fn credentials<'a>(mut lines: impl Iterator<Item = &'a [u8]>) -> Credentials<'a> {
+    let header = match (lines.next(), lines.next()) {
+        (None, _) => return Credentials::None,
+        (Some(header), None) => header,
+        (Some(_), Some(_)) => return Credentials::Malformed,
+    };
+    let Ok(text) = std::str::from_utf8(header) else {
+        return Credentials::Malformed;
+    };
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
+        return Credentials::None;
     }
     let token = token.trim_start_matches(' ');
-    let valid = !token.is_empty()
-        && token.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+    // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    let body = token.trim_end_matches('=');
+    let valid = !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
         });
-    valid.then_some(token)
+    if valid {
+        Credentials::Bearer(token)
+    } else {
+        Credentials::Malformed
+    }
 }
 
 impl<S: RevocationStore, C: Clock> Authenticate for BearerAuth<S, C> {
-    fn authenticate<'a>(&'a self, authorization: Option<&'a [u8]>) -> AuthFuture<'a> {
+    fn authenticate<'a>(&'a self, credentials: Credentials<'a>) -> AuthFuture<'a> {
         Box::pin(async move {
-            // No credentials: a bare challenge, no error code (RFC 6750 §3.1).
-            let Some(header) = authorization else {
-                return Err(self.authorizer.challenge_missing());
-            };
-            let Some(token) = bearer_token(header) else {
-                return Err(self.authorizer.challenge_invalid_token());
+            let token = match credentials {
+                // No bearer credentials: a bare challenge, no error code
+                // (RFC 6750 §3.1).
+                Credentials::None => return Err(self.authorizer.challenge_missing()),
+                Credentials::Malformed => return Err(self.authorizer.challenge_invalid_token()),
+                Credentials::Bearer(token) => token,
             };
             let realm = self.authorizer.realm();
             let claims: Claims<CustomClaims> = match &self.revocations {
@@ -148,4 +174,34 @@ pub fn not_configured() -> Error {
         "no Authenticate installed for a protected route"
     );
     Error::new(ErrorKind::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Credentials, credentials};
+
+    #[test]
+    fn authorization_lines_are_read_per_rfc_6750() {
+        fn read<'a>(lines: &[&'a str]) -> Credentials<'a> {
+            credentials(lines.iter().map(|line| line.as_bytes()))
+        }
+        assert_eq!(read(&[]), Credentials::None);
+        assert_eq!(read(&["Basic dXNlcjpwYXNz"]), Credentials::None);
+        assert_eq!(
+            read(&["Bearer abc.DEF-_~+/=="]),
+            Credentials::Bearer("abc.DEF-_~+/==")
+        );
+        assert_eq!(read(&["bearer   abc"]), Credentials::Bearer("abc"));
+        for malformed in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a=b",
+            "Bearer ===",
+            "Bearer \u{e9}",
+        ] {
+            assert_eq!(read(&[malformed]), Credentials::Malformed, "{malformed:?}");
+        }
+        assert_eq!(read(&["Bearer a", "Bearer b"]), Credentials::Malformed);
+    }
 }

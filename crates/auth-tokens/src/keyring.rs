@@ -301,6 +301,17 @@ impl SigningKey {
     }
 }
 
+/// Makes aws-lc-rs jsonwebtoken's process-wide provider. Were another crate
+/// in the binary to enable jsonwebtoken's `rust_crypto` feature too, feature
+/// unification would leave no default and every sign and verify would panic;
+/// installed explicitly, the choice no longer depends on features. (If the
+/// application installed a provider itself, that one stays.)
+fn install_crypto_provider() {
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
+}
+
 /// The keys of one token type (access tokens and refresh tokens use separate
 /// keyrings, so separate secrets): one active key signs, every non-retired
 /// key verifies the tokens that name it by `kid`.
@@ -313,6 +324,7 @@ impl Keyring {
     /// A keyring of these keys: unique key ids, at most one active key (an
     /// active key must be able to sign).
     pub fn new(keys: impl IntoIterator<Item = SigningKey>) -> Result<Keyring, KeyError> {
+        install_crypto_provider();
         let keys: Vec<SigningKey> = keys.into_iter().collect();
         if keys.is_empty() {
             return Err(KeyError::new("a keyring needs at least one key"));

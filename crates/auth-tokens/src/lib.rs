@@ -12,6 +12,6 @@ mod token;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keyring::{Algorithm, KeyError, KeyStatus, Keyring, SigningKey};
 pub use token::{
-    Claims, Grant, IssuedToken, NoCustomClaims, Relaxations, TokenError, TokenErrorKind,
-    TokenIssuer, TokenPolicy, TokenType, TokenVerifier, random_id,
+    Claims, Grant, IssuedToken, MAX_LEEWAY, NoCustomClaims, Relaxations, TokenError,
+    TokenErrorKind, TokenIssuer, TokenPolicy, TokenType, TokenVerifier, random_id,
 };

@@ -367,8 +367,13 @@ struct RawHeader {
     typ: Option<String>,
     #[serde(default)]
     kid: Option<String>,
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
+    /// Whether `crit` is present at all (`"crit": null` included).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// The registered claims every verified token is checked against.
@@ -392,6 +397,9 @@ fn optional_one_or_many<'de, D: Deserializer<'de>>(
 ) -> Result<Option<Vec<String>>, D::Error> {
     one_or_many(deserializer).map(Some)
 }
+
+/// The largest clock-skew leeway a verifier accepts, in seconds.
+pub const MAX_LEEWAY: u64 = 300;
 
 /// Verifies tokens: every check on by default.
 #[derive(Clone, Debug)]
@@ -522,7 +530,7 @@ impl<C: Clock> TokenVerifier<C> {
             return refuse(TokenErrorKind::BadSignature);
         }
         let header: RawHeader = decode_json(header_b64)?;
-        if header.crit.is_some() {
+        if header.crit {
             // RFC 7515 §4.1.11: a recipient that does not understand a
             // critical extension must reject the token.
             return refuse(TokenErrorKind::UnsupportedCritical);

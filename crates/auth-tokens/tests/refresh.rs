@@ -103,7 +103,7 @@ async fn login(setup: &Setup, subject: &str) -> TokenPair {
 async fn refresh(setup: &Setup, token: &str) -> Result<TokenPair, TokenErrorKind> {
     setup
         .families
-        .refresh(token, users_with_role("admin"))
+        .refresh_without_revocation_dangerously(token, users_with_role("admin"))
         .await
         .map_err(|error| error.kind())
 }
@@ -220,7 +220,7 @@ async fn grace_zero_disables_replay() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_refreshes_of_one_token_get_one_successor() {
     let s = Arc::new(setup(FamilyConfig::default()));
     let first = login(&s, "alice").await;
@@ -245,7 +245,7 @@ async fn demotion_takes_effect_at_the_next_refresh() {
     assert_eq!(access_role(&s, &first).as_deref(), Some("admin"));
     let demoted = s
         .families
-        .refresh(&first.refresh.token, users_with_role("user"))
+        .refresh_without_revocation_dangerously(&first.refresh.token, users_with_role("user"))
         .await
         .unwrap();
     assert_eq!(access_role(&s, &demoted).as_deref(), Some("user"));
@@ -257,7 +257,7 @@ async fn user_lookup_cannot_move_the_token_to_another_subject_or_session() {
     let first = login(&s, "alice").await;
     let next = s
         .families
-        .refresh(&first.refresh.token, |_| async {
+        .refresh_without_revocation_dangerously(&first.refresh.token, |_| async {
             Some(Grant {
                 subject: "mallory".into(),
                 session: Some("other".into()),
@@ -280,7 +280,7 @@ async fn deleted_user_cannot_refresh_and_the_family_ends() {
     let first = login(&s, "alice").await;
     let refused = s
         .families
-        .refresh(&first.refresh.token, |_| async { None })
+        .refresh_without_revocation_dangerously(&first.refresh.token, |_| async { None })
         .await;
     assert_eq!(refused.unwrap_err().kind(), TokenErrorKind::Revoked);
     // Even if the account comes back, that session is over.
@@ -397,11 +397,11 @@ async fn sealed_pair_from_another_key_is_not_returned() {
     )
     .unwrap();
     let first = one.login(&grant("alice", "admin")).await.unwrap().pair;
-    one.refresh(&first.refresh.token, users_with_role("admin"))
+    one.refresh_without_revocation_dangerously(&first.refresh.token, users_with_role("admin"))
         .await
         .unwrap();
     let replay = other
-        .refresh(&first.refresh.token, users_with_role("admin"))
+        .refresh_without_revocation_dangerously(&first.refresh.token, users_with_role("admin"))
         .await;
     assert_eq!(replay.unwrap_err().kind(), TokenErrorKind::StoreUnavailable);
 }
@@ -507,7 +507,7 @@ async fn store_outage_fails_closed() {
     let login = down.login(&grant("alice", "admin")).await;
     assert_eq!(login.unwrap_err().kind(), TokenErrorKind::StoreUnavailable);
     let refreshed = down
-        .refresh(&pair.refresh.token, users_with_role("admin"))
+        .refresh_without_revocation_dangerously(&pair.refresh.token, users_with_role("admin"))
         .await;
     assert_eq!(
         refreshed.unwrap_err().kind(),
@@ -558,6 +558,30 @@ mod with_revocations {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn a_logout_everywhere_landing_mid_refresh_still_wins() {
+        // Race: the password change lands after the refresh token passed the
+        // revocation check but before the new pair (with a later iat) exists.
+        let s = setup(FamilyConfig::default());
+        let revocations = MemoryRevocationStore::with_clock(s.clock.clone());
+        let stolen = login(&s, "alice").await;
+        s.clock.advance(5);
+        let clock = s.clock.clone();
+        let store = revocations.clone();
+        let lookup = move |subject: String| async move {
+            store.revoke_subject(&subject).await.unwrap();
+            clock.advance(1);
+            Some(grant(&subject, "admin"))
+        };
+        let refused = s
+            .families
+            .refresh_unrevoked(&stolen.refresh.token, lookup, &revocations)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), TokenErrorKind::Revoked);
+        assert!(s.store.is_empty(), "the family ended");
     }
 
     #[tokio::test]

@@ -56,11 +56,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
             return Ok(done.clone());
         }
         let auth = authenticator(parts)?;
-        let header = parts
+        let lines = parts
             .headers
-            .get(AUTHORIZATION)
+            .get_all(AUTHORIZATION)
+            .iter()
             .map(http::HeaderValue::as_bytes);
-        let authenticated = Authenticated(auth.authenticate(header).await.map_err(ApiError)?);
+        let credentials = bearer::credentials(lines);
+        let authenticated = Authenticated(auth.authenticate(credentials).await.map_err(ApiError)?);
         parts.extensions.insert(authenticated.principal.clone());
         parts.extensions.insert(authenticated.clone());
         Ok(authenticated)

@@ -120,7 +120,7 @@ async fn forged_or_foreign_credentials_get_invalid_token() {
     let refresh = issuer.issue_refresh("user-1", "s1").unwrap().token;
     for value in [
         "Bearer not.a.token",
-        "Basic dXNlcjpwYXNz",
+        "Bearer a b",
         "Bearer",
         &format!("Bearer {refresh}"),
     ] {
@@ -167,6 +167,30 @@ async fn a_token_logged_out_is_refused() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         headers["www-authenticate"],
+        "Bearer realm=\"api\", error=\"invalid_token\""
+    );
+}
+
+#[tokio::test]
+async fn another_scheme_gets_a_bare_challenge_and_two_headers_are_refused() {
+    let app = app(MemoryRevocationStore::new());
+    // RFC 6750 §3.1: an unsupported scheme is "no credentials": no error code.
+    let (status, headers, _) = call(&app, "/me", Some("Basic dXNlcjpwYXNz")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Bearer realm=\"api\"");
+    // Two Authorization headers: a proxy checking one and the service
+    // using the other would disagree; refused.
+    let good = format!("Bearer {}", token("admin"));
+    let request = Request::builder()
+        .uri("/me")
+        .header("authorization", good.as_str())
+        .header("authorization", "Bearer forged.token.here")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
         "Bearer realm=\"api\", error=\"invalid_token\""
     );
 }

@@ -76,7 +76,7 @@
 //! let lookup = |subject: String| async move {
 //!     Some(Grant { subject, role: Some("user".into()), ..Grant::default() })
 //! };
-//! let next = families.refresh(&login.pair.refresh.token, lookup).await?;
+//! let next = families.refresh_without_revocation_dangerously(&login.pair.refresh.token, lookup).await?;
 //! assert_eq!(next.sid, login.pair.sid);
 //! # Ok(())
 //! # }
@@ -362,10 +362,11 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
     /// expired or ended family, and reuse (which ends the family). Refused
     /// as [`TokenErrorKind::StoreUnavailable`]: the store did not answer.
     ///
-    /// Use [`refresh_unrevoked`](Self::refresh_unrevoked) when the
-    /// application has a revocation store: this method does not see
-    /// "log out everywhere".
-    pub async fn refresh<F, Fut>(
+    /// Dangerous: this method does not see "log out everywhere" (a refresh
+    /// token stolen before a password change keeps minting tokens). Use
+    /// [`refresh_unrevoked`](Self::refresh_unrevoked) whenever the
+    /// application has a revocation store.
+    pub async fn refresh_without_revocation_dangerously<F, Fut>(
         &self,
         refresh_token: &str,
         user_lookup: F,
@@ -378,7 +379,8 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         self.rotate_verified(claims, user_lookup).await
     }
 
-    /// [`refresh`](Self::refresh), for applications with a revocation
+    /// [`refresh_without_revocation_dangerously`](Self::refresh_without_revocation_dangerously),
+    /// for applications with a revocation
     /// store: a refresh token of a subject logged out everywhere (issued at
     /// or before its `not_before`, e.g. after a password change) or of a
     /// revoked family is refused before it can mint new tokens, and when
@@ -401,18 +403,65 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
             .await?;
         let subject = claims.sub.clone();
         let sid = claims.sid.clone();
-        // Outlives every access token of the family (they expire before the
-        // refresh token that minted them), plus a minute of leeway.
-        let family_until = claims.exp.saturating_add(60);
+        let jti = claims.jti.clone();
+        let issued_at = claims.iat;
+        // Outlives every access token of the family: any of them was minted
+        // by a refresh token that expires at most one refresh lifetime after
+        // this one, plus a minute of leeway.
+        let family_until = claims
+            .exp
+            .saturating_add(claims.exp.saturating_sub(claims.iat))
+            .saturating_add(60);
         let result = self.rotate_verified(claims, user_lookup).await;
-        if let (Err(error), Some(sid)) = (&result, sid.as_deref())
-            && error.kind() == TokenErrorKind::Revoked
-            && let Err(store_error) = revocations.revoke_family(&subject, sid, family_until).await
-        {
-            tracing::warn!(event = "revocation_store_unavailable", error = %store_error, "ended family not revoked for access tokens");
-            return Err(TokenError::new(TokenErrorKind::StoreUnavailable));
+        let Some(sid) = sid else { return result };
+        let revoke_family = async || {
+            revocations
+                .revoke_family(&subject, &sid, family_until)
+                .await
+                .map_err(|store_error| {
+                    tracing::warn!(event = "revocation_store_unavailable", error = %store_error, "ended family not revoked for access tokens");
+                    TokenError::new(TokenErrorKind::StoreUnavailable)
+                })
+        };
+        match result {
+            Ok(pair) => {
+                // A "log out everywhere" that landed while this refresh was
+                // in flight (after the first check, before the rotation)
+                // must still win: check again now the rotation is done.
+                let presented = crate::revocation::TokenRef {
+                    subject: &subject,
+                    jti: &jti,
+                    sid: Some(&sid),
+                    issued_at,
+                };
+                match revocations.is_revoked(presented).await {
+                    Ok(false) => Ok(pair),
+                    Ok(true) => {
+                        if let Err(error) = self
+                            .store
+                            .end(FamilyRef {
+                                subject: &subject,
+                                sid: &sid,
+                            })
+                            .await
+                        {
+                            store_failed("end", &error);
+                        }
+                        revoke_family().await?;
+                        Err(TokenError::new(TokenErrorKind::Revoked))
+                    }
+                    Err(error) => {
+                        tracing::warn!(event = "revocation_store_unavailable", %error, "refresh refused: revocation unknown");
+                        Err(TokenError::new(TokenErrorKind::StoreUnavailable))
+                    }
+                }
+            }
+            Err(error) if error.kind() == TokenErrorKind::Revoked => {
+                revoke_family().await?;
+                Err(error)
+            }
+            Err(error) => Err(error),
         }
-        result
     }
 
     async fn rotate_verified<F, Fut>(
