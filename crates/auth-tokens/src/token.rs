@@ -282,17 +282,42 @@ impl<C: Clock> TokenIssuer<C> {
         grant: &Grant,
         custom: T,
     ) -> Result<IssuedToken, TokenError> {
-        self.issue(TokenType::Access, grant, custom)
+        self.issue(TokenType::Access, grant, custom, None)
     }
 
     /// A refresh token for `subject` in session `session`.
     pub fn issue_refresh(&self, subject: &str, session: &str) -> Result<IssuedToken, TokenError> {
+        self.issue_refresh_after(subject, session, None)
+    }
+
+    /// [`issue_access`](Self::issue_access) for a subject whose sessions were
+    /// just revoked at `not_before` (a password change, then a fresh login):
+    /// the token is stamped at least one second after it, since tokens
+    /// issued *at* `not_before` are revoked. The second ahead is within the
+    /// verifier's leeway.
+    pub fn issue_access_after<T: Serialize>(
+        &self,
+        grant: &Grant,
+        custom: T,
+        not_before: Option<u64>,
+    ) -> Result<IssuedToken, TokenError> {
+        self.issue(TokenType::Access, grant, custom, not_before)
+    }
+
+    /// [`issue_refresh`](Self::issue_refresh), stamped after `not_before`
+    /// (see [`issue_access_after`](Self::issue_access_after)).
+    pub fn issue_refresh_after(
+        &self,
+        subject: &str,
+        session: &str,
+        not_before: Option<u64>,
+    ) -> Result<IssuedToken, TokenError> {
         let grant = Grant {
             subject: subject.to_owned(),
             session: Some(session.to_owned()),
             ..Grant::default()
         };
-        self.issue(TokenType::Refresh, &grant, NoCustomClaims {})
+        self.issue(TokenType::Refresh, &grant, NoCustomClaims {}, not_before)
     }
 
     fn issue<T: Serialize>(
@@ -300,6 +325,7 @@ impl<C: Clock> TokenIssuer<C> {
         token_type: TokenType,
         grant: &Grant,
         custom: T,
+        not_before: Option<u64>,
     ) -> Result<IssuedToken, TokenError> {
         let (keyring, ttl) = match token_type {
             TokenType::Access => (&self.access, self.policy.access_ttl),
@@ -313,6 +339,7 @@ impl<C: Clock> TokenIssuer<C> {
             .ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
         let jti = random_id().ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
         let now = self.clock.now();
+        let now = not_before.map_or(now, |not_before| now.max(not_before.saturating_add(1)));
         let claims = Claims {
             sub: grant.subject.clone(),
             jti: jti.clone(),

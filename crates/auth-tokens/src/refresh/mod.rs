@@ -316,13 +316,29 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
     /// Starts a family for `grant` (the `session` it names is replaced by
     /// a fresh `sid`) and returns its first pair.
     pub async fn login(&self, grant: &Grant) -> Result<Login, TokenError> {
+        self.login_after(grant, None).await
+    }
+
+    /// [`login`](Self::login) right after the subject's sessions were
+    /// revoked at `not_before` (`RevocationStore::revoke_subject`, e.g. on a
+    /// password change): the new pair is stamped one second after it, so it
+    /// is not born revoked.
+    pub async fn login_after(
+        &self,
+        grant: &Grant,
+        not_before: Option<u64>,
+    ) -> Result<Login, TokenError> {
         let sid = crate::random_id().ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
         let grant = Grant {
             session: Some(sid.clone()),
             ..grant.clone()
         };
-        let access = self.issuer.issue_access(&grant, NoCustomClaims {})?;
-        let refresh = self.issuer.issue_refresh(&grant.subject, &sid)?;
+        let access = self
+            .issuer
+            .issue_access_after(&grant, NoCustomClaims {}, not_before)?;
+        let refresh = self
+            .issuer
+            .issue_refresh_after(&grant.subject, &sid, not_before)?;
         let family = FamilyRef {
             subject: &grant.subject,
             sid: &sid,
