@@ -89,7 +89,19 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 }
 
 /// What the verifier requires of every token (and the issuer writes).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Deserializes from configuration: `issuer` and `audience` are required,
+/// the rest default as in [`TokenPolicy::new`].
+///
+/// ```
+/// # use palisade_auth_tokens::TokenPolicy;
+/// let policy: TokenPolicy = serde_json::from_str(
+///     r#"{"issuer": "https://auth.example.com", "audience": "api", "access_ttl": 600}"#,
+/// ).unwrap();
+/// assert_eq!((policy.access_ttl, policy.leeway), (600, 30));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "TokenPolicyConfig")]
 pub struct TokenPolicy {
     /// `iss`, required and compared exactly.
     pub issuer: String,
@@ -103,6 +115,49 @@ pub struct TokenPolicy {
     pub leeway: u64,
     /// Longest token accepted, checked before anything is decoded (default 8 KiB).
     pub max_token_len: usize,
+}
+
+/// The configuration-file form of [`TokenPolicy`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenPolicyConfig {
+    issuer: String,
+    audience: String,
+    access_ttl: Option<u64>,
+    refresh_ttl: Option<u64>,
+    leeway: Option<u64>,
+    max_token_len: Option<usize>,
+}
+
+impl TryFrom<TokenPolicyConfig> for TokenPolicy {
+    type Error = String;
+
+    fn try_from(config: TokenPolicyConfig) -> Result<TokenPolicy, String> {
+        if config.issuer.is_empty() || config.audience.is_empty() {
+            return Err("token policy: issuer and audience must not be empty".to_owned());
+        }
+        let defaults = TokenPolicy::new(config.issuer, config.audience);
+        let policy = TokenPolicy {
+            access_ttl: config.access_ttl.unwrap_or(defaults.access_ttl),
+            refresh_ttl: config.refresh_ttl.unwrap_or(defaults.refresh_ttl),
+            leeway: config.leeway.unwrap_or(defaults.leeway),
+            max_token_len: config.max_token_len.unwrap_or(defaults.max_token_len),
+            ..defaults
+        };
+        if policy.access_ttl == 0 || policy.refresh_ttl < policy.access_ttl {
+            return Err(
+                "token policy: access_ttl must be positive and refresh_ttl at least access_ttl"
+                    .to_owned(),
+            );
+        }
+        if policy.leeway > MAX_LEEWAY {
+            return Err(format!(
+                "token policy: leeway {} s is above {MAX_LEEWAY} s",
+                policy.leeway
+            ));
+        }
+        Ok(policy)
+    }
 }
 
 impl TokenPolicy {
@@ -446,13 +501,18 @@ impl TokenVerifier {
 }
 
 impl<C: Clock> TokenVerifier<C> {
-    /// A verifier on `clock`.
+    /// A verifier on `clock`. A leeway above [`MAX_LEEWAY`] is cut to it (a
+    /// huge leeway would switch the expiry check off).
     pub fn with_clock(
         access: Keyring,
         refresh: Keyring,
-        policy: TokenPolicy,
+        mut policy: TokenPolicy,
         clock: C,
     ) -> TokenVerifier<C> {
+        if policy.leeway > MAX_LEEWAY {
+            tracing::warn!(leeway = policy.leeway, "token leeway cut to {MAX_LEEWAY} s");
+            policy.leeway = MAX_LEEWAY;
+        }
         TokenVerifier {
             access,
             refresh,

@@ -738,3 +738,35 @@ mod revocation {
         assert_eq!(error.to_error("api").status(), 503);
     }
 }
+
+#[test]
+fn a_configured_leeway_cannot_switch_expiry_off() {
+    // A leeway of u64::MAX would make every expired token valid.
+    let huge: Result<TokenPolicy, _> =
+        serde_json::from_str(r#"{"issuer": "i", "audience": "a", "leeway": 18446744073709551615}"#);
+    assert!(huge.is_err());
+    for bad in [
+        r#"{"issuer": "", "audience": "a"}"#,
+        r#"{"issuer": "i"}"#,
+        r#"{"issuer": "i", "audience": "a", "access_ttl": 0}"#,
+        r#"{"issuer": "i", "audience": "a", "typo": 1}"#,
+    ] {
+        assert!(serde_json::from_str::<TokenPolicy>(bad).is_err(), "{bad}");
+    }
+    // Built in code, the verifier caps it.
+    let mut policy = policy();
+    policy.leeway = u64::MAX;
+    let lenient = TokenVerifier::with_clock(access_ring(), refresh_ring(), policy, clock());
+    let mut claims = valid_claims();
+    claims["exp"] = json!(NOW - 3600);
+    assert_eq!(
+        lenient
+            .verify_access::<NoCustomClaims>(&forge_access(claims))
+            .unwrap_err()
+            .kind(),
+        TokenErrorKind::Expired
+    );
+    let family: palisade_auth_tokens::refresh::FamilyConfig =
+        serde_json::from_str(r#"{"grace_secs": 5}"#).unwrap();
+    assert_eq!((family.grace_secs, family.max_sessions), (5, 10));
+}

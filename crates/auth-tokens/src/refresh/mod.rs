@@ -112,8 +112,10 @@ pub fn token_hash(jti: &str) -> TokenHash {
     hash
 }
 
-/// Lifetimes and limits of refresh families.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Lifetimes and limits of refresh families (serde: every field optional,
+/// unknown fields refused).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FamilyConfig {
     /// How long after a rotation the rotated token still returns the same
     /// successor pair (idempotent retries), in seconds. Default 10; 0
