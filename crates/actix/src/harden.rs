@@ -105,16 +105,30 @@ where
                 match outcome {
                     Ok(Ok(response)) => Ok(finish(response.map_into_boxed_body(), &id)),
                     Ok(Err(error)) => {
-                        let error = classify(&error).unwrap_or_else(|| {
-                            let status = error.as_response_error().status_code();
+                        // Look through the headers other middleware attached
+                        // to the error (CORS, security headers) to the error
+                        // itself, and keep those headers for the envelope.
+                        let (inner, decorators) = crate::decorate::unwrap(&error);
+                        let error = classify(inner).unwrap_or_else(|| {
+                            let status = inner.as_response_error().status_code();
                             Error::new(kind_of(status))
                         });
-                        Err(Enveloped { error, id }.into())
+                        Err(Enveloped {
+                            error,
+                            id,
+                            decorators,
+                        }
+                        .into())
                     }
                     Err(panic) => {
                         log_panic(panic.as_ref());
                         let error = Error::new(ErrorKind::Internal);
-                        Err(Enveloped { error, id }.into())
+                        Err(Enveloped {
+                            error,
+                            id,
+                            decorators: Vec::new(),
+                        }
+                        .into())
                     }
                 }
             }
@@ -125,10 +139,19 @@ where
 
 /// An envelope error whose request id is already known; what the middleware
 /// returns when it has no `HttpRequest` left to build a response with.
-#[derive(Debug)]
 struct Enveloped {
     error: Error,
     id: RequestId,
+    decorators: Vec<crate::decorate::Decorator>,
+}
+
+impl std::fmt::Debug for Enveloped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enveloped")
+            .field("error", &self.error)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Display for Enveloped {
@@ -143,7 +166,11 @@ impl ResponseError for Enveloped {
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        render(&self.error, Some(&self.id))
+        let mut response = render(&self.error, Some(&self.id));
+        for decorate in &self.decorators {
+            decorate(response.headers_mut());
+        }
+        response
     }
 }
 

@@ -7,11 +7,10 @@ use std::future::{Ready, ready};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap as ActixHeaderMap, HeaderName, HeaderValue};
-use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use palisade_headers::{CorsDecision, CorsPolicy, CspNonce, HeaderSink, SecurityHeaders};
 
@@ -60,44 +59,7 @@ impl HeaderSink for ActixHeaders<'_> {
     }
 }
 
-/// An error that leaves the middleware as `Err` (a panic `Harden` turned into
-/// an envelope, an inner middleware's error): there is no response to add
-/// headers to yet, so they are added when actix renders the error.
-struct Decorated<F> {
-    error: actix_web::Error,
-    decorate: F,
-}
-
-impl<F> std::fmt::Debug for Decorated<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&self.error, f)
-    }
-}
-
-impl<F> std::fmt::Display for Decorated<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.error, f)
-    }
-}
-
-impl<F: Fn(&mut ActixHeaderMap)> ResponseError for Decorated<F> {
-    fn status_code(&self) -> StatusCode {
-        self.error.as_response_error().status_code()
-    }
-
-    fn error_response(&self) -> HttpResponse<BoxBody> {
-        let mut response = self.error.error_response();
-        (self.decorate)(response.headers_mut());
-        response
-    }
-}
-
-fn decorated(
-    error: actix_web::Error,
-    decorate: impl Fn(&mut ActixHeaderMap) + 'static,
-) -> actix_web::Error {
-    Decorated { error, decorate }.into()
-}
+use crate::decorate::decorated;
 
 /// Marks a response whose security headers are already applied, so an outer
 /// middleware leaves a per-resource policy's choice alone.

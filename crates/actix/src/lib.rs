@@ -3,6 +3,7 @@
 
 #[cfg(feature = "auth")]
 pub mod auth;
+mod decorate;
 mod error;
 mod harden;
 #[cfg(feature = "headers")]

@@ -160,7 +160,12 @@ macro_rules! headers_app {
             .nonces(true)
             .build()
             .unwrap();
-        let docs_policy = HeaderPolicy::html().csp(docs_csp).build().unwrap();
+        let docs_policy = HeaderPolicy::html()
+            .csp(docs_csp)
+            // Left out on purpose: the app-wide api() layer must not add it back.
+            .frame_options(None)
+            .build()
+            .unwrap();
         init_service(
             App::new()
                 .wrap(Harden::new())
@@ -233,7 +238,51 @@ async fn per_resource_policy_wins_and_nonce_reaches_header_and_handler() {
             headers["referrer-policy"],
             "strict-origin-when-cross-origin"
         );
+        // The per-route policy was applied and the outer one skipped.
+        assert!(!headers.contains_key("x-frame-options"));
         nonces.push(nonce);
     }
     assert_ne!(nonces[0], nonces[1], "a fresh nonce per request");
+}
+
+#[actix_web::test]
+async fn errors_from_inner_middleware_keep_their_headers_and_get_cors() {
+    // An inner middleware refusing with Err (e.g. a limiter's 429) must
+    // keep its own Retry-After and still carry the CORS headers, or the
+    // browser cannot read the refusal.
+    use palisade_actix::ApiError;
+    use palisade_errors::{Error, ErrorKind};
+    let app = init_service(
+        App::new()
+            .wrap_fn(|_request, _service| {
+                let error: actix_web::Error =
+                    ApiError(Error::new(ErrorKind::RateLimited).with_retry_after(7)).into();
+                std::future::ready(Err::<ServiceResponse, _>(error))
+            })
+            .wrap(Cors::new(cors_cases::policy()))
+            .wrap(Harden::new())
+            .route("/items", web::get().to(handled)),
+    )
+    .await;
+    let reply = call(
+        &app,
+        TestRequest::get()
+            .uri("/items")
+            .insert_header(("origin", "https://app.example.com")),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reply.body["error"]["code"], "rate_limited");
+    assert_eq!(reply.headers["retry-after"], "7");
+    assert_eq!(
+        reply.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(
+        reply
+            .headers
+            .get_all("vary")
+            .iter()
+            .any(|value| value.to_str().unwrap().contains("Origin"))
+    );
 }

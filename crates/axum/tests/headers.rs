@@ -105,7 +105,12 @@ fn headers_app() -> Router {
         .nonces(true)
         .build()
         .unwrap();
-    let docs_policy = HeaderPolicy::html().csp(docs_csp).build().unwrap();
+    let docs_policy = HeaderPolicy::html()
+        .csp(docs_csp)
+        // Left out on purpose: the app-wide api() layer must not add it back.
+        .frame_options(None)
+        .build()
+        .unwrap();
     let api = HeaderPolicy::api().build().unwrap();
     let router = Router::new()
         .route(
@@ -189,6 +194,8 @@ async fn per_route_policy_wins_and_nonce_reaches_header_and_handler() {
             headers["referrer-policy"],
             "strict-origin-when-cross-origin"
         );
+        // The per-route policy was applied and the outer one skipped.
+        assert!(!headers.contains_key("x-frame-options"));
         nonces.push(nonce);
     }
     assert_ne!(nonces[0], nonces[1], "a fresh nonce per request");

@@ -82,7 +82,7 @@ fn request_private_network_header() -> HeaderName {
 /// all three request headers.
 fn preflight_vary() -> HeaderValue {
     HeaderValue::from_static(
-        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
     )
 }
 
@@ -985,6 +985,12 @@ impl CorsBuilder {
                 "CORS: allow_credentials with allow_any_origin_dangerously: browsers refuse `*` with credentials, and reflecting every origin instead would let any site act as the user",
             ));
         }
+        if self.any_origin && self.private_network {
+            return Err(ConfigError::new(
+                ConfigErrorKind::CredentialsWithAnyOrigin,
+                "CORS: allow_private_network with allow_any_origin_dangerously would let every public site reach this private-network service",
+            ));
+        }
         let mut exact: Vec<Origin> = Vec::with_capacity(self.origins.len());
         for text in &self.origins {
             let origin = Origin::parse(text)?;
@@ -1050,7 +1056,17 @@ impl CorsBuilder {
         Ok(CorsPolicy {
             origins,
             allow_methods: joined(methods.iter().map(Method::as_str))?,
-            allow_headers: joined(headers.iter().map(HeaderName::as_str))?,
+            // The safelisted names are listed too: a browser names them in
+            // a preflight when their value is not safelisted (a JSON
+            // Content-Type) and then needs them echoed, or the preflight
+            // fails although this policy accepted it.
+            allow_headers: joined(headers.iter().map(HeaderName::as_str).chain(
+                SAFELISTED_HEADERS.iter().copied().filter(|safe| {
+                    !headers
+                        .iter()
+                        .any(|name| name.as_str().eq_ignore_ascii_case(safe))
+                }),
+            ))?,
             expose_headers: joined(expose.iter().map(HeaderName::as_str))?,
             max_age: HeaderValue::from(max_age.as_secs()),
             methods,

@@ -131,7 +131,15 @@ impl Directive {
 
     /// Directives that get the per-response nonce.
     fn takes_nonce(self) -> bool {
-        matches!(self, Directive::ScriptSrc | Directive::StyleSrc)
+        // The -elem directives override script-src/style-src for elements
+        // when present, so they need the nonce too.
+        matches!(
+            self,
+            Directive::ScriptSrc
+                | Directive::StyleSrc
+                | Directive::ScriptSrcElem
+                | Directive::StyleSrcElem
+        )
     }
 }
 
@@ -329,7 +337,22 @@ impl Source {
     /// can serve from (`data:`, `blob:`, `http:`, `https:`, `filesystem:`).
     fn is_wildcard_script_source(&self) -> bool {
         match &self.0 {
-            SourceKind::Host(host) => host.as_ref() == "*",
+            // Any host source whose host is `*` (`*`, `https://*`, `*:443`,
+            // `*/`), or a wildcard over a single label (`*.com`): every
+            // server, or every server of a TLD, can serve the script.
+            SourceKind::Host(host) => {
+                let rest = host
+                    .split_once("://")
+                    .map_or(host.as_ref(), |(_, rest)| rest);
+                let authority = rest.split('/').next().unwrap_or_default();
+                let hostname = authority
+                    .rsplit_once(':')
+                    .map_or(authority, |(name, _)| name);
+                hostname == "*"
+                    || hostname
+                        .strip_prefix("*.")
+                        .is_some_and(|parent| !parent.trim_end_matches('.').contains('.'))
+            }
             SourceKind::Scheme(scheme) => matches!(
                 scheme.as_ref(),
                 "data:" | "blob:" | "http:" | "https:" | "filesystem:"
@@ -703,6 +726,20 @@ impl CspBuilder {
                 }
             }
         }
+        let uses_nonce_or_strict_dynamic = self.nonces
+            || directives
+                .iter()
+                .any(|(_, sources)| sources.contains(&Source::STRICT_DYNAMIC));
+        if uses_nonce_or_strict_dynamic
+            && !directives
+                .iter()
+                .any(|(directive, _)| *directive == Directive::BaseUri)
+        {
+            // base-uri has no default-src fallback: an injected
+            // `<base href=//evil/>` would send every nonced relative
+            // `<script src>` to the attacker's host.
+            directives.push((Directive::BaseUri, vec![Source::NONE]));
+        }
         check_script_sources(&directives, &self)?;
         let report_uri = match self.report_uri {
             Some(uri) if is_report_url(&uri) => Some(uri.into_boxed_str()),
@@ -718,10 +755,12 @@ impl CspBuilder {
         };
         let report_to = match self.report_to {
             Some((group, url)) => {
-                let group_ok = !group.is_empty()
-                    && group
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+                // A structured-field dictionary key (Reporting-Endpoints):
+                // a lowercase letter first, then [a-z0-9_-].
+                let group_ok = group.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                    && group.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_')
+                    });
                 if !group_ok || !is_report_url(&url) || !url.starts_with("https://") {
                     return Err(ConfigError::new(
                         ConfigErrorKind::InvalidHeaderValue,
@@ -754,7 +793,7 @@ fn is_report_url(url: &str) -> bool {
         && url.len() <= 2048
         && url
             .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\'' | b'"'))
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\'' | b'"' | b'\\'))
 }
 
 /// The script directives in effect: the explicit ones, or `default-src` when
@@ -772,23 +811,24 @@ fn check_script_sources(
         if !governs {
             continue;
         }
-        // With 'strict-dynamic' and a nonce or hash, CSP3 browsers ignore
-        // 'unsafe-inline' and scheme/host sources; they are the documented
-        // fallback for old browsers, not a weakening.
+        // With 'strict-dynamic' and a nonce or hash *in this directive*,
+        // CSP3 browsers ignore 'unsafe-inline' and `https:`; those two are
+        // the documented fallback for old browsers, not a weakening. Nothing
+        // else is exempt (`*`, `data:` or `http:` would run anywhere a
+        // browser honours nonces but not 'strict-dynamic').
         let strict_dynamic = sources.contains(&Source::STRICT_DYNAMIC)
-            && (builder.nonces
+            && ((builder.nonces && directive.takes_nonce())
                 || sources
                     .iter()
                     .any(|source| matches!(source.0, SourceKind::Hash(_))));
         for source in sources {
-            let refused = match source.0 {
+            let refused = match &source.0 {
                 SourceKind::UnsafeInline => !builder.allow_unsafe_inline_script && !strict_dynamic,
                 SourceKind::UnsafeEval => !builder.allow_unsafe_eval,
-                _ => {
-                    source.is_wildcard_script_source()
-                        && !builder.allow_wildcard_script_sources
-                        && !strict_dynamic
+                SourceKind::Scheme(scheme) if scheme.as_ref() == "https:" => {
+                    !builder.allow_wildcard_script_sources && !strict_dynamic
                 }
+                _ => source.is_wildcard_script_source() && !builder.allow_wildcard_script_sources,
             };
             if refused {
                 return Err(ConfigError::new(

@@ -422,7 +422,10 @@ impl HeaderPolicy {
 
     /// Whether the deployment is served over HTTPS (default `true`). When
     /// `false` (a development server on plain HTTP), HSTS and
-    /// `upgrade-insecure-requests` are left out.
+    /// `upgrade-insecure-requests` are left out. It is per deployment, not
+    /// per request: give a plain-HTTP listener of the same service (the
+    /// port-80 redirect) a policy with `https(false)`, since browsers must
+    /// ignore HSTS received over HTTP (RFC 6797 §8.1) and it only adds noise.
     #[must_use]
     pub fn https(mut self, https: bool) -> Self {
         self.https = https;

@@ -411,7 +411,12 @@ fn allowed_methods_and_headers_replace_the_defaults() {
         response[ACCESS_CONTROL_ALLOW_METHODS],
         "GET, patch, PROPFIND"
     );
-    assert_eq!(response[ACCESS_CONTROL_ALLOW_HEADERS], "x-custom");
+    // The safelisted names are always listed: a browser names Content-Type
+    // when its value is JSON and needs it echoed.
+    assert_eq!(
+        response[ACCESS_CONTROL_ALLOW_HEADERS],
+        "x-custom, accept, accept-language, content-language, content-type"
+    );
     assert!(matches!(
         preflight("PROPFIND", ""),
         CorsDecision::PreflightAllowed(_)
@@ -453,7 +458,10 @@ fn empty_lists_send_no_header() {
         panic!("GET is safelisted");
     };
     assert!(!response.contains_key(ACCESS_CONTROL_ALLOW_METHODS));
-    assert!(!response.contains_key(ACCESS_CONTROL_ALLOW_HEADERS));
+    assert_eq!(
+        response[ACCESS_CONTROL_ALLOW_HEADERS],
+        "accept, accept-language, content-language, content-type"
+    );
 }
 
 #[test]
@@ -592,7 +600,7 @@ fn rejection_is_a_403_with_vary_and_no_acao() {
     assert!(!error.headers().contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
     assert_eq!(
         error.headers()[VARY],
-        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
     );
 }
 
@@ -799,4 +807,14 @@ fn apply_works_through_a_dyn_sink() {
         headers[ACCESS_CONTROL_ALLOW_ORIGIN],
         "https://app.example.com"
     );
+}
+
+#[test]
+fn private_network_access_with_any_origin_is_refused() {
+    // Every public site could then reach the LAN service.
+    let error = CorsPolicy::allow_any_origin_dangerously()
+        .allow_private_network(true)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("private"), "{error}");
 }

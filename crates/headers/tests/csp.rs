@@ -297,14 +297,14 @@ fn nonces_fill_script_and_style_src_from_default_src() {
     assert_eq!(
         csp_header(csp.clone(), Some(&nonce)),
         format!(
-            "default-src 'self'; object-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'"
+            "default-src 'self'; object-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; base-uri 'none'"
         )
     );
     // No nonce (random source failed): the policy goes out without nonce
     // sources, so inline script is blocked, never allowed.
     assert_eq!(
         csp_header(csp, None),
-        "default-src 'self'; object-src 'none'; script-src 'self'; style-src 'self'"
+        "default-src 'self'; object-src 'none'; script-src 'self'; style-src 'self'; base-uri 'none'"
     );
 }
 
@@ -320,7 +320,9 @@ fn nonce_replaces_none_in_its_directive() {
     let nonce = CspNonce::generate().unwrap();
     assert_eq!(
         csp_header(csp, Some(&nonce)),
-        format!("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'")
+        format!(
+            "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; base-uri 'none'"
+        )
     );
 }
 
@@ -363,4 +365,122 @@ proptest! {
     fn directive_parse_never_panics(text in "\\PC{0,32}") {
         let _ = Directive::parse(&text);
     }
+}
+
+#[test]
+fn wildcard_hosts_in_any_spelling_need_the_dangerous_opt_in() {
+    // Each of these matches every server (or every server of a TLD): an
+    // attacker hosts the script anywhere.
+    for text in [
+        "https://*",
+        "http://*",
+        "HTTPS://*",
+        "*:*",
+        "https://*:*",
+        "*:443",
+        "*/",
+        "*.com",
+        "https://*.com:443",
+    ] {
+        let source = Source::parse(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+        for directive in [Directive::ScriptSrc, Directive::DefaultSrc] {
+            let error = Csp::builder()
+                .directive(directive, [source.clone()])
+                .build()
+                .unwrap_err();
+            assert_eq!(
+                error.kind(),
+                ConfigErrorKind::UnsafeScriptSource,
+                "{text} in {directive:?}"
+            );
+        }
+        assert!(
+            Csp::builder()
+                .script_src([source])
+                .allow_wildcard_script_sources_dangerously()
+                .build()
+                .is_ok()
+        );
+    }
+    // A wildcard below a registrable domain is an allow-list, not a wildcard.
+    assert!(
+        Csp::builder()
+            .script_src([Source::parse("https://*.example.com").unwrap()])
+            .build()
+            .is_ok()
+    );
+    let config: Result<Csp, _> =
+        serde_json::from_str(r#"{"directives": {"script-src": ["https://*"]}}"#);
+    assert!(config.is_err());
+}
+
+#[test]
+fn strict_dynamic_exempts_only_its_fallback_and_only_where_the_nonce_is() {
+    // script-src-elem gets the nonce now, so its fallback is exempt there...
+    let elem = Csp::builder()
+        .directive(
+            Directive::ScriptSrcElem,
+            [
+                Source::STRICT_DYNAMIC,
+                Source::unsafe_inline(),
+                Source::scheme("https").unwrap(),
+            ],
+        )
+        .nonces(true)
+        .build()
+        .unwrap();
+    let nonce = CspNonce::generate().unwrap();
+    assert!(csp_header(elem, Some(&nonce)).contains(&format!(
+        "script-src-elem 'strict-dynamic' 'unsafe-inline' https: 'nonce-{nonce}'"
+    )));
+    // ...but never for sources a nonce-honouring, strict-dynamic-ignoring
+    // browser would then trust (data:, http:, *).
+    for source in ["data:", "http:", "*"] {
+        let error = Csp::builder()
+            .script_src([Source::STRICT_DYNAMIC, Source::parse(source).unwrap()])
+            .nonces(true)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            ConfigErrorKind::UnsafeScriptSource,
+            "{source}"
+        );
+    }
+    // And not in a directive without the nonce or a hash.
+    assert!(
+        Csp::builder()
+            .directive(
+                Directive::ScriptSrcAttr,
+                [Source::STRICT_DYNAMIC, Source::unsafe_inline()]
+            )
+            .nonces(true)
+            .build()
+            .is_err()
+    );
+}
+
+#[test]
+fn report_to_group_is_a_structured_field_key() {
+    for group in ["CSP", "1csp", "csp endpoints", ""] {
+        assert!(
+            Csp::builder()
+                .report_to(group, "https://r.example.com/csp")
+                .build()
+                .is_err(),
+            "{group:?}"
+        );
+    }
+    assert!(
+        Csp::builder()
+            .report_to("csp", "https://r.example.com/a\\b")
+            .build()
+            .is_err()
+    );
+    assert!(
+        Csp::builder()
+            .report_to("csp-2_x", "https://r.example.com/csp")
+            .build()
+            .is_ok()
+    );
 }
