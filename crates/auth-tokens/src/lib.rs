@@ -5,6 +5,8 @@ pub mod authz;
 pub mod bearer;
 mod clock;
 mod keyring;
+#[cfg(feature = "redis")]
+mod redis_support;
 pub mod refresh;
 pub mod revocation;
 mod token;

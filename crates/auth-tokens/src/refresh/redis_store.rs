@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{Client, FromRedisValue, Script, ScriptInvocation};
+use redis::{FromRedisValue, Script, ScriptInvocation};
 
 use super::{FamilyConfig, FamilyRef, FamilyStore, RotateOutcome, Rotation, TokenHash};
+use crate::redis_support::{self, hex};
 use crate::revocation::StoreError;
 
 /// Default timeout of every Redis call.
@@ -193,13 +194,7 @@ impl RedisFamilyStore {
     /// the service starts while Redis is down, and every refresh then fails
     /// closed. Call it inside a Tokio runtime.
     pub fn connect_lazy(url: &str, timeout: Duration) -> Result<RedisFamilyStore, StoreError> {
-        let client = Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        let connection = redis_support::lazy_connection(url, timeout)?;
         Ok(RedisFamilyStore::new(connection).timeout(timeout))
     }
 
@@ -207,12 +202,7 @@ impl RedisFamilyStore {
     /// Braces are replaced by `_` (one would become every key's hash tag).
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        let prefix: String = prefix
-            .into()
-            .chars()
-            .map(|c| if c == '{' || c == '}' { '_' } else { c })
-            .collect();
-        self.prefix = Arc::from(prefix);
+        self.prefix = redis_support::key_prefix(prefix);
         self
     }
 
@@ -225,14 +215,12 @@ impl RedisFamilyStore {
 
     /// `<prefix>:{<16 hex>}`: the start of every key of `subject`.
     pub fn subject_key_prefix(&self, subject: &str) -> String {
-        let digest = super::token_hash(subject);
-        let (tag, _) = digest.split_at(8);
-        format!("{}:{{{}}}", self.prefix, hex(tag))
+        redis_support::subject_key_prefix(&self.prefix, subject)
     }
 
     fn keys(&self, family: FamilyRef<'_>) -> FamilyKeys {
         let subject_prefix = self.subject_key_prefix(family.subject);
-        let member = hex(&super::token_hash(family.sid));
+        let member = redis_support::hashed_id(family.sid);
         let family_prefix = format!("{subject_prefix}:fam:");
         let family_key = format!("{family_prefix}{member}");
         FamilyKeys {
@@ -249,13 +237,9 @@ impl RedisFamilyStore {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.connection.clone();
-        let outcome =
-            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await;
-        let error = match outcome {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) => StoreError::from(error),
-            Err(_) => StoreError::new("redis: timed out"),
+        let error = match redis_support::invoke(&self.connection, self.timeout, invocation).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
         };
         tracing::warn!(
             event = "refresh_store_unavailable",
@@ -270,16 +254,6 @@ impl RedisFamilyStore {
 
 fn millis(secs: u64) -> u64 {
     secs.min(MAX_SECS).saturating_mul(1000)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
 }
 
 impl FamilyStore for RedisFamilyStore {

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{Client, FromRedisValue, Script, ScriptInvocation};
-use sha2::{Digest, Sha256};
+use redis::{FromRedisValue, Script, ScriptInvocation};
+
+use crate::redis_support;
 
 use super::{
     DEFAULT_NOT_BEFORE_RETENTION, RevocationStore, StoreError, TokenRef, retention_seconds,
@@ -154,13 +155,7 @@ impl RedisRevocationStore {
     /// default retry schedule. Call it inside a Tokio runtime (the manager's
     /// driver is spawned on it).
     pub fn connect_lazy(url: &str, timeout: Duration) -> Result<RedisRevocationStore, StoreError> {
-        let client = Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        let connection = redis_support::lazy_connection(url, timeout)?;
         Ok(RedisRevocationStore::new(connection).timeout(timeout))
     }
 
@@ -169,12 +164,7 @@ impl RedisRevocationStore {
     /// key's hash tag and put every subject on one Cluster slot.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        let prefix: String = prefix
-            .into()
-            .chars()
-            .map(|c| if c == '{' || c == '}' { '_' } else { c })
-            .collect();
-        self.prefix = Arc::from(prefix);
+        self.prefix = redis_support::key_prefix(prefix);
         self
     }
 
@@ -202,16 +192,14 @@ impl RedisRevocationStore {
     /// list, say) that a script must touch together with the revocations
     /// should live under it too.
     pub fn subject_key_prefix(&self, subject: &str) -> String {
-        let digest = Sha256::digest(subject.as_bytes());
-        let (tag, _) = digest.split_at(8);
-        format!("{}:{{{}}}", self.prefix, hex(tag))
+        redis_support::subject_key_prefix(&self.prefix, subject)
     }
 
     fn token_key(&self, subject: &str, jti: &str) -> String {
         format!(
             "{}:jti:{}",
             self.subject_key_prefix(subject),
-            hex(&Sha256::digest(jti.as_bytes()))
+            redis_support::hashed_id(jti)
         )
     }
 
@@ -219,7 +207,7 @@ impl RedisRevocationStore {
         format!(
             "{}:fam:{}",
             self.subject_key_prefix(subject),
-            hex(&Sha256::digest(sid.as_bytes()))
+            redis_support::hashed_id(sid)
         )
     }
 
@@ -234,15 +222,9 @@ impl RedisRevocationStore {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.connection.clone();
-        let outcome =
-            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await;
-        let error = match outcome {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) => StoreError::from(error),
-            Err(_) => StoreError::new("redis: timed out"),
-        };
-        Err(self.failed(operation, error))
+        redis_support::invoke(&self.connection, self.timeout, invocation)
+            .await
+            .map_err(|error| self.failed(operation, error))
     }
 
     fn failed(&self, operation: &'static str, error: StoreError) -> StoreError {
@@ -267,16 +249,6 @@ impl RedisRevocationStore {
         let _ttl_ms: i64 = self.invoke(operation, &invocation).await?;
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
 }
 
 impl RevocationStore for RedisRevocationStore {
