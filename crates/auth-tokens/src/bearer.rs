@@ -133,14 +133,13 @@ impl<S: RevocationStore, C: Clock> Authenticate for BearerAuth<S, C> {
                 Credentials::Malformed => return Err(self.authorizer.challenge_invalid_token()),
                 Credentials::Bearer(token) => token,
             };
-            let realm = self.authorizer.realm();
             let claims: Claims<CustomClaims> = match &self.revocations {
                 Some(store) => self.verifier.verify_access_unrevoked(token, store).await,
                 None => self.verifier.verify_access(token),
             }
             .map_err(|error| {
                 tracing::info!(event = "token_refused", reason = ?error.kind(), "bearer token refused");
-                error.to_error(realm)
+                error.to_error_for(&self.authorizer)
             })?;
             let mut principal = Principal::new(claims.sub.clone())
                 .with_permissions(claims.permissions.iter().map(String::as_str))

@@ -6,6 +6,7 @@ use palisade_errors::{Error, ErrorKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::authz::Authorizer;
 use crate::keyring::{Keyring, SigningKey};
 use crate::revocation::{RevocationStore, TokenRef};
 use crate::{Clock, SystemClock};
@@ -236,22 +237,34 @@ impl TokenError {
     /// client learns nothing about which check failed; 503 `unavailable`
     /// when a store was down.
     pub fn to_error(&self, realm: &str) -> Error {
+        self.respond(|| {
+            let realm: String = realm
+                .chars()
+                .filter(|c| (c.is_ascii_graphic() && *c != '"' && *c != '\\') || *c == ' ')
+                .take(64)
+                .collect();
+            let challenge = format!("Bearer realm=\"{realm}\", error=\"invalid_token\"");
+            let error = Error::new(ErrorKind::Unauthorized);
+            match http::HeaderValue::from_str(&challenge) {
+                Ok(value) => error.with_header(http::header::WWW_AUTHENTICATE, value),
+                Err(_) => error,
+            }
+        })
+    }
+
+    /// [`to_error`](Self::to_error) with the `invalid_token` challenge the
+    /// authorizer precomputed for its (validated) realm.
+    pub fn to_error_for(&self, authorizer: &Authorizer) -> Error {
+        self.respond(|| authorizer.challenge_invalid_token())
+    }
+
+    /// 503 for a store that did not answer, 500 for a token that could not
+    /// be signed, `invalid_token` for every refusal.
+    fn respond(&self, invalid_token: impl FnOnce() -> Error) -> Error {
         match self.kind {
             TokenErrorKind::StoreUnavailable => Error::new(ErrorKind::Unavailable),
             TokenErrorKind::CannotSign => Error::new(ErrorKind::Internal),
-            _ => {
-                let realm: String = realm
-                    .chars()
-                    .filter(|c| (c.is_ascii_graphic() && *c != '"' && *c != '\\') || *c == ' ')
-                    .take(64)
-                    .collect();
-                let challenge = format!("Bearer realm=\"{realm}\", error=\"invalid_token\"");
-                let error = Error::new(ErrorKind::Unauthorized);
-                match http::HeaderValue::from_str(&challenge) {
-                    Ok(value) => error.with_header(http::header::WWW_AUTHENTICATE, value),
-                    Err(_) => error,
-                }
-            }
+            _ => invalid_token(),
         }
     }
 }
