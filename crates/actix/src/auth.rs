@@ -11,8 +11,8 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
-use palisade_auth_tokens::authz::Role;
 use palisade_auth_tokens::bearer::{self, Authenticate};
+pub use palisade_auth_tokens::bearer::{Admin, Moderator, RoleRequirement, User};
 
 use crate::ApiError;
 
@@ -69,40 +69,6 @@ impl FromRequest for Authenticated {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         Box::pin(authenticate(request.clone()))
-    }
-}
-
-/// A role a route requires, as a type: `RequireRole<Admin>`.
-pub trait RoleRequirement: 'static {
-    /// The role (higher roles in the hierarchy pass too).
-    fn role() -> Role;
-}
-
-/// The `admin` role.
-#[derive(Debug)]
-pub struct Admin;
-/// The `moderator` role.
-#[derive(Debug)]
-pub struct Moderator;
-/// The `user` role.
-#[derive(Debug)]
-pub struct User;
-
-impl RoleRequirement for Admin {
-    fn role() -> Role {
-        Role::admin()
-    }
-}
-
-impl RoleRequirement for Moderator {
-    fn role() -> Role {
-        Role::moderator()
-    }
-}
-
-impl RoleRequirement for User {
-    fn role() -> Role {
-        Role::user()
     }
 }
 

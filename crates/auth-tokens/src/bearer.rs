@@ -165,6 +165,40 @@ impl<S: RevocationStore, C: Clock> Authenticate for BearerAuth<S, C> {
     }
 }
 
+/// A role a route requires, as a type (`RequireRole<Admin>` in the adapters).
+pub trait RoleRequirement: Send + Sync + 'static {
+    /// The role (higher roles in the hierarchy pass too).
+    fn role() -> Role;
+}
+
+/// The `admin` role.
+#[derive(Debug)]
+pub struct Admin;
+/// The `moderator` role.
+#[derive(Debug)]
+pub struct Moderator;
+/// The `user` role.
+#[derive(Debug)]
+pub struct User;
+
+impl RoleRequirement for Admin {
+    fn role() -> Role {
+        Role::admin()
+    }
+}
+
+impl RoleRequirement for Moderator {
+    fn role() -> Role {
+        Role::moderator()
+    }
+}
+
+impl RoleRequirement for User {
+    fn role() -> Role {
+        Role::user()
+    }
+}
+
 /// The error an adapter answers when no [`Authenticate`] was installed: a
 /// server misconfiguration, never "allowed".
 pub fn not_configured() -> Error {

@@ -12,8 +12,9 @@ use axum::Extension;
 use axum::extract::FromRequestParts;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
-use palisade_auth_tokens::authz::{Principal, Role};
+use palisade_auth_tokens::authz::Principal;
 use palisade_auth_tokens::bearer::{self, Authenticate};
+pub use palisade_auth_tokens::bearer::{Admin, Moderator, RoleRequirement, User};
 
 use crate::ApiError;
 
@@ -66,40 +67,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
         parts.extensions.insert(authenticated.principal.clone());
         parts.extensions.insert(authenticated.clone());
         Ok(authenticated)
-    }
-}
-
-/// A role a route requires, as a type: `RequireRole<Admin>`.
-pub trait RoleRequirement: Send + Sync + 'static {
-    /// The role (higher roles in the hierarchy pass too).
-    fn role() -> Role;
-}
-
-/// The `admin` role.
-#[derive(Debug)]
-pub struct Admin;
-/// The `moderator` role.
-#[derive(Debug)]
-pub struct Moderator;
-/// The `user` role.
-#[derive(Debug)]
-pub struct User;
-
-impl RoleRequirement for Admin {
-    fn role() -> Role {
-        Role::admin()
-    }
-}
-
-impl RoleRequirement for Moderator {
-    fn role() -> Role {
-        Role::moderator()
-    }
-}
-
-impl RoleRequirement for User {
-    fn role() -> Role {
-        Role::user()
     }
 }
 
