@@ -12,7 +12,6 @@ use axum::Extension;
 use axum::extract::FromRequestParts;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
-use palisade_auth_tokens::authz::Principal;
 use palisade_auth_tokens::bearer::{self, Authenticate};
 pub use palisade_auth_tokens::bearer::{Admin, Moderator, RoleRequirement, User};
 
@@ -28,7 +27,7 @@ pub fn auth_extension(auth: impl Authenticate) -> Extension<Arc<dyn Authenticate
 /// `error="invalid_token"` for a bad token, 503 when the revocation store
 /// cannot answer.
 ///
-/// The [`Principal`] is also put into the request extensions, so a later
+/// The [`Principal`](palisade_auth_tokens::authz::Principal) is also put into the request extensions, so a later
 /// per-subject rate limit can key on a verified identity.
 #[derive(Clone, Debug)]
 pub struct Authenticated(pub bearer::Authenticated);
@@ -94,10 +93,4 @@ impl<S: Send + Sync, R: RoleRequirement> FromRequestParts<S> for RequireRole<R> 
             .map_err(ApiError)?;
         Ok(RequireRole(authenticated, PhantomData))
     }
-}
-
-/// The verified identity's principal, for handlers that run their own
-/// checks (`authorizer.require_scope(..)`, `owner_or(..)`).
-pub fn principal(authenticated: &Authenticated) -> &Principal {
-    &authenticated.principal
 }
