@@ -1,0 +1,223 @@
+//! The security-header policy and its precomputed form.
+
+mod config;
+mod settings;
+
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY, REFERRER_POLICY,
+    SERVER, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_DNS_PREFETCH_CONTROL,
+    X_FRAME_OPTIONS, X_XSS_PROTECTION,
+};
+use http::{HeaderName, HeaderValue};
+
+use config::ServerHeader;
+pub use config::{HeaderPolicy, HeaderPolicyConfig, Preset};
+pub use settings::{
+    Allowlist, CrossOriginEmbedderPolicy, CrossOriginOpenerPolicy, CrossOriginResourcePolicy,
+    FrameOptions, Hsts, PermissionsPolicy, ReferrerPolicy, XssProtection,
+};
+
+use crate::csp::CompiledCsp;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::{Csp, CspNonce, HeaderSink};
+
+static PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+static CROSS_ORIGIN_OPENER_POLICY: HeaderName =
+    HeaderName::from_static("cross-origin-opener-policy");
+static CROSS_ORIGIN_RESOURCE_POLICY: HeaderName =
+    HeaderName::from_static("cross-origin-resource-policy");
+static CROSS_ORIGIN_EMBEDDER_POLICY: HeaderName =
+    HeaderName::from_static("cross-origin-embedder-policy");
+static ORIGIN_AGENT_CLUSTER: HeaderName = HeaderName::from_static("origin-agent-cluster");
+static X_PERMITTED_CROSS_DOMAIN_POLICIES: HeaderName =
+    HeaderName::from_static("x-permitted-cross-domain-policies");
+static REPORTING_ENDPOINTS: HeaderName = HeaderName::from_static("reporting-endpoints");
+
+/// Headers that name the server's software and version. An attacker uses them
+/// to pick exploits for exactly that version, so they are always removed.
+static FINGERPRINT_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("x-powered-by"),
+    HeaderName::from_static("x-aspnet-version"),
+    HeaderName::from_static("x-aspnetmvc-version"),
+    HeaderName::from_static("x-runtime"),
+];
+
+impl HeaderPolicy {
+    /// Validates the policy and precomputes every header value.
+    pub fn build(&self) -> Result<SecurityHeaders, ConfigError> {
+        let mut fixed: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(14);
+        if self.https {
+            fixed.push((STRICT_TRANSPORT_SECURITY, self.hsts.header_value()?));
+        }
+        if self.nosniff {
+            fixed.push((X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
+        }
+        if let Some(frame_options) = self.frame_options {
+            let value = match frame_options {
+                FrameOptions::Deny => "DENY",
+                FrameOptions::SameOrigin => "SAMEORIGIN",
+            };
+            fixed.push((X_FRAME_OPTIONS, HeaderValue::from_static(value)));
+        }
+        fixed.push((
+            REFERRER_POLICY,
+            HeaderValue::from_static(self.referrer_policy.as_str()),
+        ));
+        if let Some(permissions) = &self.permissions_policy {
+            fixed.push((PERMISSIONS_POLICY.clone(), permissions.header_value()?));
+        }
+        if let Some(coop) = self.coop {
+            let value = match coop {
+                CrossOriginOpenerPolicy::SameOrigin => "same-origin",
+                CrossOriginOpenerPolicy::SameOriginAllowPopups => "same-origin-allow-popups",
+                CrossOriginOpenerPolicy::UnsafeNone => "unsafe-none",
+            };
+            fixed.push((
+                CROSS_ORIGIN_OPENER_POLICY.clone(),
+                HeaderValue::from_static(value),
+            ));
+        }
+        if let Some(corp) = self.corp {
+            let value = match corp {
+                CrossOriginResourcePolicy::SameOrigin => "same-origin",
+                CrossOriginResourcePolicy::SameSite => "same-site",
+                CrossOriginResourcePolicy::CrossOrigin => "cross-origin",
+            };
+            fixed.push((
+                CROSS_ORIGIN_RESOURCE_POLICY.clone(),
+                HeaderValue::from_static(value),
+            ));
+        }
+        if let Some(coep) = self.coep {
+            let value = match coep {
+                CrossOriginEmbedderPolicy::RequireCorp => "require-corp",
+                CrossOriginEmbedderPolicy::Credentialless => "credentialless",
+            };
+            fixed.push((
+                CROSS_ORIGIN_EMBEDDER_POLICY.clone(),
+                HeaderValue::from_static(value),
+            ));
+        }
+        if self.origin_agent_cluster {
+            fixed.push((ORIGIN_AGENT_CLUSTER.clone(), HeaderValue::from_static("?1")));
+        }
+        fixed.push((
+            X_PERMITTED_CROSS_DOMAIN_POLICIES.clone(),
+            HeaderValue::from_static("none"),
+        ));
+        fixed.push((X_DNS_PREFETCH_CONTROL, HeaderValue::from_static("off")));
+        fixed.push((
+            X_XSS_PROTECTION,
+            HeaderValue::from_static(match self.xss_protection {
+                XssProtection::Disabled => "0",
+                XssProtection::Block => "1; mode=block",
+            }),
+        ));
+        let reporting = [&self.csp, &self.csp_report_only]
+            .into_iter()
+            .flatten()
+            .filter_map(Csp::reporting_endpoints)
+            .collect::<Vec<_>>();
+        if !reporting.is_empty() {
+            fixed.push((
+                REPORTING_ENDPOINTS.clone(),
+                header_value(&reporting.join(", "))?,
+            ));
+        }
+        let server = match &self.server {
+            ServerHeader::Remove => None,
+            ServerHeader::Set(value) => Some(header_value(value)?),
+        };
+        let csp = self
+            .csp
+            .as_ref()
+            .map(|csp| csp.compile(self.https))
+            .transpose()?;
+        let csp_report_only = self
+            .csp_report_only
+            .as_ref()
+            .map(|csp| csp.compile(self.https))
+            .transpose()?;
+        let uses_nonces = [&self.csp, &self.csp_report_only]
+            .into_iter()
+            .flatten()
+            .any(Csp::uses_nonces);
+        Ok(SecurityHeaders {
+            fixed,
+            csp,
+            csp_report_only,
+            server,
+            uses_nonces,
+            no_store_if_absent: self.no_store_if_absent,
+            override_existing: self.override_existing,
+        })
+    }
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, ConfigError> {
+    HeaderValue::from_str(text).map_err(|_| {
+        ConfigError::new(
+            ConfigErrorKind::InvalidHeaderValue,
+            format!("{text:?} is not a valid header value"),
+        )
+    })
+}
+
+/// A [`HeaderPolicy`] with every value precomputed: applying it to a
+/// response only clones `HeaderValue`s (and, with nonces, concatenates the
+/// CSP once).
+#[derive(Clone, Debug)]
+pub struct SecurityHeaders {
+    fixed: Vec<(HeaderName, HeaderValue)>,
+    csp: Option<CompiledCsp>,
+    csp_report_only: Option<CompiledCsp>,
+    server: Option<HeaderValue>,
+    uses_nonces: bool,
+    no_store_if_absent: bool,
+    override_existing: bool,
+}
+
+impl SecurityHeaders {
+    /// Whether responses need a fresh [`CspNonce`] (make one with
+    /// [`CspNonce::generate`] before the handler runs, so it can use it).
+    pub fn uses_nonces(&self) -> bool {
+        self.uses_nonces
+    }
+
+    /// Writes the headers into a response's headers. `nonce` is the one the
+    /// handler was given (ignored when the policy has no nonces; when it has
+    /// and `nonce` is `None`, the CSP goes out without nonce sources, so
+    /// inline scripts are blocked rather than trusted).
+    pub fn apply(&self, headers: &mut impl HeaderSink, nonce: Option<&CspNonce>) {
+        for (name, value) in &self.fixed {
+            if self.override_existing || !headers.contains(name) {
+                headers.insert(name, value);
+            }
+        }
+        for (name, compiled) in [
+            (&CONTENT_SECURITY_POLICY, &self.csp),
+            (&CONTENT_SECURITY_POLICY_REPORT_ONLY, &self.csp_report_only),
+        ] {
+            if let Some(compiled) = compiled
+                && (self.override_existing || !headers.contains(name))
+            {
+                headers.insert(name, &compiled.render(nonce));
+            }
+        }
+        for name in &FINGERPRINT_HEADERS {
+            headers.remove(name);
+        }
+        match &self.server {
+            Some(server) => headers.insert(&SERVER, server),
+            None => headers.remove(&SERVER),
+        }
+        static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+        if self.uses_nonces && nonce.is_some() {
+            // A cached page replays its nonce to everyone who gets the copy,
+            // and an injected script can then read and reuse it.
+            headers.insert(&CACHE_CONTROL, &NO_STORE);
+        } else if self.no_store_if_absent && !headers.contains(&CACHE_CONTROL) {
+            headers.insert(&CACHE_CONTROL, &NO_STORE);
+        }
+    }
+}
