@@ -12,6 +12,11 @@ use std::time::Instant;
 
 /// The folder cargo-deny 0.20 derives from the default advisory database URL.
 const ADVISORY_DB_DIR: &str = "advisory-db-3157b0e258782691";
+/// The cargo-deny whose database layout [`ADVISORY_DB_DIR`] is: a newer one
+/// may derive another folder name and silently audit nothing offline.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+/// cargo-hack, for the à-la-carte feature check.
+const CARGO_HACK_VERSION: &str = "0.6.46";
 /// Seconds each fuzz target runs in `ci`.
 const CI_FUZZ_SECONDS: u64 = 10;
 
@@ -66,21 +71,41 @@ fn run(step: &str, command: &mut Command) -> Result {
 }
 
 fn has_cargo_subcommand(name: &str) -> bool {
-    cargo()
-        .args([name, "--version"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+    cargo_subcommand_version(name).is_some()
 }
 
-fn ensure_installed(subcommand: &str, krate: &str) -> Result {
-    if has_cargo_subcommand(subcommand) {
+/// What `cargo <name> --version` prints, if the subcommand is installed.
+fn cargo_subcommand_version(name: &str) -> Option<String> {
+    let output = cargo()
+        .args([name, "--version"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Installs `krate` when `cargo <subcommand>` is missing or, with `version`,
+/// when it is another version than the one the checks rely on.
+fn ensure_installed(subcommand: &str, krate: &str, version: Option<&str>) -> Result {
+    let installed = cargo_subcommand_version(subcommand);
+    let fits = match (&installed, version) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(printed), Some(version)) => printed.split_whitespace().any(|word| word == version),
+    };
+    if fits {
         return Ok(());
     }
+    let spec = match version {
+        Some(version) => format!("{krate}@{version}"),
+        None => krate.to_owned(),
+    };
     run(
-        &format!("install {krate}"),
-        cargo().args(["install", "--locked", krate]),
+        &format!("install {spec}"),
+        cargo().args(["install", "--locked", &spec]),
     )
 }
 
@@ -122,6 +147,7 @@ fn ci() -> Result {
             "warnings",
         ]),
     )?;
+    each_feature()?;
     // The interop tests check tokens against PyJWT in a venv of our own.
     let python = python_venv()?;
     if has_cargo_subcommand("nextest") {
@@ -168,29 +194,67 @@ fn ci() -> Result {
     Ok(())
 }
 
+/// Every crate, one feature at a time and with none, without dev-dependencies:
+/// `--workspace --all-features` unifies features and dev-dependencies across
+/// crates and hides a crate that only compiles because a neighbour switched
+/// a feature on — the way a user who picks one crate à la carte builds it.
+fn each_feature() -> Result {
+    ensure_installed("hack", "cargo-hack", Some(CARGO_HACK_VERSION))?;
+    run(
+        "each feature (cargo hack)",
+        cargo().args([
+            "hack",
+            "check",
+            "--workspace",
+            "--each-feature",
+            "--no-dev-deps",
+        ]),
+    )
+}
+
 /// `cargo deny --offline check` against the advisory snapshot in `../shared`.
 ///
 /// cargo-deny reads its database from `<db-path>/advisory-db-3157b0e258782691`
 /// and needs it to be a git repository with a commit (it reads HEAD's date), so
 /// the snapshot is copied under `target/advisory-dbs` and committed there.
+/// Without a snapshot (a user's own CI), the database is fetched online —
+/// except under `CI=true` here, where there is no network to fetch it from.
 fn audit() -> Result {
-    ensure_installed("deny", "cargo-deny")?;
+    ensure_installed("deny", "cargo-deny", Some(CARGO_DENY_VERSION))?;
     let root = workspace_root();
-    let snapshot = std::env::var_os("PALISADE_ADVISORY_DB")
-        .map(PathBuf::from)
+    let db = root.join("target/advisory-dbs").join(ADVISORY_DB_DIR);
+    let configured = std::env::var_os("PALISADE_ADVISORY_DB").map(PathBuf::from);
+    let snapshot = configured
+        .clone()
         .unwrap_or_else(|| root.join("../shared/advisory-db"));
     if !snapshot.is_dir() {
-        return Err(format!(
-            "advisory database snapshot not found at {} (set PALISADE_ADVISORY_DB)",
+        if configured.is_some() || std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            return Err(format!(
+                "advisory database snapshot not found at {} (set PALISADE_ADVISORY_DB)",
+                snapshot.display()
+            ));
+        }
+        eprintln!(
+            "xtask: no advisory snapshot at {}: cargo deny fetches the RustSec database online",
             snapshot.display()
-        ));
+        );
+        // A copy committed by an earlier offline run has no remote to fetch from.
+        if db.join(".palisade-snapshot").exists() {
+            std::fs::remove_dir_all(&db)
+                .map_err(|error| format!("removing {}: {error}", db.display()))?;
+        }
+        return run("cargo deny (online)", cargo().args(["deny", "check"]));
     }
-    let db = root.join("target/advisory-dbs").join(ADVISORY_DB_DIR);
     if db.exists() {
         std::fs::remove_dir_all(&db)
             .map_err(|error| format!("removing {}: {error}", db.display()))?;
     }
     copy_dir(&snapshot, &db)?;
+    std::fs::write(
+        db.join(".palisade-snapshot"),
+        "copied by cargo xtask audit\n",
+    )
+    .map_err(|error| format!("marking {}: {error}", db.display()))?;
     let git = |args: &[&str]| {
         let mut command = Command::new("git");
         command
@@ -281,7 +345,7 @@ fn fuzz_targets() -> Result<Vec<String>> {
 /// Builds every fuzz target once, then runs each (or just `target`) for
 /// `seconds` on stable (`--sanitizer none`), starting from its committed seeds.
 fn fuzz(target: Option<&str>, seconds: u64) -> Result {
-    ensure_installed("fuzz", "cargo-fuzz")?;
+    ensure_installed("fuzz", "cargo-fuzz", None)?;
     let targets = match target {
         Some(target) => vec![target.to_owned()],
         None => fuzz_targets()?,

@@ -2,9 +2,15 @@
 #![warn(missing_docs)]
 
 mod error;
+mod event;
 mod kind;
 mod request_id;
+mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use error::{Error, FieldError};
+pub use event::{SecurityEvent, SubjectHash};
 pub use kind::ErrorKind;
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
+pub use store::{StoreError, StoreErrorKind};
