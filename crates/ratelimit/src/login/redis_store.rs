@@ -6,9 +6,9 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, Script, ScriptInvocation};
 
+use super::decide::MAX_COUNT;
 use super::{
-    AccountKey, DeviceKey, IdHasher, IpKey, LoginRules, LoginStore, LoginVerdict, MAX_COUNT,
-    ThrottleReason,
+    AccountKey, DeviceKey, IdHasher, IpKey, LoginRules, LoginStore, LoginVerdict, ThrottleReason,
 };
 use crate::{ConfigError, StoreError, Timestamp};
 

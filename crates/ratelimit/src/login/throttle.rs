@@ -1,0 +1,299 @@
+//! [`LoginThrottle`]: runs the stores' steps in the order that keeps the
+//! counts right, applies the fail mode when a store cannot answer, and logs
+//! every refusal.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use palisade_errors::{Error, ErrorKind};
+
+use super::config::MICROS_PER_SEC;
+use super::{
+    AccountKey, IpKey, LoginRules, LoginStore, LoginThrottleConfig, LoginVerdict, ThrottleReason,
+};
+use crate::{Clock, ConfigError, FailMode, StoreError, SystemClock};
+
+/// Throttles login attempts per (account, IP), per account and per IP; see
+/// the [module documentation](super) for the rules.
+///
+/// Share one throttle (in an `Arc`) per process.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use std::time::Duration;
+/// use palisade_errors::ErrorKind;
+/// use palisade_ratelimit::{ManualClock, Timestamp};
+/// use palisade_ratelimit::login::{LoginThrottle, LoginThrottleConfig, MemoryLoginStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let clock = ManualClock::new(Timestamp(1_700_000_000_000_000));
+/// let config = LoginThrottleConfig { free_failures_per_account_ip: 1, ..Default::default() };
+/// let throttle = LoginThrottle::with_clock(MemoryLoginStore::new(), config, clock.clone())?;
+/// let ip: IpAddr = "198.51.100.1".parse()?;
+///
+/// throttle.check("mallory", ip, None).await?;
+/// throttle.record_failure("mallory", ip).await;
+/// let refused = throttle.check("mallory", ip, None).await.unwrap_err();
+/// assert_eq!(refused.kind(), ErrorKind::RateLimited);
+/// assert_eq!(refused.headers()["retry-after"], "1");
+///
+/// clock.advance(Duration::from_secs(1));
+/// throttle.check("mallory", ip, None).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct LoginThrottle<S: LoginStore, C: Clock = SystemClock> {
+    store: S,
+    rules: LoginRules,
+    fail_mode: FailMode,
+    clock: C,
+    store_failures: AtomicU64,
+}
+
+impl<S: LoginStore, C: Clock> std::fmt::Debug for LoginThrottle<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginThrottle")
+            .field("rules", &self.rules)
+            .field("fail_mode", &self.fail_mode)
+            .field("store_failures", &self.store_failures())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: LoginStore> LoginThrottle<S> {
+    /// A throttle on the system clock. Fails when the configuration is
+    /// unusable (see [`LoginThrottleConfig::rules`]).
+    pub fn new(store: S, config: LoginThrottleConfig) -> Result<LoginThrottle<S>, ConfigError> {
+        LoginThrottle::with_clock(store, config, SystemClock)
+    }
+}
+
+impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
+    /// A throttle on the given clock (a [`ManualClock`](crate::ManualClock)
+    /// in tests).
+    pub fn with_clock(
+        store: S,
+        config: LoginThrottleConfig,
+        clock: C,
+    ) -> Result<LoginThrottle<S, C>, ConfigError> {
+        Ok(LoginThrottle {
+            rules: config.rules()?,
+            fail_mode: config.fail_mode,
+            store,
+            clock,
+            store_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Decides whether a login attempt may go on to the password check.
+    /// Call it **before** looking the user up or verifying the password.
+    ///
+    /// - `account`: the username or email exactly as submitted, normalized
+    ///   the way the login lookup normalizes it (trimmed, case-folded...),
+    ///   **never** the resolved user id: unknown usernames must be counted
+    ///   exactly like known ones.
+    /// - `ip`: the client address, already resolved from trusted proxies.
+    /// - `device`: a device id the application has verified (for example
+    ///   from a signed device cookie); never one taken unverified from the
+    ///   request, or anyone could claim the victim's device.
+    ///
+    /// Errors: `rate_limited` (429) with `Retry-After` in whole seconds,
+    /// rounded up so a client that waits that long is let through; or, when
+    /// the store fails and the fail mode is closed, `unavailable` (503).
+    /// Every refusal is logged as `event = "login_throttled"` with the reason,
+    /// the account's key (a keyed hash, not the username) and the IP.
+    pub async fn check(
+        &self,
+        account: &str,
+        ip: IpAddr,
+        device: Option<&str>,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        let hasher = self.store.id_hasher();
+        let account_key = hasher.account(account);
+        let device_key = device.map(|device| hasher.device(device));
+        let ip_key = IpKey::from(ip);
+
+        // The IP first: the account check may use up the slowdown's one
+        // attempt per 10 s, which a refusal by the IP budget would waste.
+        match self.store.check_ip(ip_key, &self.rules, now).await {
+            Ok(LoginVerdict::Allow) => {}
+            Ok(LoginVerdict::Refuse {
+                reason,
+                retry_after,
+            }) => return Err(throttled(reason, retry_after, account_key, ip_key)),
+            Err(error) => {
+                if let Some(refusal) = self.store_failed("check_ip", &error, account_key, ip_key) {
+                    return Err(refusal);
+                }
+            }
+        }
+        match self
+            .store
+            .check_account(account_key, ip_key, device_key, &self.rules, now)
+            .await
+        {
+            Ok(LoginVerdict::Allow) => Ok(()),
+            Ok(LoginVerdict::Refuse {
+                reason,
+                retry_after,
+            }) => {
+                // The attempt never reaches the password: it is not one of
+                // the IP's failures. (A user behind a shared NAT who retries
+                // during a backoff must not drain the whole office's budget.)
+                if let Err(error) = self.store.refund_ip(ip_key, &self.rules, now).await {
+                    self.log_store_failure("refund_ip", &error, account_key, ip_key);
+                }
+                Err(throttled(reason, retry_after, account_key, ip_key))
+            }
+            Err(error) => match self.store_failed("check_account", &error, account_key, ip_key) {
+                Some(refusal) => {
+                    // Refused without a password check (fail closed): not
+                    // one of the IP's failures either.
+                    if let Err(error) = self.store.refund_ip(ip_key, &self.rules, now).await {
+                        self.log_store_failure("refund_ip", &error, account_key, ip_key);
+                    }
+                    Err(refusal)
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// The password (or the username) was wrong.
+    ///
+    /// [`check`](Self::check) has already counted the attempt as a failure
+    /// (see the [module documentation](super)), so this records nothing more;
+    /// it logs `event = "login_failed"` and keeps the calling code honest
+    /// about both outcomes.
+    pub async fn record_failure(&self, account: &str, ip: IpAddr) {
+        tracing::info!(
+            event = "login_failed",
+            account = %self.store.id_hasher().account(account),
+            ip = %IpKey::from(ip),
+            "login failed"
+        );
+    }
+
+    /// The password was right: resets the account-wide budget and slowdown
+    /// and the (account, `ip`) pair's failures (other IPs' stay), gives the
+    /// attempt back to `ip`'s budget and trusts `ip` and `device` for this
+    /// account (they skip its slowdown) for the trusted TTL.
+    ///
+    /// Pass the same `account` string as to `check`. A store failure here is
+    /// logged and counted but not returned: the login itself is valid.
+    pub async fn record_success(&self, account: &str, ip: IpAddr, device: Option<&str>) {
+        let now = self.clock.now();
+        let hasher = self.store.id_hasher();
+        let account_key = hasher.account(account);
+        let device_key = device.map(|device| hasher.device(device));
+        let ip_key = IpKey::from(ip);
+        if let Err(error) = self
+            .store
+            .record_account_success(account_key, ip_key, device_key, &self.rules, now)
+            .await
+        {
+            self.log_store_failure("record_account_success", &error, account_key, ip_key);
+        }
+        if let Err(error) = self.store.refund_ip(ip_key, &self.rules, now).await {
+            self.log_store_failure("refund_ip", &error, account_key, ip_key);
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The checked policy.
+    pub fn rules(&self) -> &LoginRules {
+        &self.rules
+    }
+
+    /// What happens when the store cannot answer.
+    pub fn fail_mode(&self) -> FailMode {
+        self.fail_mode
+    }
+
+    /// How many store calls have failed (timeouts, Redis down) since start.
+    pub fn store_failures(&self) -> u64 {
+        self.store_failures.load(Ordering::Relaxed)
+    }
+
+    /// Applies the fail mode: the 503 to answer when closed, `None` (go on)
+    /// when open.
+    fn store_failed(
+        &self,
+        operation: &'static str,
+        error: &StoreError,
+        account: AccountKey,
+        ip: IpKey,
+    ) -> Option<Error> {
+        self.log_store_failure(operation, error, account, ip);
+        match self.fail_mode {
+            FailMode::Open => None,
+            FailMode::Closed => Some(Error::new(ErrorKind::Unavailable).with_source(
+                StoreError::new(format!("login throttle {operation}: {error}")),
+            )),
+        }
+    }
+
+    fn log_store_failure(
+        &self,
+        operation: &'static str,
+        error: &StoreError,
+        account: AccountKey,
+        ip: IpKey,
+    ) {
+        self.store_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            event = "login_store_unavailable",
+            operation,
+            fail_mode = ?self.fail_mode,
+            account = %account,
+            ip = %ip,
+            error = %error,
+            "login throttle store failed"
+        );
+    }
+}
+
+/// Whole seconds, rounded up: a client that waits `Retry-After` is never
+/// early. At least 1 (a refusal always has time left).
+fn retry_after_secs(retry_after: Duration) -> u64 {
+    let secs = retry_after.as_micros().div_ceil(u128::from(MICROS_PER_SEC));
+    u64::try_from(secs).unwrap_or(u64::MAX).max(1)
+}
+
+fn throttled(
+    reason: ThrottleReason,
+    retry_after: Duration,
+    account: AccountKey,
+    ip: IpKey,
+) -> Error {
+    let secs = retry_after_secs(retry_after);
+    tracing::warn!(
+        event = "login_throttled",
+        reason = reason.as_str(),
+        account = %account,
+        ip = %ip,
+        retry_after_secs = secs,
+        "login attempt throttled"
+    );
+    Error::new(ErrorKind::RateLimited).with_retry_after(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_and_is_never_zero() {
+        assert_eq!(retry_after_secs(Duration::from_micros(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_micros(2_000_001)), 3);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+    }
+}
