@@ -3,6 +3,7 @@
 
 pub mod authz;
 pub mod bearer;
+mod challenge;
 mod clock;
 mod keyring;
 #[cfg(feature = "redis")]

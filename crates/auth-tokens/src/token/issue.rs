@@ -1,0 +1,173 @@
+//! Signing access and refresh tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use crate::keyring::Keyring;
+use crate::{Clock, SystemClock};
+
+use super::claims::{Claims, NoCustomClaims, TokenType};
+use super::error::{TokenError, TokenErrorKind};
+use super::policy::TokenPolicy;
+
+/// A fresh random id (128 bits, base64url): for `jti` and session ids.
+/// `None` when the operating system's random source fails (then no token is
+/// issued rather than one with a guessable id).
+pub fn random_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A token just issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The compact JWT.
+    pub token: String,
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `exp`.
+    pub expires_at: u64,
+}
+
+/// What goes into an access token besides the registered claims.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grant {
+    /// The subject (user id).
+    pub subject: String,
+    /// The session (refresh family) id.
+    pub session: Option<String>,
+    /// The role.
+    pub role: Option<String>,
+    /// Permissions.
+    pub permissions: Vec<String>,
+    /// OAuth2 scopes, space-separated.
+    pub scope: Option<String>,
+}
+
+/// Signs access and refresh tokens with the active key of each keyring.
+#[derive(Clone, Debug)]
+pub struct TokenIssuer<C: Clock = SystemClock> {
+    access: Keyring,
+    refresh: Keyring,
+    policy: TokenPolicy,
+    clock: C,
+}
+
+impl TokenIssuer {
+    /// An issuer on the system clock.
+    pub fn new(access: Keyring, refresh: Keyring, policy: TokenPolicy) -> TokenIssuer {
+        TokenIssuer::with_clock(access, refresh, policy, SystemClock)
+    }
+}
+
+impl<C: Clock> TokenIssuer<C> {
+    /// An issuer on `clock`.
+    pub fn with_clock(
+        access: Keyring,
+        refresh: Keyring,
+        policy: TokenPolicy,
+        clock: C,
+    ) -> TokenIssuer<C> {
+        TokenIssuer {
+            access,
+            refresh,
+            policy,
+            clock,
+        }
+    }
+
+    /// An access token for `grant`, with the application's own claims.
+    pub fn issue_access<T: Serialize>(
+        &self,
+        grant: &Grant,
+        custom: T,
+    ) -> Result<IssuedToken, TokenError> {
+        self.issue(TokenType::Access, grant, custom, None)
+    }
+
+    /// A refresh token for `subject` in session `session`.
+    pub fn issue_refresh(&self, subject: &str, session: &str) -> Result<IssuedToken, TokenError> {
+        self.issue_refresh_after(subject, session, None)
+    }
+
+    /// [`issue_access`](Self::issue_access) for a subject whose sessions were
+    /// just revoked at `not_before` (a password change, then a fresh login):
+    /// the token is stamped at least one second after it, since tokens
+    /// issued *at* `not_before` are revoked. The second ahead is within the
+    /// verifier's leeway.
+    pub fn issue_access_after<T: Serialize>(
+        &self,
+        grant: &Grant,
+        custom: T,
+        not_before: Option<u64>,
+    ) -> Result<IssuedToken, TokenError> {
+        self.issue(TokenType::Access, grant, custom, not_before)
+    }
+
+    /// [`issue_refresh`](Self::issue_refresh), stamped after `not_before`
+    /// (see [`issue_access_after`](Self::issue_access_after)).
+    pub fn issue_refresh_after(
+        &self,
+        subject: &str,
+        session: &str,
+        not_before: Option<u64>,
+    ) -> Result<IssuedToken, TokenError> {
+        let grant = Grant {
+            subject: subject.to_owned(),
+            session: Some(session.to_owned()),
+            ..Grant::default()
+        };
+        self.issue(TokenType::Refresh, &grant, NoCustomClaims {}, not_before)
+    }
+
+    fn issue<T: Serialize>(
+        &self,
+        token_type: TokenType,
+        grant: &Grant,
+        custom: T,
+        not_before: Option<u64>,
+    ) -> Result<IssuedToken, TokenError> {
+        let (keyring, ttl) = match token_type {
+            TokenType::Access => (&self.access, self.policy.access_ttl),
+            TokenType::Refresh => (&self.refresh, self.policy.refresh_ttl),
+        };
+        let key = keyring
+            .active()
+            .ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
+        let encoding = key
+            .encoding()
+            .ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
+        let jti = random_id().ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
+        let now = self.clock.now();
+        let now = not_before.map_or(now, |not_before| now.max(not_before.saturating_add(1)));
+        let claims = Claims {
+            sub: grant.subject.clone(),
+            jti: jti.clone(),
+            sid: grant.session.clone(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(ttl),
+            iss: self.policy.issuer.clone(),
+            aud: vec![self.policy.audience.clone()],
+            token_type,
+            role: grant.role.clone(),
+            permissions: grant.permissions.clone(),
+            scope: grant.scope.clone(),
+            custom,
+        };
+        let mut header = jsonwebtoken::Header::new(key.algorithm().jwt());
+        header.typ = Some(token_type.typ().to_owned());
+        header.kid = Some(key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, encoding).map_err(|error| {
+            tracing::error!(%error, "token signing failed");
+            TokenError::new(TokenErrorKind::CannotSign)
+        })?;
+        Ok(IssuedToken {
+            token,
+            jti,
+            expires_at: claims.exp,
+        })
+    }
+}
