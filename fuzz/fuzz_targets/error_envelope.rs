@@ -4,39 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use palisade_errors::{Error, ErrorKind, RequestId};
 
-fuzz_target!(|input: (u8, String, Vec<String>)| {
-    let (kind_index, id_candidate, fields) = input;
-    let kind = ErrorKind::ALL[usize::from(kind_index) % ErrorKind::ALL.len()];
-    let mut error = Error::new(kind);
-    for field in fields.iter().take(8) {
-        error = error.with_detail(field, "invalid");
-    }
-    let id = RequestId::parse(&id_candidate);
-    let response = error.to_response(id.as_ref());
-
-    let json: serde_json::Value =
-        serde_json::from_slice(response.body()).expect("the envelope is always JSON");
-    let body = json["error"].as_object().expect("an error object");
-    assert_eq!(json.as_object().map(|root| root.len()), Some(1));
-    assert_eq!(body["code"], kind.code());
-    assert_eq!(body["message"], kind.message());
-    match &id {
-        Some(id) => {
-            assert_eq!(body["request_id"], id.as_str());
-            assert_eq!(response.headers()["x-request-id"], id.as_str());
-        }
-        None => {
-            assert!(body["request_id"].is_null(), "an invalid id is never echoed");
-            assert!(!response.headers().contains_key("x-request-id"));
-        }
-    }
-    let details = body.get("details").and_then(|d| d.as_array());
-    assert_eq!(details.map_or(0, Vec::len), fields.len().min(8));
-    for detail in details.into_iter().flatten() {
-        let field = detail["field"].as_str().expect("field is a string");
-        assert!(field.chars().count() <= 128);
-        assert!(!field.chars().any(char::is_control));
-    }
-});
+// The property lives in palisade-fuzz-properties, so `cargo test` replays
+// the committed seeds and every regression input through the same code.
+fuzz_target!(|data: &[u8]| palisade_fuzz_properties::error_envelope::run(data));

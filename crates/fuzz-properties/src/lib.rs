@@ -1,0 +1,38 @@
+//! The property of every fuzz target, as plain functions over bytes.
+//!
+//! `fuzz/fuzz_targets/<name>.rs` calls `<name>::run` under libFuzzer;
+//! `tests/corpus.rs` replays every committed seed (`fuzz/seeds/<name>`) and
+//! regression input (`fuzz/regressions/<name>`) through the same function on
+//! every `cargo test`, so a crash once found stays fixed without a fuzz run.
+//! Each `run` panics when its property does not hold and returns otherwise.
+
+pub mod cors_origin;
+pub mod csp_parse_or_build;
+pub mod error_envelope;
+pub mod forwarded_header;
+pub mod jwt_verify;
+pub mod quota_parse;
+
+/// The names of the properties, one per fuzz target.
+pub const TARGETS: &[&str] = &[
+    "cors_origin",
+    "csp_parse_or_build",
+    "error_envelope",
+    "forwarded_header",
+    "jwt_verify",
+    "quota_parse",
+];
+
+/// The property of target `name`, if there is one.
+pub fn property(name: &str) -> Option<fn(&[u8])> {
+    let run: fn(&[u8]) = match name {
+        "cors_origin" => cors_origin::run,
+        "csp_parse_or_build" => csp_parse_or_build::run,
+        "error_envelope" => error_envelope::run,
+        "forwarded_header" => forwarded_header::run,
+        "jwt_verify" => jwt_verify::run,
+        "quota_parse" => quota_parse::run,
+        _ => return None,
+    };
+    Some(run)
+}
