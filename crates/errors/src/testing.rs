@@ -16,11 +16,20 @@
 //! assert_eq!(events[0].event(), Some(SecurityEvent::AuthzFail));
 //! assert_eq!(events[0].field("reason"), Some("missing_role"));
 //! capture.assert_absent("hunter2");
+//!
+//! // The fields of the spans an event is inside (the adapters' `request_id`):
+//! {
+//!     let _guard = capture.set_default();
+//!     let span = tracing::info_span!("request", request_id = "r-1");
+//!     span.in_scope(|| tracing::info!("inside"));
+//! }
+//! assert_eq!(capture.events()[1].span_field("request_id"), Some("r-1"));
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::ThreadId;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -38,12 +47,22 @@ pub struct CapturedEvent {
     pub target: String,
     /// Every field, by name, as its `Display` (strings) or `Debug` text.
     pub fields: BTreeMap<String, String>,
+    /// The fields of every span the event was emitted inside (its parent
+    /// span and that span's ancestors), by name; on a name clash the
+    /// innermost span's value wins.
+    pub span_fields: BTreeMap<String, String>,
 }
 
 impl CapturedEvent {
     /// The text of field `name`.
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
+    }
+
+    /// The text of field `name` of the innermost span around the event that
+    /// has one (e.g. the adapters' `request_id`).
+    pub fn span_field(&self, name: &str) -> Option<&str> {
+        self.span_fields.get(name).map(String::as_str)
     }
 
     /// The shared security event named by the `event` field, if any.
@@ -55,8 +74,38 @@ impl CapturedEvent {
 #[derive(Default)]
 struct Captured {
     events: Vec<CapturedEvent>,
-    /// Span fields, kept only to look for secrets.
+    /// Span field values, to look for secrets.
     span_fields: Vec<String>,
+    /// Every span: its fields and its parent, by span id.
+    spans: HashMap<u64, CapturedSpan>,
+    /// The spans each thread is inside, innermost last.
+    entered: HashMap<ThreadId, Vec<u64>>,
+}
+
+struct CapturedSpan {
+    fields: BTreeMap<String, String>,
+    parent: Option<u64>,
+}
+
+impl Captured {
+    /// The current thread's innermost entered span.
+    fn current(&self) -> Option<u64> {
+        self.entered
+            .get(&std::thread::current().id())
+            .and_then(|stack| stack.last().copied())
+    }
+
+    /// The fields of `span` and its ancestors, the innermost winning.
+    fn fields_from(&self, mut span: Option<u64>) -> BTreeMap<String, String> {
+        let mut fields = BTreeMap::new();
+        while let Some(data) = span.and_then(|id| self.spans.get(&id)) {
+            for (name, value) in &data.fields {
+                fields.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+            span = data.parent;
+        }
+        fields
+    }
 }
 
 /// A `tracing` subscriber that keeps every event in memory.
@@ -170,14 +219,32 @@ impl Subscriber for EventCapture {
     fn new_span(&self, span: &Attributes<'_>) -> Id {
         let mut fields = FieldText::default();
         span.record(&mut fields);
-        self.lock().span_fields.extend(fields.0.into_values());
-        Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed) + 1)
+        let id = self.next_span.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut captured = self.lock();
+        let parent = if span.is_contextual() {
+            captured.current()
+        } else {
+            span.parent().map(Id::into_u64)
+        };
+        captured.span_fields.extend(fields.0.values().cloned());
+        captured.spans.insert(
+            id,
+            CapturedSpan {
+                fields: fields.0,
+                parent,
+            },
+        );
+        Id::from_u64(id)
     }
 
-    fn record(&self, _span: &Id, values: &Record<'_>) {
+    fn record(&self, span: &Id, values: &Record<'_>) {
         let mut fields = FieldText::default();
         values.record(&mut fields);
-        self.lock().span_fields.extend(fields.0.into_values());
+        let mut captured = self.lock();
+        captured.span_fields.extend(fields.0.values().cloned());
+        if let Some(data) = captured.spans.get_mut(&span.into_u64()) {
+            data.fields.extend(fields.0);
+        }
     }
 
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
@@ -186,14 +253,36 @@ impl Subscriber for EventCapture {
         let mut fields = FieldText::default();
         event.record(&mut fields);
         let metadata = event.metadata();
-        self.lock().events.push(CapturedEvent {
+        let mut captured = self.lock();
+        let parent = if event.is_contextual() {
+            captured.current()
+        } else {
+            event.parent().map(Id::into_u64)
+        };
+        let span_fields = captured.fields_from(parent);
+        captured.events.push(CapturedEvent {
             level: *metadata.level(),
             target: metadata.target().to_owned(),
             fields: fields.0,
+            span_fields,
         });
     }
 
-    fn enter(&self, _span: &Id) {}
+    fn enter(&self, span: &Id) {
+        self.lock()
+            .entered
+            .entry(std::thread::current().id())
+            .or_default()
+            .push(span.into_u64());
+    }
 
-    fn exit(&self, _span: &Id) {}
+    fn exit(&self, span: &Id) {
+        let mut captured = self.lock();
+        if let Some(stack) = captured.entered.get_mut(&std::thread::current().id()) {
+            // Spans exit in reverse order of entering, but be lenient.
+            if let Some(position) = stack.iter().rposition(|&id| id == span.into_u64()) {
+                stack.remove(position);
+            }
+        }
+    }
 }
