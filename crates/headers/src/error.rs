@@ -56,3 +56,13 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A configuration error reaching a request is the server's fault: a 500
+/// `internal`, with the configuration error kept as the source (for the log,
+/// never the client), so `?` works in a handler or a start-up function that
+/// returns [`palisade_errors::Error`].
+impl From<ConfigError> for palisade_errors::Error {
+    fn from(error: ConfigError) -> palisade_errors::Error {
+        palisade_errors::Error::new(palisade_errors::ErrorKind::Internal).with_source(error)
+    }
+}

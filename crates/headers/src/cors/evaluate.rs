@@ -7,10 +7,10 @@ use http::header::{
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use palisade_errors::{Error, ErrorKind};
+use palisade_errors::{Error, ErrorKind, SecurityEvent};
 
 use super::policy::AllowedOrigins;
-use super::{CorsPolicy, Origin, bounded};
+use super::{CorsPolicy, Origin, log_safe};
 use crate::HeaderSink;
 use crate::sink::lists_token;
 
@@ -42,10 +42,6 @@ fn preflight_vary() -> HeaderValue {
     HeaderValue::from_static(
         "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network",
     )
-}
-
-fn bounded_bytes(bytes: &[u8]) -> String {
-    bounded(&String::from_utf8_lossy(bytes))
 }
 
 impl CorsPolicy {
@@ -80,10 +76,13 @@ impl CorsPolicy {
             }),
             Err(rejection) => {
                 if !matches!(origin, RequestOrigin::Absent) {
+                    // Debug, not info: cross-site form posts and fetches are
+                    // ordinary traffic; the missing CORS headers are the
+                    // refusal, and the browser enforces it.
                     tracing::debug!(
-                        event = "cors_not_allowed",
+                        event = SecurityEvent::MaliciousCors.as_str(),
                         reason = rejection.reason(),
-                        origin = ?origin.for_log(),
+                        origin = origin.for_log().as_deref(),
                         "cross-origin request forwarded without CORS headers"
                     );
                 }
@@ -108,6 +107,7 @@ impl CorsPolicy {
         }
         match Origin::from_header(value) {
             Some(parsed) if self.allows_origin(&parsed) => Ok(value.clone()),
+            _ if value.as_bytes() == b"null" => Err(Rejection::NullOrigin),
             _ => Err(Rejection::Origin),
         }
     }
@@ -143,11 +143,22 @@ impl CorsPolicy {
         let asks_private_network = request
             .get(request_private_network_header())
             .is_some_and(|value| value.as_bytes() == b"true");
-        if self.private_network && asks_private_network {
-            response.insert(
-                allow_private_network_header(),
-                HeaderValue::from_static("true"),
-            );
+        if asks_private_network {
+            if self.private_network {
+                response.insert(
+                    allow_private_network_header(),
+                    HeaderValue::from_static("true"),
+                );
+            } else {
+                // Answered without the permission, so a browser enforcing
+                // Private Network Access fails the preflight.
+                tracing::debug!(
+                    event = SecurityEvent::MaliciousCors.as_str(),
+                    reason = Rejection::PrivateNetwork.reason(),
+                    origin = origin.for_log().as_deref(),
+                    "CORS preflight answered without private network access"
+                );
+            }
         }
         response.insert(VARY, preflight_vary());
         CorsDecision::PreflightAllowed(response)
@@ -204,10 +215,10 @@ impl CorsPolicy {
         detail: Option<&[u8]>,
     ) -> CorsDecision {
         tracing::info!(
-            event = "cors_rejected",
+            event = SecurityEvent::MaliciousCors.as_str(),
             reason = rejection.reason(),
-            origin = ?origin.for_log(),
-            detail = ?detail.map(bounded_bytes),
+            origin = origin.for_log().as_deref(),
+            detail = detail.map(log_safe).as_deref(),
             "CORS preflight rejected"
         );
         // No Access-Control-Allow-Origin: the browser fails the preflight and
@@ -236,11 +247,12 @@ impl<'h> RequestOrigin<'h> {
         }
     }
 
-    /// The origin for a log line: cut to 128 characters (and `Debug`-quoted
-    /// by the caller, so control characters cannot forge log lines).
+    /// The origin for a log line: cut to 128 characters, control characters
+    /// and non-ASCII bytes escaped (see [`log_safe`]), so it cannot forge
+    /// log lines.
     fn for_log(self) -> Option<String> {
         match self {
-            RequestOrigin::One(value) => Some(bounded_bytes(value.as_bytes())),
+            RequestOrigin::One(value) => Some(log_safe(value.as_bytes())),
             RequestOrigin::Absent | RequestOrigin::Several => None,
         }
     }
@@ -251,19 +263,25 @@ impl<'h> RequestOrigin<'h> {
 enum Rejection {
     NoOrigin,
     SeveralOrigins,
+    NullOrigin,
     Origin,
     Method,
     Header,
+    PrivateNetwork,
 }
 
 impl Rejection {
+    /// The `reason` field of the `malicious_cors` event: stable snake_case,
+    /// for SIEM rules.
     fn reason(self) -> &'static str {
         match self {
-            Rejection::NoOrigin => "no origin",
-            Rejection::SeveralOrigins => "more than one Origin header",
-            Rejection::Origin => "disallowed origin",
-            Rejection::Method => "disallowed method",
-            Rejection::Header => "disallowed header",
+            Rejection::NoOrigin => "no_origin",
+            Rejection::SeveralOrigins => "several_origins",
+            Rejection::NullOrigin => "null_origin",
+            Rejection::Origin => "origin_not_allowed",
+            Rejection::Method => "method_not_allowed",
+            Rejection::Header => "header_not_allowed",
+            Rejection::PrivateNetwork => "private_network_not_allowed",
         }
     }
 }

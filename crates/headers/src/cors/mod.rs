@@ -36,3 +36,54 @@ const MAX_LOGGED_CHARS: usize = 128;
 fn bounded(text: &str) -> String {
     text.chars().take(MAX_LOGGED_CHARS).collect()
 }
+
+/// Request bytes (an `Origin`, a requested method or header name: attacker
+/// text) as a log field: printable ASCII kept, every other byte (control
+/// characters, `\`, anything non-ASCII) written as `\xNN`, and cut after
+/// [`MAX_LOGGED_CHARS`] characters of output (marked by a trailing `...`).
+/// The result cannot forge a log line or smuggle a terminal escape.
+fn log_safe(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len().min(MAX_LOGGED_CHARS + 3));
+    for &byte in bytes {
+        let width = if (0x20..0x7f).contains(&byte) && byte != b'\\' {
+            1
+        } else {
+            4
+        };
+        if text.len() + width > MAX_LOGGED_CHARS {
+            text.push_str("...");
+            break;
+        }
+        if width == 1 {
+            text.push(char::from(byte));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            text.push_str("\\x");
+            text.push(char::from(HEX[usize::from(byte >> 4)]));
+            text.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_safe_escapes_and_bounds() {
+        assert_eq!(log_safe(b"https://a.example"), "https://a.example");
+        assert_eq!(log_safe(b"a\tb\\c\xc2\x85"), "a\\x09b\\x5cc\\xc2\\x85");
+        let long = [b'a'; 300];
+        let logged = log_safe(&long);
+        assert!(logged.ends_with("..."));
+        assert_eq!(logged.len(), MAX_LOGGED_CHARS + 3);
+        // An escape is never cut in half.
+        let mut escapes = vec![b'a'; MAX_LOGGED_CHARS - 2];
+        escapes.push(b'\n');
+        assert_eq!(
+            log_safe(&escapes),
+            format!("{}...", "a".repeat(MAX_LOGGED_CHARS - 2))
+        );
+    }
+}
