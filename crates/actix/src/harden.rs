@@ -192,7 +192,8 @@ fn log_panic(panic: &(dyn std::any::Any + Send)) {
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("non-string panic payload");
     tracing::error!(
-        event = "handler_panicked",
+        event = palisade_errors::SecurityEvent::SysCrash.as_str(),
+        reason = "handler_panicked",
         panic = message,
         "handler panicked"
     );

@@ -62,7 +62,8 @@ where
 fn ip_key(resolver: &ClientIpResolver, request: &ServiceRequest) -> String {
     let Some(peer) = request.peer_addr() else {
         tracing::error!(
-            event = "ratelimit_no_peer_address",
+            event = palisade_errors::SecurityEvent::SysMisconfigured.as_str(),
+            reason = "ratelimit_no_peer_address",
             "request without a peer address"
         );
         return "ip:unknown".to_owned();

@@ -8,7 +8,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::test::{TestRequest, init_service, try_call_service};
 use actix_web::{App, HttpMessage, HttpRequest, web};
 use palisade_actix::{ApiError, Harden};
-use palisade_errors::{Error, ErrorKind, RequestId};
+use palisade_errors::testing::EventCapture;
+use palisade_errors::{Error, ErrorKind, RequestId, SecurityEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -63,6 +64,17 @@ async fn whoami(request: HttpRequest) -> String {
         .unwrap_or_default()
 }
 
+/// Logs a security event the way a core called from a handler does: with
+/// no request id of its own.
+async fn audited() -> &'static str {
+    tracing::info!(
+        event = SecurityEvent::AuthzFail.as_str(),
+        reason = "missing_role",
+        "refused inside the handler"
+    );
+    "audited"
+}
+
 macro_rules! app {
     () => {
         init_service(
@@ -77,7 +89,8 @@ macro_rules! app {
                 .route("/limited", web::get().to(limited))
                 .route("/invalid", web::get().to(invalid))
                 .route("/boom", web::get().to(boom))
-                .route("/whoami", web::get().to(whoami)),
+                .route("/whoami", web::get().to(whoami))
+                .route("/audited", web::get().to(audited)),
         )
         .await
     };
@@ -355,4 +368,46 @@ async fn real_server_survives_a_panicking_handler() {
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(ok.ends_with("item 9"), "{ok}");
     handle.stop(true).await;
+}
+
+#[actix_rt::test]
+async fn events_inside_a_handler_are_in_a_span_carrying_the_request_id() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let app = app!();
+
+    let request = TestRequest::get()
+        .uri("/audited")
+        .insert_header(("x-request-id", "audit-req-1"));
+    let reply = call(&app, request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // A generated id is in the span too.
+    let reply = call(&app, TestRequest::get().uri("/audited")).await;
+    let generated = reply.header("x-request-id").to_owned();
+
+    let events = capture.named(SecurityEvent::AuthzFail);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].span_field("request_id"), Some("audit-req-1"));
+    assert_eq!(events[0].span_field("path"), Some("/audited"));
+    assert_eq!(events[0].field("request_id"), None, "the span carries it");
+    assert_eq!(events[1].span_field("request_id"), Some(generated.as_str()));
+    capture.assert_vocabulary();
+}
+
+#[actix_rt::test]
+async fn a_panic_is_one_sys_crash_event_with_the_request_id() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let request = TestRequest::get()
+        .uri("/boom")
+        .insert_header(("x-request-id", "boom-req-1"));
+    let reply = send(request).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    let events = capture.security_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].event(), Some(SecurityEvent::SysCrash));
+    assert_eq!(events[0].field("reason"), Some("handler_panicked"));
+    assert_eq!(events[0].span_field("request_id"), Some("boom-req-1"));
+    capture.assert_vocabulary();
 }

@@ -65,7 +65,8 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("non-string panic payload");
     tracing::error!(
-        event = "handler_panicked",
+        event = palisade_errors::SecurityEvent::SysCrash.as_str(),
+        reason = "handler_panicked",
         panic = message,
         "handler panicked"
     );

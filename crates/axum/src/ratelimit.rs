@@ -74,7 +74,8 @@ fn ip_key(resolver: &ClientIpResolver, request: &Request<axum::body::Body>) -> S
             .rate_limit_key(),
         None => {
             tracing::error!(
-                event = "ratelimit_no_peer_address",
+                event = palisade_errors::SecurityEvent::SysMisconfigured.as_str(),
+                reason = "ratelimit_no_peer_address",
                 "no ConnectInfo<SocketAddr>: serve with into_make_service_with_connect_info"
             );
             "ip:unknown".to_owned()

@@ -9,7 +9,8 @@ use axum::{Extension, Router};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use palisade_axum::{ApiError, Json, Path, Query, harden};
-use palisade_errors::{Error, ErrorKind, RequestId};
+use palisade_errors::testing::EventCapture;
+use palisade_errors::{Error, ErrorKind, RequestId, SecurityEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -61,6 +62,17 @@ async fn whoami(Extension(id): Extension<RequestId>) -> String {
     id.to_string()
 }
 
+/// Logs a security event the way a core called from a handler does: with
+/// no request id of its own.
+async fn audited() -> &'static str {
+    tracing::info!(
+        event = SecurityEvent::AuthzFail.as_str(),
+        reason = "missing_role",
+        "refused inside the handler"
+    );
+    "audited"
+}
+
 fn app() -> Router {
     harden(
         Router::new()
@@ -69,7 +81,8 @@ fn app() -> Router {
             .route("/limited", get(limited))
             .route("/invalid", get(invalid))
             .route("/boom", get(boom))
-            .route("/whoami", get(whoami)),
+            .route("/whoami", get(whoami))
+            .route("/audited", get(audited)),
     )
 }
 
@@ -289,4 +302,47 @@ async fn log_and_header_injection_request_ids_are_replaced() {
         assert!(RequestId::parse(id).is_some());
         assert_eq!(id.len(), 36, "a generated UUID replaced {candidate:?}");
     }
+}
+
+#[tokio::test]
+async fn events_inside_a_handler_are_in_a_span_carrying_the_request_id() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+
+    let request = Request::get("/audited")
+        .header("x-request-id", "audit-req-1")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // A generated id is in the span too.
+    let reply = send(get_request("/audited")).await;
+    let generated = reply.headers["x-request-id"].to_str().unwrap().to_owned();
+
+    let events = capture.named(SecurityEvent::AuthzFail);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].span_field("request_id"), Some("audit-req-1"));
+    assert_eq!(events[0].span_field("path"), Some("/audited"));
+    assert_eq!(events[0].field("request_id"), None, "the span carries it");
+    assert_eq!(events[1].span_field("request_id"), Some(generated.as_str()));
+    capture.assert_vocabulary();
+}
+
+#[tokio::test]
+async fn a_panic_is_one_sys_crash_event_with_the_request_id() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let request = Request::get("/boom")
+        .header("x-request-id", "boom-req-1")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(request).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    let events = capture.security_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].event(), Some(SecurityEvent::SysCrash));
+    assert_eq!(events[0].field("reason"), Some("handler_panicked"));
+    assert_eq!(events[0].span_field("request_id"), Some("boom-req-1"));
+    capture.assert_vocabulary();
 }
