@@ -45,7 +45,7 @@ fn governor_quota() -> GovernorQuota {
 fn keyed_decisions(c: &mut Criterion) {
     let keys = keys(KEYS);
     let policy = policy();
-    let store = MemoryStore::new(1_000_000);
+    let store = MemoryStore::new().with_max_entries(1_000_000);
     let governor = Governor::keyed(governor_quota());
     for key in &keys {
         store.decide_now(key, &policy, 1, Mode::Consume);
@@ -114,7 +114,7 @@ fn memory_per_key() {
     let policy = Policy::parse(["10/second", "100/minute", "1000/day"]).unwrap();
 
     let region = Region::new(GLOBAL);
-    let store = MemoryStore::new(MILLION);
+    let store = MemoryStore::new().with_max_entries(MILLION);
     for key in &keys {
         store.decide_now(key, &policy, 1, Mode::Consume);
     }
@@ -146,14 +146,16 @@ fn redis_throughput() {
         .unwrap();
     // The connection manager spawns its driver on the current runtime.
     let _context = runtime.enter();
-    let store =
-        match RedisStore::connect_lazy("redis://127.0.0.1:6379/0", Duration::from_millis(200)) {
-            Ok(store) => store.prefix("palisade-bench"),
-            Err(error) => {
-                println!("redis throughput: skipped ({error})");
-                return;
-            }
-        };
+    let store = match RedisStore::connect_lazy("redis://127.0.0.1:6379/0") {
+        Ok(store) => store
+            .with_key_prefix("palisade-bench")
+            .unwrap()
+            .with_timeout(Duration::from_millis(200)),
+        Err(error) => {
+            println!("redis throughput: skipped ({error})");
+            return;
+        }
+    };
     let store = Arc::new(store);
     let policy = Arc::new(policy());
     if let Err(error) = runtime.block_on(store.decide("warm", &policy, 1, Mode::Consume)) {

@@ -30,6 +30,19 @@ impl Timestamp {
     }
 }
 
+impl From<SystemTime> for Timestamp {
+    /// Whole microseconds since the epoch; a time before 1970 is the epoch.
+    fn from(time: SystemTime) -> Timestamp {
+        Timestamp(micros(time.duration_since(UNIX_EPOCH).unwrap_or_default()))
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(time: Timestamp) -> SystemTime {
+        UNIX_EPOCH + Duration::from_micros(time.0)
+    }
+}
+
 /// A duration in whole microseconds, saturating at `u64::MAX`.
 pub(crate) fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
@@ -90,18 +103,38 @@ impl Clock for FastClock {
     }
 }
 
-/// A clock that moves only when told to: for tests.
+/// A clock that moves only when told to: for tests. Driven like the test
+/// clock of every Palisade core (see `CONTRIBUTING.md`), in
+/// [`SystemTime`]s; it reads as microseconds ([`Timestamp`]).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use palisade_ratelimit::{Clock, ManualClock, Timestamp};
+///
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// let same = ManualClock::from_unix_secs(1_700_000_000);
+/// assert_eq!(clock.now(), same.now());
+/// clock.advance(Duration::from_secs(30));
+/// assert_eq!(clock.now(), Timestamp(1_700_000_030_000_000));
+/// clock.set(UNIX_EPOCH + Duration::from_secs(1_700_000_000)); // may go back
+/// assert_eq!(clock.now(), same.now());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {
     now: Arc<AtomicU64>,
 }
 
 impl ManualClock {
-    /// A clock standing at `start`.
-    pub fn new(start: Timestamp) -> ManualClock {
+    /// A clock standing at `start` (a time before 1970 counts as the epoch).
+    pub fn new(start: SystemTime) -> ManualClock {
         ManualClock {
-            now: Arc::new(AtomicU64::new(start.0)),
+            now: Arc::new(AtomicU64::new(Timestamp::from(start).0)),
         }
+    }
+
+    /// A clock standing `secs` seconds after the Unix epoch.
+    pub fn from_unix_secs(secs: u64) -> ManualClock {
+        ManualClock::new(UNIX_EPOCH + Duration::from_secs(secs))
     }
 
     /// Moves the clock forward.
@@ -110,8 +143,8 @@ impl ManualClock {
     }
 
     /// Sets the clock (it may go backwards, as wall clocks do).
-    pub fn set(&self, to: Timestamp) {
-        self.now.store(to.0, Ordering::SeqCst);
+    pub fn set(&self, to: SystemTime) {
+        self.now.store(Timestamp::from(to).0, Ordering::SeqCst);
     }
 }
 

@@ -1,16 +1,78 @@
 /// A rate-limit setting that cannot work (a quota string that does not parse,
-/// a CIDR with host bits, a zero limit...). The message names the value and
-/// the reason, so a bad configuration fails at start-up.
+/// a CIDR with host bits, a zero limit, a Redis key prefix with a brace...).
+/// The message names the setting and the reason, so a bad configuration
+/// fails at start-up; [`kind`](Self::kind) says which class of setting.
+///
+/// Turned into the envelope error it is a 500 `internal` (a configuration
+/// the service should never have started with), with this error as the
+/// source for the log:
+///
+/// ```
+/// use palisade_ratelimit::{ConfigErrorKind, Quota};
+///
+/// let error = Quota::parse("10 per fortnight").unwrap_err();
+/// assert_eq!(error.kind(), ConfigErrorKind::InvalidQuota);
+/// assert!(error.to_string().contains("unknown unit"));
+/// assert_eq!(palisade_errors::Error::from(error).status(), 500);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    kind: ConfigErrorKind,
     detail: String,
 }
 
+/// The class of a [`ConfigError`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigErrorKind {
+    /// A quota or policy (`"100/minute"`, the number of quotas).
+    InvalidQuota,
+    /// A network of trusted proxies (`10.0.0.0/8`).
+    InvalidCidr,
+    /// The client-IP settings (header without proxies, IPv6 prefix).
+    InvalidClientIp,
+    /// A Redis key prefix (empty, braces, whitespace, control characters).
+    InvalidKeyPrefix,
+    /// A Redis URL that does not parse.
+    InvalidRedisUrl,
+    /// A login throttle setting out of its bounds.
+    InvalidLoginConfig,
+    /// A login id secret too short to keep store keys unpredictable.
+    InvalidSecret,
+}
+
+impl ConfigErrorKind {
+    /// A stable snake_case name, for logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConfigErrorKind::InvalidQuota => "invalid_quota",
+            ConfigErrorKind::InvalidCidr => "invalid_cidr",
+            ConfigErrorKind::InvalidClientIp => "invalid_client_ip",
+            ConfigErrorKind::InvalidKeyPrefix => "invalid_key_prefix",
+            ConfigErrorKind::InvalidRedisUrl => "invalid_redis_url",
+            ConfigErrorKind::InvalidLoginConfig => "invalid_login_config",
+            ConfigErrorKind::InvalidSecret => "invalid_secret",
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ConfigError {
-    pub(crate) fn new(detail: impl Into<String>) -> ConfigError {
+    pub(crate) fn new(kind: ConfigErrorKind, detail: impl Into<String>) -> ConfigError {
         ConfigError {
+            kind,
             detail: detail.into(),
         }
+    }
+
+    /// Which class of setting is wrong.
+    pub fn kind(&self) -> ConfigErrorKind {
+        self.kind
     }
 }
 
@@ -22,41 +84,10 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// A store could not answer (Redis down, a timeout, a reply of the wrong
-/// shape). Logged where it happens; what the caller does with it is the
-/// limiter's [`FailMode`](crate::FailMode).
-#[derive(Debug)]
-pub struct StoreError {
-    detail: String,
-}
-
-impl StoreError {
-    /// A store failure described by `detail` (for [`RateStore`](crate::RateStore)
-    /// implementations outside this crate). Logged, never sent to clients.
-    pub fn new(detail: impl Into<String>) -> StoreError {
-        StoreError {
-            detail: detail.into(),
-        }
-    }
-
-    /// A call that took longer than its timeout.
-    #[cfg(feature = "redis")]
-    pub(crate) fn timeout(operation: &str) -> StoreError {
-        StoreError::new(format!("{operation}: timed out"))
-    }
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.detail)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-#[cfg(feature = "redis")]
-impl From<redis::RedisError> for StoreError {
-    fn from(error: redis::RedisError) -> StoreError {
-        StoreError::new(format!("redis: {error}"))
+/// A configuration that cannot work is the service's fault: 500 `internal`,
+/// the configuration error kept as the source (for the log only).
+impl From<ConfigError> for palisade_errors::Error {
+    fn from(error: ConfigError) -> palisade_errors::Error {
+        palisade_errors::Error::new(palisade_errors::ErrorKind::Internal).with_source(error)
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use palisade_errors::{Error, ErrorKind};
+use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
 use serde::Deserialize;
 
 use crate::clock::micros;
@@ -243,8 +243,8 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
                     .is_ok();
             if !probe {
                 self.store_skips.fetch_add(1, Ordering::Relaxed);
-                return Err(StoreError::new(
-                    "store skipped: cooling down after a failure",
+                return Err(StoreError::unavailable(
+                    "rate-limit store skipped: cooling down after a failure",
                 ));
             }
         }
@@ -255,7 +255,12 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         match &result {
             Ok(_) if down_until != 0 => {
                 self.store_down_until.store(0, Ordering::Release);
-                tracing::info!(event = "ratelimit_store_recovered", limiter = %self.name, "rate-limit store answers again");
+                tracing::info!(
+                    event = SecurityEvent::StoreRecovered.as_str(),
+                    reason = "probe_succeeded",
+                    limiter = %self.name,
+                    "rate-limit store answers again"
+                );
             }
             Ok(_) => {}
             Err(error) => {
@@ -265,18 +270,28 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
                     .swap(now.saturating_add(cooldown).max(1), Ordering::AcqRel);
                 if previous == 0 {
                     tracing::warn!(
-                        event = "ratelimit_store_unavailable",
+                        event = SecurityEvent::StoreUnavailable.as_str(),
+                        reason = self.fail_reason(),
                         limiter = %self.name,
                         failures,
+                        store_error = error.kind().as_str(),
                         %error,
-                        fail_mode = ?self.fail_mode,
-                        fallback = self.fallback.is_some(),
                         "rate-limit store failed; skipping it for the cool-down"
                     );
                 }
             }
         }
         result
+    }
+
+    /// What a store failure makes this limiter do, as the `reason` of the
+    /// `store_unavailable` event.
+    fn fail_reason(&self) -> &'static str {
+        match (self.fallback.is_some(), self.fail_mode) {
+            (true, _) => "memory_fallback",
+            (false, FailMode::Open) => "fail_open",
+            (false, FailMode::Closed) => "fail_closed",
+        }
     }
 
     async fn on_store_failure(&self, key: &str, cost: u32) -> Result<Admission, Error> {
@@ -303,11 +318,15 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
             });
         }
         // The key names the client (IP, subject or API key id) the refusal
-        // is about; it is bounded (routes are templates, ids are ids).
+        // is about: its hash follows one client across events, and a client
+        // address in it is logged as such. (Field values are computed only
+        // when a subscriber takes the event.)
         tracing::info!(
-            event = "rate_limited",
+            event = SecurityEvent::ExcessRateLimitExceeded.as_str(),
+            reason = "quota_exhausted",
             limiter = %self.name,
-            key = %key.chars().take(128).collect::<String>(),
+            subject_hash = %SubjectHash::of(key),
+            client_ip = crate::keys::client_ip_of(key),
             limit = decision.limit,
             "request refused by rate limit"
         );

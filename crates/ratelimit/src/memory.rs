@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::gcra::{self, Decision, Mode, State};
 use crate::quota::Policy;
 use crate::store::RateStore;
+use palisade_errors::SecurityEvent;
+
 use crate::{Clock, FastClock, StoreError, Timestamp};
 
 /// Default cap on keys: 1,000,000 (about 70 MB).
@@ -117,20 +119,44 @@ impl<C: Clock> std::fmt::Debug for MemoryStore<C> {
 
 impl Default for MemoryStore {
     fn default() -> MemoryStore {
-        MemoryStore::new(DEFAULT_MAX_KEYS)
+        MemoryStore::new()
     }
 }
 
 impl MemoryStore {
-    /// A store holding at most `max_keys` keys (at least 1), on the [`FastClock`].
-    pub fn new(max_keys: usize) -> MemoryStore {
-        MemoryStore::with_clock(max_keys, FastClock)
+    /// A store holding at most [`DEFAULT_MAX_KEYS`] keys, on the [`FastClock`].
+    ///
+    /// ```
+    /// use palisade_ratelimit::{DEFAULT_MAX_KEYS, MemoryStore};
+    ///
+    /// assert_eq!(MemoryStore::new().max_entries(), DEFAULT_MAX_KEYS);
+    /// let small = MemoryStore::new().with_max_entries(10_000);
+    /// assert_eq!(small.max_entries(), 10_000);
+    /// assert!(small.is_empty());
+    /// ```
+    pub fn new() -> MemoryStore {
+        MemoryStore::with_clock(FastClock)
     }
 }
 
 impl<C: Clock> MemoryStore<C> {
-    /// A store on the given clock (a [`ManualClock`](crate::ManualClock) in tests).
-    pub fn with_clock(max_keys: usize, clock: C) -> MemoryStore<C> {
+    /// A store holding at most [`DEFAULT_MAX_KEYS`] keys on the given clock
+    /// (a [`ManualClock`](crate::ManualClock) in tests).
+    pub fn with_clock(clock: C) -> MemoryStore<C> {
+        MemoryStore::build(DEFAULT_MAX_KEYS, clock)
+    }
+
+    /// The same store holding at most `max_entries` keys (at least 1). A
+    /// builder step: the store it returns is empty.
+    #[must_use]
+    pub fn with_max_entries(self, max_entries: usize) -> MemoryStore<C>
+    where
+        C: Clone,
+    {
+        MemoryStore::build(max_entries, self.inner.clock.clone())
+    }
+
+    fn build(max_keys: usize, clock: C) -> MemoryStore<C> {
         let max_keys = max_keys.max(1);
         // Size shards so each is full just below the map's growth point (7/8
         // of a power-of-two bucket count) at its hard cap, and give each cap
@@ -193,6 +219,28 @@ impl<C: Clock> MemoryStore<C> {
         self.inner.max_keys
     }
 
+    /// The most keys this store holds (the name every Palisade memory store
+    /// uses; the same as [`max_keys`](Self::max_keys)).
+    pub fn max_entries(&self) -> usize {
+        self.inner.max_keys
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        self.stats().keys
+    }
+
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Live entries evicted at the cap since the store was made
+    /// ([`MemoryStats::lossy_evictions`]).
+    pub fn evictions(&self) -> u64 {
+        self.inner.lossy_evictions.load(Ordering::Relaxed)
+    }
+
     fn locate(&self, key: &str) -> (u64, &Mutex<Shard>) {
         let hash = self.inner.hasher.hash_one(key);
         // Multiply-shift onto the shard count (not a power of two).
@@ -203,7 +251,7 @@ impl<C: Clock> MemoryStore<C> {
             .and_then(|index| self.inner.shards.get(index))
             .or_else(|| self.inner.shards.first())
             .map(|padded| &padded.0);
-        // Invariant: there is at least one shard (`with_clock` makes >= 1).
+        // Invariant: there is at least one shard (`build` makes >= 1).
         (
             hash,
             shard.unwrap_or_else(|| unreachable!("a store has shards")),
@@ -295,7 +343,8 @@ impl<C: Clock> MemoryStore<C> {
             .fetch_add(evicted, Ordering::Relaxed)
             + evicted;
         tracing::warn!(
-            event = "ratelimit_lossy_eviction",
+            event = SecurityEvent::StoreEviction.as_str(),
+            reason = "rate_limit_store_full",
             evicted,
             total,
             max_keys = self.max_keys(),

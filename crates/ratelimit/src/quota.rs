@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::ConfigError;
 use crate::clock::micros;
+use crate::{ConfigError, ConfigErrorKind};
 
 /// The most quotas one [`Policy`] may hold (burst, sustained, daily, and one
 /// more): the stores keep their state inline, without an allocation per key.
@@ -31,18 +31,21 @@ impl Quota {
     pub fn new(limit: u32, period: Duration) -> Result<Quota, ConfigError> {
         if limit == 0 {
             return Err(ConfigError::new(
+                ConfigErrorKind::InvalidQuota,
                 "a quota's limit must be at least 1 (to block a route, do not route it)",
             ));
         }
         if micros(period) < u64::from(limit) {
-            return Err(ConfigError::new(format!(
-                "quota {limit} per {period:?} is finer than one request per microsecond"
-            )));
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidQuota,
+                format!("quota {limit} per {period:?} is finer than one request per microsecond"),
+            ));
         }
         if period > Duration::from_secs(366 * 24 * 60 * 60) {
-            return Err(ConfigError::new(format!(
-                "quota period {period:?} is longer than a year"
-            )));
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidQuota,
+                format!("quota period {period:?} is longer than a year"),
+            ));
         }
         Ok(Quota {
             limit,
@@ -76,10 +79,13 @@ impl Quota {
     /// `day(s)` (ASCII case-insensitive, spaces allowed around the separator).
     pub fn parse(text: &str) -> Result<Quota, ConfigError> {
         let bad = |why: &str| {
-            ConfigError::new(format!(
-                "quota {:?} {why}; expected e.g. \"100/minute\" or \"10 per second\"",
-                text.chars().take(64).collect::<String>()
-            ))
+            ConfigError::new(
+                ConfigErrorKind::InvalidQuota,
+                format!(
+                    "quota {:?} {why}; expected e.g. \"100/minute\" or \"10 per second\"",
+                    text.chars().take(64).collect::<String>()
+                ),
+            )
         };
         let lower = text.trim().to_ascii_lowercase();
         let (count, unit) = lower
@@ -176,10 +182,13 @@ impl Policy {
     pub fn new(quotas: impl IntoIterator<Item = Quota>) -> Result<Policy, ConfigError> {
         let mut quotas: Vec<Quota> = quotas.into_iter().collect();
         if quotas.is_empty() || quotas.len() > MAX_QUOTAS {
-            return Err(ConfigError::new(format!(
-                "a rate-limit policy needs 1 to {MAX_QUOTAS} quotas, not {}",
-                quotas.len()
-            )));
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidQuota,
+                format!(
+                    "a rate-limit policy needs 1 to {MAX_QUOTAS} quotas, not {}",
+                    quotas.len()
+                ),
+            ));
         }
         quotas.sort_by_key(|quota| (quota.period, quota.limit));
         Ok(Policy { quotas })

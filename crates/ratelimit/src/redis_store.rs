@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::Script;
 use redis::aio::ConnectionManager;
-use redis::{Client, Script};
 
 use crate::gcra::{self, Decision, Mode, State};
 use crate::quota::{MAX_QUOTAS, Policy};
+use crate::redis_support::{self, hex, redis_error};
 use crate::store::RateStore;
-use crate::{StoreError, Timestamp};
+use crate::{ConfigError, StoreError, Timestamp};
 
 /// Default timeout of every Redis call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
@@ -66,9 +67,10 @@ const SERVER_TIME: &str = "(function() local t = redis.call('TIME') return tonum
 ///   with a TTL of the time until the state has recovered, so Redis holds
 ///   live state only, of fixed size per key, and no user input can choose
 ///   the Cluster slot (a `}` in a key is just hashed).
-/// - Every call has a timeout (default 50 ms). Use one store (one multiplexed
-///   [`ConnectionManager`], which reconnects by itself) per process; clones
-///   share it.
+/// - Every call has a timeout (default 50 ms), the only bound on it: the
+///   connection made by [`connect`](Self::connect) has no response timeout
+///   of its own. Use one store (one multiplexed [`ConnectionManager`], which
+///   reconnects by itself) per process; clones share it.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -97,40 +99,37 @@ impl RedisStore {
         }
     }
 
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`) lazily: the
-    /// service starts even while Redis is down, and the manager reconnects
-    /// when it is back. Connection and response timeouts are `timeout`, with
-    /// one reconnection attempt per call, so a dead Redis costs one timeout,
-    /// not the client's default retry schedule. Call it inside a Tokio
-    /// runtime (the manager's driver is spawned on it).
-    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<RedisStore, StoreError> {
-        let client = Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(RedisStore::new(connection).timeout(timeout))
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`) now: fails when
+    /// Redis cannot be reached. The connection has a 1 s connection timeout
+    /// and no response timeout of its own (the store's
+    /// [`with_timeout`](Self::with_timeout) bounds every call), and
+    /// reconnects by itself.
+    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore::new(redis_support::connect(url).await?))
+    }
+
+    /// Connects to `url` lazily: the service starts even while Redis is
+    /// down, and the connection comes up by itself when it is back (settings
+    /// as for [`connect`](Self::connect)). Call it inside a Tokio runtime
+    /// (the connection's driver is spawned on it). Fails only on a URL that
+    /// does not parse.
+    pub fn connect_lazy(url: &str) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore::new(redis_support::connect_lazy(url)?))
     }
 
     /// The key prefix (default `palisade:rl`); tests use one per test.
-    /// Braces are replaced by `_`: one in the prefix would become every
-    /// key's hash tag and put all of them on one Cluster slot.
-    #[must_use]
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        let prefix: String = prefix
-            .into()
-            .chars()
-            .map(|c| if c == '{' || c == '}' { '_' } else { c })
-            .collect();
+    /// Refused: empty, braces (one would become every key's Cluster hash
+    /// tag and put all of them on one slot), whitespace, control characters,
+    /// over 100 bytes.
+    pub fn with_key_prefix(mut self, prefix: &str) -> Result<RedisStore, ConfigError> {
+        redis_support::check_prefix("rate-limit Redis", prefix)?;
         self.prefix = Arc::from(prefix);
-        self
+        Ok(self)
     }
 
-    /// The timeout of each call (default 50 ms).
+    /// The bound on each call (default 50 ms).
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> RedisStore {
         self.timeout = timeout;
         self
     }
@@ -179,12 +178,13 @@ impl RedisStore {
         let reply: Vec<i64> =
             tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
                 .await
-                .map_err(|_| StoreError::timeout("redis rate-limit script"))??;
+                .map_err(|_| StoreError::timeout("rate-limit decision"))?
+                .map_err(|error| redis_error(error).during("rate-limit decision"))?;
         let (now, allowed, stored) = match reply.as_slice() {
             [now, allowed, stored @ ..] if stored.len() == policy.quotas().len() => {
                 (*now, *allowed, stored)
             }
-            _ => return Err(StoreError::new("redis rate-limit script: unexpected reply")),
+            _ => return Err(StoreError::unexpected_reply("rate-limit decision")),
         };
         let mut state: State = [0; MAX_QUOTAS];
         for (slot, &tat) in state.iter_mut().zip(stored) {
@@ -196,8 +196,8 @@ impl RedisStore {
         // the arithmetic for the numbers clients see.
         let (decision, _) = gcra::decide(&state, now, policy, cost, mode);
         if decision.allowed != (allowed == 1) {
-            return Err(StoreError::new(
-                "redis rate-limit script and gcra::decide disagree",
+            return Err(StoreError::unexpected_reply(
+                "rate-limit decision (the script and gcra::decide disagree)",
             ));
         }
         Ok(decision)
@@ -222,16 +222,6 @@ impl RedisStore {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
-}
-
 impl RateStore for RedisStore {
     async fn decide(
         &self,
@@ -251,7 +241,8 @@ impl RateStore for RedisStore {
             redis::cmd("DEL").arg(key).exec_async(&mut connection),
         )
         .await
-        .map_err(|_| StoreError::timeout("redis DEL"))??;
+        .map_err(|_| StoreError::timeout("rate-limit reset"))?
+        .map_err(|error| redis_error(error).during("rate-limit reset"))?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 const START: Timestamp = Timestamp(1_700_000_000_000_000);
 
 fn clock() -> ManualClock {
-    ManualClock::new(START)
+    ManualClock::new(START.into())
 }
 
 fn limiter(
@@ -27,7 +27,7 @@ fn limiter(
     RateLimiter::with_clock(
         "api",
         Policy::parse(quotas).unwrap(),
-        MemoryStore::with_clock(10_000, clock.clone()),
+        MemoryStore::with_clock(clock.clone()).with_max_entries(10_000),
         clock.clone(),
     )
 }
@@ -176,7 +176,7 @@ async fn weighted_cost_check_and_reset() {
 #[tokio::test]
 async fn limiters_and_keys_do_not_share_state() {
     let clock = clock();
-    let store = MemoryStore::with_clock(1000, clock.clone());
+    let store = MemoryStore::with_clock(clock.clone()).with_max_entries(1000);
     let login = RateLimiter::with_clock(
         "login",
         Policy::parse(["1/minute"]).unwrap(),
@@ -220,7 +220,7 @@ async fn legacy_headers_report_the_most_restrictive_quota() {
     let limiter = RateLimiter::with_clock(
         "api",
         Policy::parse(["10/second", "12/minute"]).unwrap(),
-        MemoryStore::with_clock(100, clock.clone()),
+        MemoryStore::with_clock(clock.clone()).with_max_entries(100),
         clock.clone(),
     )
     .headers(HeaderStyle::Legacy);
@@ -237,7 +237,7 @@ async fn legacy_headers_report_the_most_restrictive_quota() {
     let epoch = RateLimiter::with_clock(
         "api",
         Policy::parse(["1/minute"]).unwrap(),
-        MemoryStore::with_clock(100, clock.clone()),
+        MemoryStore::with_clock(clock.clone()).with_max_entries(100),
         clock.clone(),
     )
     .headers(HeaderStyle::LegacyEpoch);
@@ -276,7 +276,7 @@ impl RateStore for DownStore {
 }
 
 fn down() -> StoreError {
-    StoreError::new("connection refused")
+    StoreError::unavailable("connection refused")
 }
 
 #[tokio::test]
@@ -304,7 +304,7 @@ async fn store_failure_follows_the_fail_mode() {
     // With a fallback, the limit still holds per instance.
     let fallback = RateLimiter::new("api", policy, DownStore)
         .fail_mode(FailMode::Closed)
-        .fallback(MemoryStore::new(100));
+        .fallback(MemoryStore::new().with_max_entries(100));
     assert!(fallback.consume("k", 1).await.is_ok());
     assert_eq!(fallback.consume("k", 1).await.unwrap_err().status(), 429);
 }
@@ -345,7 +345,7 @@ async fn a_dead_store_is_probed_once_per_cooldown_and_recovers() {
     let store = Arc::new(FlakyStore {
         up: AtomicBool::new(false),
         calls: AtomicU32::new(0),
-        memory: MemoryStore::with_clock(100, clock.clone()),
+        memory: MemoryStore::with_clock(clock.clone()).with_max_entries(100),
     });
     let limiter = RateLimiter::with_clock(
         "api",
@@ -388,7 +388,7 @@ async fn a_dead_store_is_probed_once_per_cooldown_and_recovers() {
     store.up.store(false, Ordering::SeqCst);
     assert!(limiter.consume("k", 1).await.is_err());
     store.up.store(true, Ordering::SeqCst);
-    clock.set(Timestamp(START.as_micros()));
+    clock.set(Timestamp(START.as_micros()).into());
     assert!(
         limiter.consume("k", 1).await.is_ok(),
         "probed despite the clock going back"
@@ -400,7 +400,7 @@ fn memory_stays_bounded_under_a_distributed_flood() {
     // 10 million source addresses would exhaust an unbounded map; here three
     // times the cap of distinct keys keeps the store at its cap.
     let clock = clock();
-    let store = MemoryStore::with_clock(5_000, clock.clone());
+    let store = MemoryStore::with_clock(clock.clone()).with_max_entries(5_000);
     let policy = Policy::parse(["5/minute"]).unwrap();
     for i in 0..15_000u32 {
         let decision = store.decide_now(&format!("ip4:{i}"), &policy, 1, Mode::Consume);
@@ -438,7 +438,7 @@ fn a_store_below_its_cap_never_evicts_live_keys() {
     let policy = Policy::parse(["5/hour"]).unwrap();
     for max_keys in [100, 1_000, 5_000, 10_000, 50_000] {
         for round in 0..5 {
-            let store = MemoryStore::with_clock(max_keys, clock());
+            let store = MemoryStore::with_clock(clock()).with_max_entries(max_keys);
             for i in 0..max_keys * 95 / 100 {
                 store.decide_now(&format!("{round}:{i}"), &policy, 1, Mode::Consume);
             }
@@ -450,7 +450,7 @@ fn a_store_below_its_cap_never_evicts_live_keys() {
 #[test]
 fn eviction_prefers_the_least_recently_seen() {
     let clock = clock();
-    let store = MemoryStore::with_clock(1_000, clock.clone());
+    let store = MemoryStore::with_clock(clock.clone()).with_max_entries(1_000);
     let policy = Policy::parse(["2/hour"]).unwrap();
     // The victim key is active; a flood of one-shot keys fills the store.
     store.decide_now("victim", &policy, 1, Mode::Consume);
@@ -483,7 +483,7 @@ proptest! {
         let quotas: Vec<Quota> = limits.iter().map(|&(limit, secs)| Quota::new(limit, Duration::from_secs(secs)).unwrap()).collect();
         let policy = Policy::new(quotas.clone()).unwrap();
         let clock = clock();
-        let store = MemoryStore::with_clock(100, clock.clone());
+        let store = MemoryStore::with_clock(clock.clone()).with_max_entries(100);
         let mut elapsed = 0u64;
         let mut admitted: u64 = 0;
         for (advance, cost) in events {

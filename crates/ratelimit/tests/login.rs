@@ -25,7 +25,7 @@ fn nth_ip(i: u32) -> IpAddr {
 }
 
 fn throttle_with(config: LoginThrottleConfig, store: MemoryLoginStore) -> (Throttle, ManualClock) {
-    let clock = ManualClock::new(START);
+    let clock = ManualClock::new(START.into());
     let throttle = LoginThrottle::with_clock(store, config, clock.clone()).unwrap();
     (throttle, clock)
 }
@@ -166,7 +166,7 @@ async fn a_username_flood_cannot_evict_the_real_users_trust() {
     // lose the exemption from the account slowdown.
     let (throttle, clock) = throttle_with(
         LoginThrottleConfig::default(),
-        MemoryLoginStore::with_max_entries(6_400),
+        MemoryLoginStore::new().with_max_entries(6_400),
     );
     let home = ip("192.0.2.10");
     assert_eq!(
@@ -502,7 +502,7 @@ async fn memory_stays_bounded_under_a_flood_of_distinct_ips() {
     let cap = 1_000;
     let (throttle, _clock) = throttle_with(
         LoginThrottleConfig::default(),
-        MemoryLoginStore::with_max_entries(cap),
+        MemoryLoginStore::new().with_max_entries(cap),
     );
     // Each attempt leaves three entries (IP budget, account, pair).
     for i in 0..3 * cap as u32 {

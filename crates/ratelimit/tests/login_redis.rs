@@ -335,10 +335,11 @@ async fn keys_hold_no_usernames_and_all_expire() {
         let ttl: i64 = inspect.pttl(key).await.unwrap();
         assert!(ttl > 0, "{key} has no TTL");
     }
-    // Cluster: one account's keys share one hash tag.
+    // Cluster: one account's keys share one hash tag (the IP's budget,
+    // `<prefix>:{<ip hash>}:budget`, has its own).
     let tags: std::collections::BTreeSet<&str> = keys
         .iter()
-        .filter(|key| !key.contains("{ip:"))
+        .filter(|key| !key.ends_with(":budget"))
         .filter_map(|key| key.split('{').nth(1)?.split('}').next())
         .collect();
     assert_eq!(tags.len(), 1, "{keys:?}");
@@ -459,13 +460,13 @@ mod same_as_memory {
         };
         let start = Timestamp(1_700_000_000_123_456);
 
-        let memory_clock = ManualClock::new(start);
+        let memory_clock = ManualClock::new(start.into());
         let memory =
             LoginThrottle::with_clock(MemoryLoginStore::new(), config(), memory_clock.clone())
                 .unwrap();
         let expected = scenario(&memory, &memory_clock).await;
 
-        let redis_clock = ManualClock::new(start);
+        let redis_clock = ManualClock::new(start.into());
         let prefix = unique_prefix();
         let redis_store = store(connection.clone(), &prefix).with_caller_time_for_tests();
         let redis = LoginThrottle::with_clock(redis_store, config(), redis_clock.clone()).unwrap();
@@ -484,3 +485,42 @@ mod same_as_memory {
         clean_up(connection, &prefix).await;
     }
 }
+
+#[macro_use]
+#[path = "../../../tests/redis_conformance.rs"]
+mod redis_conformance;
+
+/// The store as the conformance tests drive it: one login attempt by the
+/// user's text, counted as a failure (the IP's budget and the account's
+/// state), as the throttle's `check` does.
+struct LoginConformance(RedisLoginStore);
+
+impl redis_conformance::Subject for LoginConformance {
+    fn build(url: &str, prefix: &str) -> Result<Self, String> {
+        let hasher = palisade_ratelimit::login::IdHasher::from_secret(SECRET).unwrap();
+        RedisLoginStore::connect_lazy(url, hasher)
+            .map_err(|error| error.to_string())?
+            .with_key_prefix(prefix)
+            .map(LoginConformance)
+            .map_err(|error| error.to_string())
+    }
+
+    fn with_timeout(self, timeout: Duration) -> Self {
+        LoginConformance(self.0.with_timeout(timeout))
+    }
+
+    async fn exercise(&self, user_text: &str) -> Result<(), palisade_ratelimit::StoreError> {
+        use palisade_ratelimit::login::IpKey;
+        let rules = LoginThrottleConfig::default().rules().unwrap();
+        let now = palisade_ratelimit::SystemClock.now();
+        let ip = IpKey::from(ip("198.51.100.23"));
+        let account = self.0.id_hasher().account(user_text);
+        self.0.check_ip(ip, &rules, now).await?;
+        self.0
+            .check_account(account, ip, None, &rules, now)
+            .await
+            .map(|_| ())
+    }
+}
+
+redis_conformance_tests!(login_store_conformance, LoginConformance);

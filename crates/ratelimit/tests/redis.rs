@@ -47,9 +47,11 @@ async fn shared_store(test: &str) -> Option<RedisStore> {
 }
 
 async fn shared_store_at(prefix: &str) -> Option<RedisStore> {
-    let store = RedisStore::connect_lazy(URL, Duration::from_millis(500))
+    let store = RedisStore::connect_lazy(URL)
         .unwrap()
-        .prefix(prefix);
+        .with_key_prefix(prefix)
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
     let probe = store
         .decide(
             "probe",
@@ -191,8 +193,8 @@ async fn equivalent(
     policy: &Policy,
     events: &[(u64, u32, bool)],
 ) -> Result<(), String> {
-    let clock = ManualClock::new(START);
-    let memory = MemoryStore::with_clock(100, clock.clone());
+    let clock = ManualClock::new(START.into());
+    let memory = MemoryStore::with_clock(clock.clone()).with_max_entries(100);
     let mut now = START;
     for &(advance, cost, consume) in events {
         clock.advance(Duration::from_micros(advance));
@@ -344,7 +346,11 @@ async fn redis_outage_follows_each_fail_mode_then_recovers() {
     let mut redis = PrivateRedis::start(None);
     let policy = Policy::parse(["2/minute"]).unwrap();
     let timeout = Duration::from_millis(50);
-    let connect = || RedisStore::connect_lazy(&redis.url(), timeout).unwrap();
+    let connect = || {
+        RedisStore::connect_lazy(&redis.url())
+            .unwrap()
+            .with_timeout(timeout)
+    };
     let open = RateLimiter::new("open", policy.clone(), connect())
         .store_cooldown(Duration::from_millis(100));
     let closed = RateLimiter::new("closed", policy.clone(), connect())
@@ -352,7 +358,7 @@ async fn redis_outage_follows_each_fail_mode_then_recovers() {
         .store_cooldown(Duration::from_millis(100));
     let fallback = RateLimiter::new("fallback", policy, connect())
         .fail_mode(FailMode::Closed)
-        .fallback(MemoryStore::new(100))
+        .fallback(MemoryStore::new().with_max_entries(100))
         .store_cooldown(Duration::from_millis(100));
     for limiter in [&open, &closed, &fallback] {
         assert!(
@@ -397,3 +403,34 @@ async fn redis_outage_follows_each_fail_mode_then_recovers() {
     }
     assert!(recovered, "limiters did not go back to Redis");
 }
+
+#[macro_use]
+#[path = "../../../tests/redis_conformance.rs"]
+mod redis_conformance;
+
+/// The store as the conformance tests drive it: one real decision per call.
+struct RateConformance(RedisStore);
+
+impl redis_conformance::Subject for RateConformance {
+    fn build(url: &str, prefix: &str) -> Result<Self, String> {
+        RedisStore::connect_lazy(url)
+            .map_err(|error| error.to_string())?
+            .with_key_prefix(prefix)
+            .map(RateConformance)
+            .map_err(|error| error.to_string())
+    }
+
+    fn with_timeout(self, timeout: Duration) -> Self {
+        RateConformance(self.0.with_timeout(timeout))
+    }
+
+    async fn exercise(&self, user_text: &str) -> Result<(), palisade_ratelimit::StoreError> {
+        let policy = Policy::parse(["10/second", "100/minute"]).unwrap();
+        self.0
+            .decide(user_text, &policy, 1, Mode::Consume)
+            .await
+            .map(|_| ())
+    }
+}
+
+redis_conformance_tests!(rate_store_conformance, RateConformance);

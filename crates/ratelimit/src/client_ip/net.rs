@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use super::bounded;
-use crate::ConfigError;
+use crate::{ConfigError, ConfigErrorKind};
 
 /// The netmask of an IPv4 `/prefix` (`prefix` ≤ 32).
 fn v4_mask(prefix: u8) -> u32 {
@@ -65,15 +65,23 @@ pub struct IpNet {
 impl IpNet {
     /// The network `address/prefix`, checked like [`IpNet::parse`].
     pub fn new(address: IpAddr, prefix: u8) -> Result<IpNet, ConfigError> {
-        IpNet::checked(address, prefix)
-            .map_err(|reason| ConfigError::new(format!("CIDR {address}/{prefix} {reason}")))
+        IpNet::checked(address, prefix).map_err(|reason| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidCidr,
+                format!("CIDR {address}/{prefix} {reason}"),
+            )
+        })
     }
 
     /// Parses `address/prefix` or a bare address; the error names the value
     /// and the reason.
     pub fn parse(text: &str) -> Result<IpNet, ConfigError> {
-        IpNet::parse_parts(text)
-            .map_err(|reason| ConfigError::new(format!("CIDR {:?} {reason}", bounded(text))))
+        IpNet::parse_parts(text).map_err(|reason| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidCidr,
+                format!("CIDR {:?} {reason}", bounded(text)),
+            )
+        })
     }
 
     /// The network address (host bits zero).

@@ -11,7 +11,9 @@ use super::forwarded::{
     ForwardedHeader, Unusable, parse_forwarded, parse_x_forwarded_for, split_list,
 };
 use super::net::{IpNet, v6_mask};
-use crate::ConfigError;
+use palisade_errors::SecurityEvent;
+
+use crate::{ConfigError, ConfigErrorKind};
 
 /// Most bytes walked from the right before the client's address is found.
 /// A proxy chain of a few hops writes well under 1 KiB.
@@ -111,9 +113,12 @@ impl ClientIpResolver {
     /// and should only be used when clients cannot choose theirs.
     pub fn ipv6_prefix(mut self, prefix: u8) -> Result<ClientIpResolver, ConfigError> {
         if !(MIN_IPV6_PREFIX..=128).contains(&prefix) {
-            return Err(ConfigError::new(format!(
-                "ipv6_prefix {prefix} is outside 32..=128: below /32 one key covers a whole ISP's customers, above 128 is not a prefix"
-            )));
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidClientIp,
+                format!(
+                    "ipv6_prefix {prefix} is outside 32..=128: below /32 one key covers a whole ISP's customers, above 128 is not a prefix"
+                ),
+            ));
         }
         self.ipv6_prefix = prefix;
         Ok(self)
@@ -144,17 +149,54 @@ impl ClientIpResolver {
     /// the reason logged at debug level. Elements to the left of the client
     /// are never looked at: they are the client's own writing.
     pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> ClientIp {
+        match self.header() {
+            Some(header) => self.resolve_lines(
+                peer,
+                headers
+                    .get_all(header.header_name())
+                    .iter()
+                    .map(http::HeaderValue::as_bytes),
+            ),
+            None => self.resolve_lines(peer, std::iter::empty()),
+        }
+    }
+
+    /// [`resolve`](Self::resolve) for a framework without `http` 1 header
+    /// maps: `lines` are the raw values of the configured
+    /// [`header`](Self::header) (every line of it, in order, and no other
+    /// header). A line with a byte no header value may hold (a control
+    /// character other than tab) makes the whole header unusable: the peer
+    /// is used, as for any unusable header.
+    ///
+    /// ```
+    /// use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader, IpNet};
+    ///
+    /// let resolver = ClientIpResolver::behind_proxies(
+    ///     [IpNet::parse("10.0.0.0/8")?],
+    ///     ForwardedHeader::XForwardedFor,
+    /// );
+    /// let proxy = "10.0.0.1".parse().unwrap();
+    /// let lines: [&[u8]; 2] = [b"1.1.1.1", b"203.0.113.7"];
+    /// assert_eq!(resolver.resolve_lines(proxy, lines).ip().to_string(), "203.0.113.7");
+    /// # Ok::<(), palisade_ratelimit::ConfigError>(())
+    /// ```
+    pub fn resolve_lines<'a>(
+        &self,
+        peer: IpAddr,
+        lines: impl IntoIterator<Item = &'a [u8]>,
+    ) -> ClientIp {
         let peer = peer.to_canonical();
         let ip = match &self.proxies {
-            Some(proxies) if proxies.trusts(peer) => match proxies.client_from_header(headers) {
+            Some(proxies) if proxies.trusts(peer) => match proxies.client_from_lines(lines) {
                 Ok(Some(client)) => client,
                 Ok(None) => peer,
                 Err(unusable) => {
                     tracing::debug!(
-                        event = "client_ip_header_unusable",
+                        event = SecurityEvent::InputValidationFail.as_str(),
+                        reason = "forwarding_header_unusable",
                         header = %proxies.header,
-                        peer = %peer,
-                        reason = unusable.reason,
+                        client_ip = %peer,
+                        detail = unusable.reason,
                         element = %unusable.element,
                         "forwarding header not usable; keying the request by the proxy's address"
                     );
@@ -181,13 +223,20 @@ impl TrustedProxies {
     /// of the client's address is the client's own writing, and letting its
     /// size decide (a padded header falling back to the peer) would let a
     /// client choose to be keyed as the proxy.
-    fn client_from_header(&self, headers: &HeaderMap) -> Result<Option<IpAddr>, Unusable> {
+    fn client_from_lines<'a>(
+        &self,
+        lines: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Option<IpAddr>, Unusable> {
         let quoted_strings = self.header == ForwardedHeader::Forwarded;
-        let lines: Vec<&[u8]> = headers
-            .get_all(self.header.header_name())
+        let lines: Vec<&[u8]> = lines.into_iter().collect();
+        // A line no header value can hold (from a framework that does not
+        // check) would shift the hops: the whole header is unusable.
+        if lines
             .iter()
-            .map(|line| line.as_bytes())
-            .collect();
+            .any(|line| line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
+        {
+            return Err(Unusable::header("a line with a control character"));
+        }
         let mut walked = 0_usize;
         let mut walked_len = 0_usize;
         let mut leftmost_trusted = None;
@@ -270,13 +319,17 @@ impl TryFrom<ClientIpConfig> for ClientIpResolver {
             }
             (false, None) => {
                 return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidClientIp,
                     "client_ip: trusted_proxies is set but header is not: name the one header your proxies set (\"x-forwarded-for\" or \"forwarded\"); reading whichever is present lets clients spoof through the other",
                 ));
             }
             (true, Some(header)) => {
-                return Err(ConfigError::new(format!(
-                    "client_ip: header = \"{header}\" is set but trusted_proxies is empty, so it would never be read: list your proxies' networks, or remove header"
-                )));
+                return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidClientIp,
+                    format!(
+                        "client_ip: header = \"{header}\" is set but trusted_proxies is empty, so it would never be read: list your proxies' networks, or remove header"
+                    ),
+                ));
             }
         };
         match config.ipv6_prefix {

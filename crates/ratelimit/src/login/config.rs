@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::decide::MAX_COUNT;
-use crate::{ConfigError, FailMode};
+use crate::{ConfigError, ConfigErrorKind, FailMode};
 
 pub(super) const MICROS_PER_SEC: u64 = 1_000_000;
 const MAX_FREE_FAILURES: u32 = 1_000;
@@ -88,9 +88,10 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     max: T,
 ) -> Result<T, ConfigError> {
     if value < min || value > max {
-        return Err(ConfigError::new(format!(
-            "login throttle: {name} = {value} is outside {min}..={max}"
-        )));
+        return Err(ConfigError::new(
+            ConfigErrorKind::InvalidLoginConfig,
+            format!("login throttle: {name} = {value} is outside {min}..={max}"),
+        ));
     }
     Ok(value)
 }

@@ -5,7 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::ConfigError;
+use crate::{ConfigError, ConfigErrorKind};
 
 /// Shortest secret [`IdHasher::from_secret`] accepts: 128 bits.
 pub const MIN_ID_SECRET_LEN: usize = 16;
@@ -14,6 +14,8 @@ pub const MIN_ID_SECRET_LEN: usize = 16;
 /// same string must not share state.
 const ACCOUNT_DOMAIN: &[u8] = b"palisade-login-account\0";
 const DEVICE_DOMAIN: &[u8] = b"palisade-login-device\0";
+#[cfg(feature = "redis")]
+const IP_DOMAIN: &[u8] = b"palisade-login-ip\0";
 
 /// Turns submitted usernames and device ids into fixed-size store keys with
 /// SipHash-2-4 under a secret 128-bit key.
@@ -74,11 +76,14 @@ impl IdHasher {
     /// is used elsewhere).
     pub fn from_secret(secret: &[u8]) -> Result<IdHasher, ConfigError> {
         if secret.len() < MIN_ID_SECRET_LEN {
-            return Err(ConfigError::new(format!(
-                "login id secret is {} bytes; at least {MIN_ID_SECRET_LEN} are needed \
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidSecret,
+                format!(
+                    "login id secret is {} bytes; at least {MIN_ID_SECRET_LEN} are needed \
                  so that store keys cannot be predicted",
-                secret.len()
-            )));
+                    secret.len()
+                ),
+            ));
         }
         // Compress the secret into a 128-bit key. SipHash under public keys is
         // not collision resistant, but the secret is high-entropy and what is
@@ -101,6 +106,14 @@ impl IdHasher {
     /// The key of a device id.
     pub fn device(&self, device: &str) -> DeviceKey {
         DeviceKey(self.hash(DEVICE_DOMAIN, device.as_bytes()))
+    }
+
+    /// The keyed hash of a client address (the Redis hash tag of its
+    /// budget, so that IPs, personal data, stay out of key names that
+    /// Cluster routing and `redis-cli` show).
+    #[cfg(feature = "redis")]
+    pub(crate) fn ip(&self, ip: IpKey) -> u64 {
+        self.hash(IP_DOMAIN, ip.to_string().as_bytes())
     }
 
     fn hash(&self, domain: &[u8], text: &[u8]) -> u64 {

@@ -5,6 +5,8 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use palisade_errors::SecurityEvent;
+
 use super::decide::{self, Account, Pair};
 use super::{
     AccountKey, DeviceKey, IdHasher, IpKey, LoginRules, LoginStore, LoginVerdict, ThrottleReason,
@@ -98,7 +100,14 @@ impl Shard {
         // Write counters are unique within a shard: exactly `excess` go.
         self.entries
             .retain(|key, entry| (is_trust_marker(key), entry.written) > cutoff);
-        evicted.fetch_add(excess as u64, Ordering::Relaxed);
+        let total = evicted.fetch_add(excess as u64, Ordering::Relaxed) + excess as u64;
+        tracing::warn!(
+            event = SecurityEvent::StoreEviction.as_str(),
+            reason = "login_store_full",
+            evicted = excess,
+            total,
+            "login store full of live entries: least recently written evicted (their counts reset)"
+        );
     }
 }
 
@@ -119,7 +128,7 @@ impl Shard {
 /// ```
 /// use palisade_ratelimit::login::MemoryLoginStore;
 ///
-/// let store = MemoryLoginStore::with_max_entries(10_000);
+/// let store = MemoryLoginStore::new().with_max_entries(10_000);
 /// assert_eq!(store.max_entries(), 10_000);
 /// assert_eq!(store.len(), 0);
 /// ```
@@ -150,11 +159,17 @@ impl MemoryLoginStore {
     /// A store holding at most [`DEFAULT_MAX_LOGIN_ENTRIES`] entries, with a
     /// random [`IdHasher`].
     pub fn new() -> MemoryLoginStore {
-        MemoryLoginStore::with_max_entries(DEFAULT_MAX_LOGIN_ENTRIES)
+        MemoryLoginStore::build(DEFAULT_MAX_LOGIN_ENTRIES, IdHasher::random())
     }
 
-    /// A store holding at most `max_entries` entries (at least 1).
-    pub fn with_max_entries(max_entries: usize) -> MemoryLoginStore {
+    /// The same store holding at most `max_entries` entries (at least 1). A
+    /// builder step: the store it returns is empty.
+    #[must_use]
+    pub fn with_max_entries(self, max_entries: usize) -> MemoryLoginStore {
+        MemoryLoginStore::build(max_entries, self.hasher)
+    }
+
+    fn build(max_entries: usize, hasher: IdHasher) -> MemoryLoginStore {
         let max_entries = max_entries.max(1);
         let shard_count = max_entries.min(MAX_SHARDS);
         // Floor division: the shards together never exceed `max_entries`.
@@ -171,7 +186,7 @@ impl MemoryLoginStore {
         MemoryLoginStore {
             shards,
             max_entries,
-            hasher: IdHasher::random(),
+            hasher,
             shard_hasher: RandomState::new(),
             evicted: AtomicU64::new(0),
         }

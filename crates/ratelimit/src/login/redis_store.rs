@@ -10,6 +10,7 @@ use super::decide::MAX_COUNT;
 use super::{
     AccountKey, DeviceKey, IdHasher, IpKey, LoginRules, LoginStore, LoginVerdict, ThrottleReason,
 };
+use crate::redis_support::{self, redis_error};
 use crate::{ConfigError, StoreError, Timestamp};
 
 /// Default timeout of every Redis call.
@@ -17,8 +18,6 @@ pub const DEFAULT_LOGIN_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Default key prefix.
 pub const DEFAULT_LOGIN_KEY_PREFIX: &str = "palisade:login";
-
-const MAX_PREFIX_LEN: usize = 100;
 
 /// Redis' own clock. Instances with skewed clocks, or a caller picking the
 /// time, cannot move a backoff.
@@ -149,23 +148,24 @@ impl Scripts {
 /// - Keys never contain what users typed: accounts and devices appear as
 ///   keyed hashes ([`IdHasher`], from a secret every instance shares), IPs
 ///   in their canonical form. One account's keys share the Cluster hash tag
-///   `{<account hash>}` (`<prefix>:{<hash>}:acct`, `...:pair:<ip>`,
+///   `{<account hash>}` (`<prefix>:{<16 hex>}:acct`, `...:pair:<ip>`,
 ///   `...:tip:<ip>`, `...:tdev:<device hash>`), so its check is one script
 ///   on one slot; an IP's budget across accounts is
-///   `<prefix>:{ip:<ip>}:budget`, on its own slot, and so a separate call
-///   (the throttle gives back what the first call counted when the second
-///   refuses). Every key has a TTL: Redis holds live state only.
-/// - Every call has a timeout (default 50 ms) on top of whatever the
-///   [`ConnectionManager`] is configured with. Use one store (one
-///   multiplexed, reconnecting connection) per process; clones share it.
+///   `<prefix>:{<16 hex>}:budget` (a keyed hash of the IP), on its own
+///   slot, and so a separate call (the throttle gives back what the first
+///   call counted when the second refuses). Every key has a TTL: Redis
+///   holds live state only.
+/// - Every call has a timeout (default 50 ms), the only bound on it: the
+///   connection made by [`connect`](Self::connect) has no response timeout
+///   of its own. Use one store (one multiplexed, reconnecting connection)
+///   per process; clones share it.
 ///
 /// ```no_run
-/// use palisade_ratelimit::login::{LoginThrottle, LoginThrottleConfig, RedisLoginStore};
+/// use palisade_ratelimit::login::{IdHasher, LoginThrottle, LoginThrottleConfig, RedisLoginStore};
 ///
 /// # async fn run(secret: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-/// let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
-/// let connection = redis::aio::ConnectionManager::new(client).await?;
-/// let store = RedisLoginStore::new(connection, secret)?;
+/// let hasher = IdHasher::from_secret(secret)?;
+/// let store = RedisLoginStore::connect("redis://127.0.0.1:6379/0", hasher).await?;
 /// let throttle = LoginThrottle::new(store, LoginThrottleConfig::default())?;
 /// # Ok(())
 /// # }
@@ -189,44 +189,74 @@ impl std::fmt::Debug for RedisLoginStore {
 }
 
 impl RedisLoginStore {
-    /// A store over an existing connection manager (configure its
-    /// connection and response timeouts there). `id_secret` keys the hash of
-    /// usernames and device ids (see [`IdHasher::from_secret`]): every
-    /// instance sharing this Redis must be given the same secret, at least
-    /// 16 random bytes.
+    /// A store over an existing connection manager (share the process's
+    /// one connection; give it no response timeout, so that
+    /// [`with_timeout`](Self::with_timeout) is the bound on each call).
+    /// `id_secret` keys the hash of usernames, devices and IPs (see
+    /// [`IdHasher::from_secret`]): every instance sharing this Redis must be
+    /// given the same secret, at least 16 random bytes. (Unlike other
+    /// stores it is an argument: a random default would give each instance
+    /// its own counts without a word.)
     pub fn new(
         connection: ConnectionManager,
         id_secret: &[u8],
     ) -> Result<RedisLoginStore, ConfigError> {
-        Ok(RedisLoginStore {
+        Ok(RedisLoginStore::with_hasher(
+            connection,
+            IdHasher::from_secret(id_secret)?,
+        ))
+    }
+
+    /// Connects to `url` now (fails when Redis cannot be reached): a 1 s
+    /// connection timeout, no response timeout of its own, reconnecting by
+    /// itself. `id_hasher` is [`IdHasher::from_secret`] of the secret every
+    /// instance shares (so a short secret fails as a [`ConfigError`] before
+    /// any connection is tried).
+    ///
+    /// ```no_run
+    /// use palisade_ratelimit::login::{IdHasher, RedisLoginStore};
+    ///
+    /// # async fn run(secret: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    /// let hasher = IdHasher::from_secret(secret)?;
+    /// let store = RedisLoginStore::connect("redis://127.0.0.1:6379/0", hasher).await?
+    ///     .with_key_prefix("myapp:login")?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str, id_hasher: IdHasher) -> Result<RedisLoginStore, StoreError> {
+        let connection = redis_support::connect(url).await?;
+        Ok(RedisLoginStore::with_hasher(connection, id_hasher))
+    }
+
+    /// Connects to `url` lazily: the service starts while Redis is down and
+    /// the connection comes up by itself (settings as for
+    /// [`connect`](Self::connect)). Needs a Tokio runtime. Fails only on a
+    /// URL that does not parse.
+    pub fn connect_lazy(url: &str, id_hasher: IdHasher) -> Result<RedisLoginStore, StoreError> {
+        let connection = redis_support::connect_lazy(url)?;
+        Ok(RedisLoginStore::with_hasher(connection, id_hasher))
+    }
+
+    fn with_hasher(connection: ConnectionManager, hasher: IdHasher) -> RedisLoginStore {
+        RedisLoginStore {
             connection,
             prefix: Arc::from(DEFAULT_LOGIN_KEY_PREFIX),
             timeout: DEFAULT_LOGIN_REDIS_TIMEOUT,
-            hasher: IdHasher::from_secret(id_secret)?,
+            hasher,
             scripts: Arc::new(Scripts::with_time(SERVER_TIME)),
-        })
+        }
     }
 
     /// The key prefix (default `palisade:login`); tests use one per test.
-    /// It may not contain `{` or `}` (they would move the Cluster hash tag),
-    /// whitespace or control characters, and is at most 100 bytes.
+    /// Refused: empty, braces (they would move the Cluster hash tag),
+    /// whitespace, control characters, over 100 bytes.
     pub fn with_key_prefix(mut self, prefix: &str) -> Result<RedisLoginStore, ConfigError> {
-        let bad = prefix.is_empty()
-            || prefix.len() > MAX_PREFIX_LEN
-            || prefix
-                .chars()
-                .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control());
-        if bad {
-            return Err(ConfigError::new(
-                "login Redis key prefix must be 1 to 100 characters without braces, \
-                 whitespace or control characters",
-            ));
-        }
+        redis_support::check_prefix("login Redis", prefix)?;
         self.prefix = Arc::from(prefix);
         Ok(self)
     }
 
-    /// The timeout of each call (default 50 ms).
+    /// The bound on each call (default 50 ms).
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> RedisLoginStore {
         self.timeout = timeout;
@@ -267,7 +297,7 @@ impl RedisLoginStore {
     }
 
     fn ip_key(&self, ip: IpKey) -> String {
-        format!("{}:{{ip:{ip}}}:budget", self.prefix)
+        format!("{}:{{{:016x}}}:budget", self.prefix, self.hasher.ip(ip))
     }
 
     async fn run<T: FromRedisValue>(
@@ -277,27 +307,27 @@ impl RedisLoginStore {
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await {
-            Ok(reply) => Ok(reply?),
+            Ok(reply) => reply.map_err(|error| redis_error(error).during(operation)),
             Err(_) => Err(StoreError::timeout(operation)),
         }
     }
 }
 
 /// `{code, microseconds}` from a check script.
-fn verdict(operation: &str, (code, wait): (i64, i64)) -> Result<LoginVerdict, StoreError> {
+fn verdict(operation: &'static str, (code, wait): (i64, i64)) -> Result<LoginVerdict, StoreError> {
     let reason = match code {
         0 => return Ok(LoginVerdict::Allow),
         1 => ThrottleReason::AccountIpBackoff,
         2 => ThrottleReason::IpFailureBudget,
         3 => ThrottleReason::AccountSlowdown,
-        _ => return Err(StoreError::new(format!("{operation}: unexpected reply"))),
+        _ => return Err(StoreError::unexpected_reply(operation)),
     };
     match u64::try_from(wait) {
         Ok(wait) if wait > 0 => Ok(LoginVerdict::Refuse {
             reason,
             retry_after: Duration::from_micros(wait),
         }),
-        _ => Err(StoreError::new(format!("{operation}: unexpected reply"))),
+        _ => Err(StoreError::unexpected_reply(operation)),
     }
 }
 
@@ -317,8 +347,8 @@ impl LoginStore for RedisLoginStore {
             .arg(now.as_micros())
             .arg(rules.ip_window)
             .arg(rules.ip_interval);
-        let reply = self.run("redis login check_ip", invocation).await?;
-        verdict("redis login check_ip", reply)
+        let reply = self.run("login check_ip", invocation).await?;
+        verdict("login check_ip", reply)
     }
 
     async fn refund_ip(
@@ -329,7 +359,7 @@ impl LoginStore for RedisLoginStore {
     ) -> Result<(), StoreError> {
         let mut invocation = self.scripts.refund_ip.key(self.ip_key(ip));
         invocation.arg(now.as_micros()).arg(rules.ip_interval);
-        let _: i64 = self.run("redis login refund_ip", invocation).await?;
+        let _: i64 = self.run("login refund_ip", invocation).await?;
         Ok(())
     }
 
@@ -354,8 +384,8 @@ impl LoginStore for RedisLoginStore {
             .arg(rules.account_interval)
             .arg(rules.account_slowdown)
             .arg(MAX_COUNT);
-        let reply = self.run("redis login check_account", invocation).await?;
-        verdict("redis login check_account", reply)
+        let reply = self.run("login check_account", invocation).await?;
+        verdict("login check_account", reply)
     }
 
     async fn record_account_success(
@@ -371,9 +401,7 @@ impl LoginStore for RedisLoginStore {
             invocation.key(key);
         }
         invocation.arg(now.as_micros()).arg(rules.trusted_ttl);
-        let _: i64 = self
-            .run("redis login record_account_success", invocation)
-            .await?;
+        let _: i64 = self.run("login record_account_success", invocation).await?;
         Ok(())
     }
 }

@@ -123,7 +123,7 @@ impl LoginStore for FailingLoginStore {
         _rules: &LoginRules,
         _now: Timestamp,
     ) -> Result<LoginVerdict, StoreError> {
-        Err(StoreError::new("failing test store"))
+        Err(StoreError::unavailable("failing test store"))
     }
 
     async fn refund_ip(
@@ -132,7 +132,7 @@ impl LoginStore for FailingLoginStore {
         _rules: &LoginRules,
         _now: Timestamp,
     ) -> Result<(), StoreError> {
-        Err(StoreError::new("failing test store"))
+        Err(StoreError::unavailable("failing test store"))
     }
 
     async fn check_account(
@@ -143,7 +143,7 @@ impl LoginStore for FailingLoginStore {
         _rules: &LoginRules,
         _now: Timestamp,
     ) -> Result<LoginVerdict, StoreError> {
-        Err(StoreError::new("failing test store"))
+        Err(StoreError::unavailable("failing test store"))
     }
 
     async fn record_account_success(
@@ -154,6 +154,6 @@ impl LoginStore for FailingLoginStore {
         _rules: &LoginRules,
         _now: Timestamp,
     ) -> Result<(), StoreError> {
-        Err(StoreError::new("failing test store"))
+        Err(StoreError::unavailable("failing test store"))
     }
 }

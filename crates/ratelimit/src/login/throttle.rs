@@ -6,12 +6,10 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use palisade_errors::{Error, ErrorKind};
+use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
 
 use super::config::MICROS_PER_SEC;
-use super::{
-    AccountKey, IpKey, LoginRules, LoginStore, LoginThrottleConfig, LoginVerdict, ThrottleReason,
-};
+use super::{IpKey, LoginRules, LoginStore, LoginThrottleConfig, LoginVerdict, ThrottleReason};
 use crate::{Clock, ConfigError, FailMode, StoreError, SystemClock};
 
 /// Throttles login attempts per (account, IP), per account and per IP; see
@@ -23,12 +21,12 @@ use crate::{Clock, ConfigError, FailMode, StoreError, SystemClock};
 /// use std::net::IpAddr;
 /// use std::time::Duration;
 /// use palisade_errors::ErrorKind;
-/// use palisade_ratelimit::{ManualClock, Timestamp};
+/// use palisade_ratelimit::ManualClock;
 /// use palisade_ratelimit::login::{LoginThrottle, LoginThrottleConfig, MemoryLoginStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let clock = ManualClock::new(Timestamp(1_700_000_000_000_000));
+/// let clock = ManualClock::from_unix_secs(1_700_000_000);
 /// let config = LoginThrottleConfig { free_failures_per_account_ip: 1, ..Default::default() };
 /// let throttle = LoginThrottle::with_clock(MemoryLoginStore::new(), config, clock.clone())?;
 /// let ip: IpAddr = "198.51.100.1".parse()?;
@@ -102,8 +100,10 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
     /// Errors: `rate_limited` (429) with `Retry-After` in whole seconds,
     /// rounded up so a client that waits that long is let through; or, when
     /// the store fails and the fail mode is closed, `unavailable` (503).
-    /// Every refusal is logged as `event = "login_throttled"` with the reason,
-    /// the account's key (a keyed hash, not the username) and the IP.
+    /// Every refusal is logged as `event = "authn_login_lock"` with the
+    /// reason, the account's [`SubjectHash`] (never the username) and the
+    /// client IP; a store failure as `store_unavailable` with the fail mode
+    /// taken.
     pub async fn check(
         &self,
         account: &str,
@@ -123,9 +123,9 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
             Ok(LoginVerdict::Refuse {
                 reason,
                 retry_after,
-            }) => return Err(throttled(reason, retry_after, account_key, ip_key)),
+            }) => return Err(throttled(reason, retry_after, account, ip)),
             Err(error) => {
-                if let Some(refusal) = self.store_failed("check_ip", &error, account_key, ip_key) {
+                if let Some(refusal) = self.store_failed("check_ip", &error, account, ip) {
                     return Err(refusal);
                 }
             }
@@ -144,16 +144,16 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
                 // the IP's failures. (A user behind a shared NAT who retries
                 // during a backoff must not drain the whole office's budget.)
                 if let Err(error) = self.store.refund_ip(ip_key, &self.rules, now).await {
-                    self.log_store_failure("refund_ip", &error, account_key, ip_key);
+                    self.log_store_failure("refund_ip", &error, account, ip);
                 }
-                Err(throttled(reason, retry_after, account_key, ip_key))
+                Err(throttled(reason, retry_after, account, ip))
             }
-            Err(error) => match self.store_failed("check_account", &error, account_key, ip_key) {
+            Err(error) => match self.store_failed("check_account", &error, account, ip) {
                 Some(refusal) => {
                     // Refused without a password check (fail closed): not
                     // one of the IP's failures either.
                     if let Err(error) = self.store.refund_ip(ip_key, &self.rules, now).await {
-                        self.log_store_failure("refund_ip", &error, account_key, ip_key);
+                        self.log_store_failure("refund_ip", &error, account, ip);
                     }
                     Err(refusal)
                 }
@@ -166,13 +166,15 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
     ///
     /// [`check`](Self::check) has already counted the attempt as a failure
     /// (see the [module documentation](super)), so this records nothing more;
-    /// it logs `event = "login_failed"` and keeps the calling code honest
-    /// about both outcomes.
+    /// it logs `event = "authn_login_fail"` (with the account's
+    /// [`SubjectHash`], never the username, and the client IP) and keeps the
+    /// calling code honest about both outcomes.
     pub async fn record_failure(&self, account: &str, ip: IpAddr) {
         tracing::info!(
-            event = "login_failed",
-            account = %self.store.id_hasher().account(account),
-            ip = %IpKey::from(ip),
+            event = SecurityEvent::AuthnLoginFail.as_str(),
+            reason = "bad_credentials",
+            subject_hash = %SubjectHash::of(account),
+            client_ip = %ip,
             "login failed"
         );
     }
@@ -195,10 +197,10 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
             .record_account_success(account_key, ip_key, device_key, &self.rules, now)
             .await
         {
-            self.log_store_failure("record_account_success", &error, account_key, ip_key);
+            self.log_store_failure("record_account_success", &error, account, ip);
         }
         if let Err(error) = self.store.refund_ip(ip_key, &self.rules, now).await {
-            self.log_store_failure("refund_ip", &error, account_key, ip_key);
+            self.log_store_failure("refund_ip", &error, account, ip);
         }
     }
 
@@ -228,15 +230,16 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
         &self,
         operation: &'static str,
         error: &StoreError,
-        account: AccountKey,
-        ip: IpKey,
+        account: &str,
+        ip: IpAddr,
     ) -> Option<Error> {
         self.log_store_failure(operation, error, account, ip);
         match self.fail_mode {
             FailMode::Open => None,
-            FailMode::Closed => Some(Error::new(ErrorKind::Unavailable).with_source(
-                StoreError::new(format!("login throttle {operation}: {error}")),
-            )),
+            FailMode::Closed => Some(
+                Error::new(ErrorKind::Unavailable)
+                    .with_source(error.clone().during("login throttle")),
+            ),
         }
     }
 
@@ -244,16 +247,21 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
         &self,
         operation: &'static str,
         error: &StoreError,
-        account: AccountKey,
-        ip: IpKey,
+        account: &str,
+        ip: IpAddr,
     ) {
         self.store_failures.fetch_add(1, Ordering::Relaxed);
+        let reason = match self.fail_mode {
+            FailMode::Open => "fail_open",
+            FailMode::Closed => "fail_closed",
+        };
         tracing::warn!(
-            event = "login_store_unavailable",
+            event = SecurityEvent::StoreUnavailable.as_str(),
+            reason,
             operation,
-            fail_mode = ?self.fail_mode,
-            account = %account,
-            ip = %ip,
+            subject_hash = %SubjectHash::of(account),
+            client_ip = %ip,
+            store_error = error.kind().as_str(),
             error = %error,
             "login throttle store failed"
         );
@@ -267,18 +275,13 @@ fn retry_after_secs(retry_after: Duration) -> u64 {
     u64::try_from(secs).unwrap_or(u64::MAX).max(1)
 }
 
-fn throttled(
-    reason: ThrottleReason,
-    retry_after: Duration,
-    account: AccountKey,
-    ip: IpKey,
-) -> Error {
+fn throttled(reason: ThrottleReason, retry_after: Duration, account: &str, ip: IpAddr) -> Error {
     let secs = retry_after_secs(retry_after);
     tracing::warn!(
-        event = "login_throttled",
+        event = SecurityEvent::AuthnLoginLock.as_str(),
         reason = reason.as_str(),
-        account = %account,
-        ip = %ip,
+        subject_hash = %SubjectHash::of(account),
+        client_ip = %ip,
         retry_after_secs = secs,
         "login attempt throttled"
     );
