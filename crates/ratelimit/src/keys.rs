@@ -1,0 +1,66 @@
+//! The rate-limit keys the adapters build from a request, in one place, so
+//! that axum and actix key the same request the same way.
+//!
+//! ```
+//! use palisade_ratelimit::keys::{UNKNOWN_CLIENT_KEY, route_key};
+//!
+//! assert_eq!(
+//!     route_key("GET", Some("/items/{id}"), "ip4:203.0.113.7"),
+//!     "GET /items/{id}|ip4:203.0.113.7"
+//! );
+//! assert_eq!(route_key("POST", None, UNKNOWN_CLIENT_KEY), "POST (unmatched)|ip:unknown");
+//! ```
+
+/// The key of every request whose client address is unknown (an adapter
+/// served without the peer address): limited together rather than not at
+/// all.
+pub const UNKNOWN_CLIENT_KEY: &str = "ip:unknown";
+
+/// The route of every request that matched no route: all of them share one
+/// budget (a made-up path is not a fresh one).
+pub const UNMATCHED_ROUTE: &str = "(unmatched)";
+
+/// The key of a limit per endpoint and client: `METHOD route|client`.
+///
+/// `route_template` is the framework's matched route template
+/// (`/items/{id}`), never the raw path: with the raw path every `/items/1`,
+/// `/items/2`, ... would be a fresh budget. `None` (nothing matched) is
+/// [`UNMATCHED_ROUTE`]. `client_key` is
+/// [`ClientIp::rate_limit_key`](crate::client_ip::ClientIp::rate_limit_key)
+/// or [`UNKNOWN_CLIENT_KEY`].
+pub fn route_key(method: &str, route_template: Option<&str>, client_key: &str) -> String {
+    let route = route_template.unwrap_or(UNMATCHED_ROUTE);
+    let mut key = String::with_capacity(method.len() + route.len() + client_key.len() + 2);
+    key.push_str(method);
+    key.push(' ');
+    key.push_str(route);
+    key.push('|');
+    key.push_str(client_key);
+    key
+}
+
+/// The client address a key names, when it is a client key
+/// (`ip4:203.0.113.7`, `ip6:2001:db8::/56`) or ends with one (a route key):
+/// for the `client_ip` field of the refusal event.
+pub(crate) fn client_ip_of(key: &str) -> Option<&str> {
+    let client = key.rsplit_once('|').map_or(key, |(_, client)| client);
+    client
+        .strip_prefix("ip4:")
+        .or_else(|| client.strip_prefix("ip6:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_is_found_in_client_and_route_keys_only() {
+        assert_eq!(client_ip_of("ip4:192.0.2.1"), Some("192.0.2.1"));
+        assert_eq!(
+            client_ip_of("GET /a|ip6:2001:db8::/56"),
+            Some("2001:db8::/56")
+        );
+        assert_eq!(client_ip_of(UNKNOWN_CLIENT_KEY), None);
+        assert_eq!(client_ip_of("subject:alice"), None);
+    }
+}
