@@ -12,7 +12,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::header::{HeaderName, HeaderValue};
 use futures_util::future::LocalBoxFuture;
 use palisade_ratelimit::client_ip::ClientIpResolver;
-use palisade_ratelimit::{Clock, RateLimiter, RateStore};
+use palisade_ratelimit::{Clock, RateLimiter, RateStore, keys};
 
 use crate::ApiError;
 
@@ -34,13 +34,11 @@ pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
 /// it: app-wide middleware runs before routing (every request unmatched).
 pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
     Arc::new(move |request| {
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "(unmatched)".to_owned());
-        Some(format!(
-            "{} {route}|{}",
-            request.method(),
-            ip_key(&resolver, request)
+        let route = request.match_pattern();
+        Some(keys::route_key(
+            request.method().as_str(),
+            route.as_deref(),
+            &ip_key(&resolver, request),
         ))
     })
 }
@@ -66,27 +64,22 @@ fn ip_key(resolver: &ClientIpResolver, request: &ServiceRequest) -> String {
             reason = "ratelimit_no_peer_address",
             "request without a peer address"
         );
-        return "ip:unknown".to_owned();
+        return keys::UNKNOWN_CLIENT_KEY.to_owned();
     };
-    // The resolver reads `http` 1 headers; only the forwarding header matters.
-    let mut headers = http::HeaderMap::new();
-    if let Some(header) = resolver.header() {
-        let name = header.header_name();
-        for value in request.headers().get_all(name.as_str()) {
-            match http::HeaderValue::from_bytes(value.as_bytes()) {
-                Ok(value) => {
-                    headers.append(name.clone(), value);
-                }
-                Err(_) => {
-                    // A line that cannot be carried over would shift the
-                    // hops; make the header unusable (the peer is used).
-                    headers.insert(name.clone(), http::HeaderValue::from_static("unusable"));
-                    break;
-                }
-            }
-        }
-    }
-    resolver.resolve(peer.ip(), &headers).rate_limit_key()
+    // Only the configured forwarding header is read, as raw lines (actix is
+    // on `http` 0.2; the resolver makes a line it cannot use unusable, and
+    // then the peer is the client).
+    let client = match resolver.header() {
+        Some(header) => resolver.resolve_lines(
+            peer.ip(),
+            request
+                .headers()
+                .get_all(header.header_name().as_str())
+                .map(|value| value.as_bytes()),
+        ),
+        None => resolver.resolve_lines(peer.ip(), std::iter::empty()),
+    };
+    client.rate_limit_key()
 }
 
 /// Applies a [`RateLimiter`] before the wrapped service: a refused request

@@ -25,7 +25,7 @@ fn limiter(name: &str, quota: &str) -> Arc<RateLimiter<MemoryStore>> {
     Arc::new(RateLimiter::new(
         name,
         Policy::parse([quota]).unwrap(),
-        MemoryStore::new(1000),
+        MemoryStore::new().with_max_entries(1000),
     ))
 }
 

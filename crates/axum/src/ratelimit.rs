@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, MatchedPath};
 use axum::response::{IntoResponse, Response};
 use http::Request;
 use palisade_ratelimit::client_ip::ClientIpResolver;
-use palisade_ratelimit::{Clock, RateLimiter, RateStore};
+use palisade_ratelimit::{Clock, RateLimiter, RateStore, keys};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -46,11 +46,11 @@ pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
         let route = request
             .extensions()
             .get::<MatchedPath>()
-            .map_or("(unmatched)", MatchedPath::as_str);
-        Some(format!(
-            "{} {route}|{}",
-            request.method(),
-            ip_key(&resolver, request)
+            .map(MatchedPath::as_str);
+        Some(keys::route_key(
+            request.method().as_str(),
+            route,
+            &ip_key(&resolver, request),
         ))
     })
 }
@@ -78,7 +78,7 @@ fn ip_key(resolver: &ClientIpResolver, request: &Request<axum::body::Body>) -> S
                 reason = "ratelimit_no_peer_address",
                 "no ConnectInfo<SocketAddr>: serve with into_make_service_with_connect_info"
             );
-            "ip:unknown".to_owned()
+            keys::UNKNOWN_CLIENT_KEY.to_owned()
         }
     }
 }
