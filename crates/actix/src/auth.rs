@@ -73,7 +73,7 @@ impl FromRequest for Authenticated {
 }
 
 /// An [`Authenticated`] caller holding role `R` or one above it; otherwise
-/// 403 `forbidden` (and an `authorization_denied` event).
+/// 403 `forbidden` (and an `authz_fail` event).
 #[derive(Debug)]
 pub struct RequireRole<R>(pub Authenticated, PhantomData<R>);
 

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use palisade_errors::{Error, ErrorKind};
+use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
 
 use crate::Clock;
 use crate::authz::{Authorizer, Principal, Role};
@@ -129,18 +129,22 @@ impl<S: RevocationStore, C: Clock> Authenticate for BearerAuth<S, C> {
             let token = match credentials {
                 // No bearer credentials: a bare challenge, no error code
                 // (RFC 6750 §3.1).
-                Credentials::None => return Err(self.authorizer.challenge_missing()),
-                Credentials::Malformed => return Err(self.authorizer.challenge_invalid_token()),
+                Credentials::None => {
+                    crate::token::log_refusal_reason("missing", None);
+                    return Err(self.authorizer.challenge_missing());
+                }
+                Credentials::Malformed => {
+                    crate::token::log_refusal_reason("malformed_header", None);
+                    return Err(self.authorizer.challenge_invalid_token());
+                }
                 Credentials::Bearer(token) => token,
             };
             let claims: Claims<CustomClaims> = match &self.revocations {
                 Some(store) => self.verifier.verify_access_unrevoked(token, store).await,
                 None => self.verifier.verify_access(token),
             }
-            .map_err(|error| {
-                tracing::info!(event = "token_refused", reason = ?error.kind(), "bearer token refused");
-                error.to_error_for(&self.authorizer)
-            })?;
+            // The verifier logged the refusal (one event per refusal).
+            .map_err(|error| error.to_error_for(&self.authorizer))?;
             let mut principal = Principal::new(claims.sub.clone())
                 .with_permissions(claims.permissions.iter().map(String::as_str))
                 .with_scopes(Principal::scopes_from_claim(
@@ -151,8 +155,10 @@ impl<S: RevocationStore, C: Clock> Authenticate for BearerAuth<S, C> {
                     Ok(role) => principal = principal.with_role(role),
                     // A role name that is not even valid grants nothing.
                     Err(_) => tracing::info!(
-                        event = "token_role_invalid",
-                        "token carries an invalid role name"
+                        event = SecurityEvent::InputValidationFail.as_str(),
+                        reason = "invalid_role_claim",
+                        subject_hash = %SubjectHash::of(&claims.sub),
+                        "token carries an invalid role name: no role granted"
                     ),
                 }
             }
@@ -203,7 +209,8 @@ impl RoleRequirement for User {
 /// server misconfiguration, never "allowed".
 pub fn not_configured() -> Error {
     tracing::error!(
-        event = "auth_not_configured",
+        event = SecurityEvent::SysMisconfigured.as_str(),
+        reason = "authenticator_missing",
         "no Authenticate installed for a protected route"
     );
     Error::new(ErrorKind::Internal)

@@ -91,6 +91,15 @@ impl std::fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// A key that cannot be used is a configuration mistake: 500 `internal`,
+/// the key error (which names the key id, never the secret) kept as the
+/// source, for the log.
+impl From<KeyError> for palisade_errors::Error {
+    fn from(error: KeyError) -> palisade_errors::Error {
+        palisade_errors::Error::new(palisade_errors::ErrorKind::Internal).with_source(error)
+    }
+}
+
 /// Secrets from tutorials, framework examples and `.env.example` files:
 /// the first thing an attacker tries when brute-forcing an HMAC key offline
 /// from one captured token. Refused also when repeated to reach the length.

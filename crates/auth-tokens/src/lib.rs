@@ -5,6 +5,7 @@ pub mod authz;
 pub mod bearer;
 mod challenge;
 mod clock;
+mod config;
 mod keyring;
 #[cfg(feature = "redis")]
 mod redis_support;
@@ -13,8 +14,9 @@ pub mod revocation;
 mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{ConfigError, ConfigErrorKind};
 pub use keyring::{Algorithm, KeyError, KeyStatus, Keyring, SigningKey};
 pub use token::{
-    Claims, Grant, IssuedToken, MAX_LEEWAY, NoCustomClaims, Relaxations, TokenError,
+    Claims, DEFAULT_REALM, Grant, IssuedToken, MAX_LEEWAY, NoCustomClaims, Relaxations, TokenError,
     TokenErrorKind, TokenIssuer, TokenPolicy, TokenType, TokenVerifier, random_id,
 };

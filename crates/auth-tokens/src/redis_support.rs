@@ -1,42 +1,76 @@
 //! What the Redis stores of this crate share: the connection settings, the
-//! key layout under a per-subject hash tag, and calls with a timeout.
+//! key prefix rules, the key layout under a per-subject hash tag, and calls
+//! with a timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{Client, FromRedisValue, ScriptInvocation};
+use redis::{Client, FromRedisValue, RedisError, ScriptInvocation};
 
+use crate::config::{ConfigError, ConfigErrorKind};
 use crate::refresh::token_hash;
 use crate::revocation::StoreError;
 
-/// A lazy connection manager for `url`: the service starts while Redis is
-/// down, and it reconnects when Redis is back. Connection and response
-/// timeouts are `timeout`, with one reconnection attempt per call, so a dead
-/// Redis costs one timeout per call, not the client's default retry
-/// schedule. Must run inside a Tokio runtime (the driver is spawned on it).
-pub(crate) fn lazy_connection(
-    url: &str,
-    timeout: Duration,
-) -> Result<ConnectionManager, StoreError> {
-    let client = Client::open(url)?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(timeout);
-    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+/// How long establishing a connection may take. Calls have no response
+/// timeout of the connection's own: the store's per-call timeout (see
+/// [`invoke`]) is the only bound.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A Redis error as a store error: `unavailable`, the Redis error kept as
+/// the source (the orphan rule keeps `From<RedisError>` out of
+/// palisade-errors, which does not depend on redis).
+pub(crate) fn redis_error(error: RedisError) -> StoreError {
+    StoreError::unavailable("redis").with_source(error)
 }
 
-/// A key prefix with its braces replaced by `_`: a brace in the prefix would
-/// become every key's hash tag and put every subject on one Cluster slot.
-pub(crate) fn key_prefix(prefix: impl Into<String>) -> Arc<str> {
-    let prefix: String = prefix
-        .into()
-        .chars()
-        .map(|c| if c == '{' || c == '}' { '_' } else { c })
-        .collect();
-    Arc::from(prefix)
+fn config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+        .set_response_timeout(None)
+        .set_number_of_retries(1)
+        .set_max_delay(CONNECTION_TIMEOUT)
+}
+
+/// A lazy connection manager for `url`: the service starts while Redis is
+/// down, and it reconnects when Redis is back, one reconnection attempt per
+/// call. Must run inside a Tokio runtime (the driver is spawned on it).
+pub(crate) fn lazy_connection(url: &str) -> Result<ConnectionManager, StoreError> {
+    let client = Client::open(url).map_err(redis_error)?;
+    ConnectionManager::new_lazy_with_config(client, config()).map_err(redis_error)
+}
+
+/// A connection manager for `url`, connected now.
+pub(crate) async fn connection(url: &str) -> Result<ConnectionManager, StoreError> {
+    let client = Client::open(url).map_err(redis_error)?;
+    ConnectionManager::new_with_config(client, config())
+        .await
+        .map_err(|error| redis_error(error).during("connect"))
+}
+
+/// `prefix`, if it is a safe key prefix: not empty, without braces (one
+/// would become every key's Cluster hash tag and put every subject on one
+/// slot), whitespace or control characters.
+pub(crate) fn key_prefix(prefix: &str) -> Result<Arc<str>, ConfigError> {
+    let refuse = |why: &str| {
+        Err(ConfigError::new(
+            ConfigErrorKind::InvalidKeyPrefix,
+            format!(
+                "Redis key prefix {:?} {why}",
+                prefix.chars().take(64).collect::<String>()
+            ),
+        ))
+    };
+    if prefix.is_empty() {
+        return refuse("is empty");
+    }
+    if prefix.contains(['{', '}']) {
+        return refuse("holds a brace, which would become every key's hash tag");
+    }
+    if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("holds whitespace or a control character");
+    }
+    Ok(Arc::from(prefix))
 }
 
 /// `<prefix>:{<16 hex>}`: the start of every key of `subject`, whose hash
@@ -64,17 +98,44 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Runs a script invocation on a clone of `connection` within `timeout`.
-/// The caller logs a failure with its own event name.
+/// Runs a script invocation named `operation` on a clone of `connection`
+/// within `timeout`. The caller logs a failure.
 pub(crate) async fn invoke<T: FromRedisValue>(
     connection: &ConnectionManager,
     timeout: Duration,
+    operation: &'static str,
     invocation: &ScriptInvocation<'_>,
 ) -> Result<T, StoreError> {
     let mut connection = connection.clone();
     match tokio::time::timeout(timeout, invocation.invoke_async(&mut connection)).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(StoreError::from(error)),
-        Err(_) => Err(StoreError::new("redis: timed out")),
+        Ok(Err(error)) => Err(classify(error).during(operation)),
+        Err(_) => Err(StoreError::timeout(operation)),
     }
+}
+
+/// A Redis error as a store error: a reply that does not parse as the
+/// expected type, or a script's `CORRUPT` error (a key of the wrong shape,
+/// written by something else), is `unexpected_reply`; anything else
+/// `unavailable`.
+fn classify(error: RedisError) -> StoreError {
+    if error.kind() == redis::ErrorKind::UnexpectedReturnType || error.code() == Some("CORRUPT") {
+        StoreError::unexpected_reply("redis").with_source(error)
+    } else {
+        redis_error(error)
+    }
+}
+
+/// The store's operational log line for a failed call: the store error
+/// (its kind and operation) and the timeout, never a key or an id. No
+/// `event` field: the caller that decides (and fails closed) logs the one
+/// `store_unavailable` event.
+pub(crate) fn log_failure(store: &'static str, error: &StoreError, timeout: Duration) {
+    tracing::warn!(
+        store,
+        store_error = error.kind().as_str(),
+        %error,
+        timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        "store did not answer"
+    );
 }

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::EncodingKey;
@@ -50,7 +52,7 @@ fn policy() -> TokenPolicy {
 }
 
 fn clock() -> ManualClock {
-    ManualClock::new(NOW)
+    ManualClock::from_unix_secs(NOW)
 }
 
 fn verifier() -> TokenVerifier<ManualClock> {
@@ -693,7 +695,7 @@ mod revocation {
             .unwrap_err();
         assert_eq!(error.kind(), TokenErrorKind::Revoked);
         // A token issued a second later (the user's new login) is valid.
-        clock.advance(1);
+        clock.advance(Duration::from_secs(1));
         let later = TokenIssuer::with_clock(access_ring(), refresh_ring(), policy(), clock.clone())
             .issue_access(&grant(), NoCustomClaims {})
             .unwrap();
@@ -711,19 +713,19 @@ mod revocation {
 
     impl RevocationStore for Down {
         async fn is_revoked(&self, _: TokenRef<'_>) -> Result<bool, StoreError> {
-            Err(StoreError::new("connection refused"))
+            Err(StoreError::unavailable("connection refused"))
         }
         async fn revoke_token(&self, _: &str, _: &str, _: u64) -> Result<(), StoreError> {
-            Err(StoreError::new("connection refused"))
+            Err(StoreError::unavailable("connection refused"))
         }
         async fn revoke_family(&self, _: &str, _: &str, _: u64) -> Result<(), StoreError> {
-            Err(StoreError::new("connection refused"))
+            Err(StoreError::unavailable("connection refused"))
         }
         async fn revoke_subject(&self, _: &str) -> Result<u64, StoreError> {
-            Err(StoreError::new("connection refused"))
+            Err(StoreError::unavailable("connection refused"))
         }
         async fn not_before(&self, _: &str) -> Result<Option<u64>, StoreError> {
-            Err(StoreError::new("connection refused"))
+            Err(StoreError::unavailable("connection refused"))
         }
     }
 

@@ -12,7 +12,7 @@ use http::header::WWW_AUTHENTICATE;
 use palisade_auth_tokens::authz::{
     Authorizer, AuthzConfigErrorKind, Concealment, Principal, Role, RoleHierarchy, RolePermissions,
 };
-use palisade_errors::Error;
+use palisade_errors::{Error, SubjectHash};
 
 // --- Helpers -------------------------------------------------------------------
 
@@ -687,7 +687,7 @@ fn bad_realm_strings_rejected() {
 // --- The denial event --------------------------------------------------------------
 
 #[test]
-fn every_denial_logs_authorization_denied_without_token_contents() {
+fn every_denial_logs_authz_fail_without_token_contents() {
     let authz = authz();
     let user = with_role("user-1", Role::user()).with_scopes(["profile"]);
     let (results, events) = capture(|| {
@@ -702,29 +702,33 @@ fn every_denial_logs_authorization_denied_without_token_contents() {
     assert!(results.iter().all(Result::is_err));
     let denied: Vec<_> = events
         .iter()
-        .filter(|event| event.get("event").map(String::as_str) == Some("authorization_denied"))
+        .filter(|event| event.get("event").map(String::as_str) == Some("authz_fail"))
         .collect();
     assert_eq!(denied.len(), 5, "{events:?}");
     let summary: Vec<(&str, &str, &str)> = denied
         .iter()
         .map(|event| {
             (
-                event["subject"].as_str(),
+                event["subject_hash"].as_str(),
                 event["required"].as_str(),
                 event["reason"].as_str(),
             )
         })
         .collect();
+    // The subject's hash, never the subject.
+    let user_1 = SubjectHash::of("user-1").to_string();
+    let user_1 = user_1.as_str();
     assert_eq!(
         summary,
         [
-            ("user-1", "admin", "insufficient_role"),
-            ("user-1", "users:ban", "missing_permission"),
-            ("user-1", "reports:read", "missing_scope"),
-            ("user-1", "owner|admin", "not_owner"),
-            ("user-1", "admin|moderator", "insufficient_role"),
+            (user_1, "admin", "insufficient_role"),
+            (user_1, "users:ban", "missing_permission"),
+            (user_1, "reports:read", "missing_scope"),
+            (user_1, "owner|admin", "not_owner"),
+            (user_1, "admin|moderator", "insufficient_role"),
         ]
     );
+    assert!(events.iter().all(|event| !event.contains_key("subject")));
 }
 
 #[test]
@@ -748,9 +752,12 @@ fn denial_event_cannot_forge_log_lines() {
     let authz = authz();
     let hostile = with_role("eve\nevent=authorization_granted", Role::user());
     let (_, events) = capture(|| authz.require_role(&hostile, &Role::admin()));
-    let subject = &events[0]["subject"];
+    let subject = &events[0]["subject_hash"];
     assert!(!subject.contains('\n'), "{subject:?}");
-    assert!(subject.starts_with("eve"));
+    assert_eq!(
+        subject,
+        SubjectHash::of("eve\nevent=authorization_granted").as_str()
+    );
 }
 
 #[test]

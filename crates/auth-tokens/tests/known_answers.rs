@@ -29,7 +29,7 @@ fn verifier(now: u64, relaxations: Relaxations) -> TokenVerifier<ManualClock> {
         ring.clone(),
         ring,
         TokenPolicy::new("joe", "unused"),
-        ManualClock::new(now),
+        ManualClock::from_unix_secs(now),
     )
     .relax(relaxations)
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use palisade_auth_tokens::refresh::{
     FamilyConfig, FamilyRef, FamilyStore, MemoryFamilyStore, RefreshFamilies, RotateOutcome,
@@ -58,7 +59,7 @@ struct Setup {
 }
 
 fn setup(config: FamilyConfig) -> Setup {
-    let clock = ManualClock::new(NOW);
+    let clock = ManualClock::from_unix_secs(NOW);
     let store = MemoryFamilyStore::with_clock(clock.clone());
     let families = families_on(store.clone(), &clock, config);
     Setup {
@@ -127,7 +128,7 @@ async fn stolen_refresh_token_replayed_after_grace_revokes_the_family() {
     let stolen = login(&s, "alice").await;
     // The legitimate client rotates; the thief kept the old token.
     let user = refresh(&s, &stolen.refresh.token).await.unwrap();
-    s.clock.advance(11);
+    s.clock.advance(Duration::from_secs(11));
     assert_eq!(
         refresh(&s, &stolen.refresh.token).await,
         Err(TokenErrorKind::Revoked)
@@ -145,7 +146,7 @@ async fn thief_using_the_stolen_token_first_is_detected_when_the_user_refreshes(
     let s = setup(FamilyConfig::default());
     let stolen = login(&s, "alice").await;
     let thief = refresh(&s, &stolen.refresh.token).await.unwrap();
-    s.clock.advance(60);
+    s.clock.advance(Duration::from_secs(60));
     // The user's token was consumed by the thief: reuse, family revoked.
     assert_eq!(
         refresh(&s, &stolen.refresh.token).await,
@@ -176,7 +177,7 @@ async fn client_retry_within_grace_gets_the_identical_pair() {
     let s = setup(FamilyConfig::default());
     let first = login(&s, "alice").await;
     let rotated = refresh(&s, &first.refresh.token).await.unwrap();
-    s.clock.advance(9);
+    s.clock.advance(Duration::from_secs(9));
     let retried = refresh(&s, &first.refresh.token).await.unwrap();
     assert_eq!(retried, rotated);
     // The successor still works, and the family continues.
@@ -189,7 +190,7 @@ async fn replay_at_the_end_of_the_grace_window_is_reuse() {
     let s = setup(FamilyConfig::default());
     let first = login(&s, "alice").await;
     let _rotated = refresh(&s, &first.refresh.token).await.unwrap();
-    s.clock.advance(10);
+    s.clock.advance(Duration::from_secs(10));
     assert_eq!(
         refresh(&s, &first.refresh.token).await,
         Err(TokenErrorKind::Revoked)
@@ -318,12 +319,12 @@ async fn idle_family_expires() {
         ..FamilyConfig::default()
     });
     let first = login(&s, "alice").await;
-    s.clock.advance(3000);
+    s.clock.advance(Duration::from_secs(3000));
     // Use resets the idle timer.
     let second = refresh(&s, &first.refresh.token).await.unwrap();
-    s.clock.advance(3000);
+    s.clock.advance(Duration::from_secs(3000));
     let third = refresh(&s, &second.refresh.token).await.unwrap();
-    s.clock.advance(3600);
+    s.clock.advance(Duration::from_secs(3600));
     assert_eq!(
         refresh(&s, &third.refresh.token).await,
         Err(TokenErrorKind::Revoked)
@@ -340,10 +341,10 @@ async fn absolute_lifetime_ends_an_active_family() {
     });
     let mut pair = login(&s, "alice").await;
     for _ in 0..5 {
-        s.clock.advance(1800);
+        s.clock.advance(Duration::from_secs(1800));
         pair = refresh(&s, &pair.refresh.token).await.unwrap();
     }
-    s.clock.advance(1800);
+    s.clock.advance(Duration::from_secs(1800));
     // 3 h after login, although used every 30 min.
     assert_eq!(
         refresh(&s, &pair.refresh.token).await,
@@ -372,13 +373,13 @@ async fn store_holds_the_successor_only_sealed_and_only_for_the_grace_window() {
     for jti in [&rotated.access.jti, &rotated.refresh.jti] {
         assert!(!sealed.windows(jti.len()).any(|w| w == jti.as_bytes()));
     }
-    s.clock.advance(10);
+    s.clock.advance(Duration::from_secs(10));
     assert_eq!(s.store.sealed_successor(family), None);
 }
 
 #[tokio::test]
 async fn sealed_pair_from_another_key_is_not_returned() {
-    let clock = ManualClock::new(NOW);
+    let clock = ManualClock::from_unix_secs(NOW);
     let store = MemoryFamilyStore::with_clock(clock.clone());
     let one = families_on(store.clone(), &clock, FamilyConfig::default());
     let (access, refresh) = keyrings();
@@ -433,15 +434,15 @@ async fn logout_ends_the_family() {
 
 #[tokio::test]
 async fn full_store_ends_the_family_closest_to_expiry() {
-    let clock = ManualClock::new(NOW);
-    let store = MemoryFamilyStore::with_clock(clock.clone()).with_max_families(2);
+    let clock = ManualClock::from_unix_secs(NOW);
+    let store = MemoryFamilyStore::with_clock(clock.clone()).with_max_entries(2);
     let s = Setup {
         families: families_on(store.clone(), &clock, FamilyConfig::default()),
         store,
         clock,
     };
     let first = login(&s, "a").await;
-    s.clock.advance(1);
+    s.clock.advance(Duration::from_secs(1));
     let second = login(&s, "b").await;
     let third = login(&s, "c").await;
     assert_eq!(s.store.len(), 2);
@@ -453,7 +454,7 @@ async fn full_store_ends_the_family_closest_to_expiry() {
 
 #[test]
 fn sealing_key_must_be_32_bytes() {
-    let clock = ManualClock::new(NOW);
+    let clock = ManualClock::from_unix_secs(NOW);
     let (access, refresh) = keyrings();
     let policy = TokenPolicy::new("https://auth.example.com", "api");
     let result = RefreshFamilies::new(
@@ -481,7 +482,7 @@ impl FamilyStore for DownStore {
         _: &TokenHash,
         _: &FamilyConfig,
     ) -> Result<Vec<String>, StoreError> {
-        Err(StoreError::new("down"))
+        Err(StoreError::unavailable("down"))
     }
 
     async fn rotate(
@@ -490,17 +491,17 @@ impl FamilyStore for DownStore {
         _: Rotation<'_>,
         _: &FamilyConfig,
     ) -> Result<RotateOutcome, StoreError> {
-        Err(StoreError::new("down"))
+        Err(StoreError::unavailable("down"))
     }
 
     async fn end(&self, _: FamilyRef<'_>) -> Result<(), StoreError> {
-        Err(StoreError::new("down"))
+        Err(StoreError::unavailable("down"))
     }
 }
 
 #[tokio::test]
 async fn store_outage_fails_closed() {
-    let clock = ManualClock::new(NOW);
+    let clock = ManualClock::from_unix_secs(NOW);
     let up = setup(FamilyConfig::default());
     let pair = login(&up, "alice").await;
     let down = families_on(DownStore, &clock, FamilyConfig::default());
@@ -537,7 +538,7 @@ mod with_revocations {
         let s = setup(FamilyConfig::default());
         let revocations = MemoryRevocationStore::with_clock(s.clock.clone());
         let stolen = login(&s, "alice").await;
-        s.clock.advance(5);
+        s.clock.advance(Duration::from_secs(5));
         revocations.revoke_subject("alice").await.unwrap();
         let refused = s
             .families
@@ -550,7 +551,7 @@ mod with_revocations {
             .unwrap_err();
         assert_eq!(refused.kind(), TokenErrorKind::Revoked);
         // The user's new login, a second later, works.
-        s.clock.advance(1);
+        s.clock.advance(Duration::from_secs(1));
         let fresh = login(&s, "alice").await;
         assert!(
             s.families
@@ -567,12 +568,12 @@ mod with_revocations {
         let s = setup(FamilyConfig::default());
         let revocations = MemoryRevocationStore::with_clock(s.clock.clone());
         let stolen = login(&s, "alice").await;
-        s.clock.advance(5);
+        s.clock.advance(Duration::from_secs(5));
         let clock = s.clock.clone();
         let store = revocations.clone();
         let lookup = move |subject: String| async move {
             store.revoke_subject(&subject).await.unwrap();
-            clock.advance(1);
+            clock.advance(Duration::from_secs(1));
             Some(grant(&subject, "admin"))
         };
         let refused = s
@@ -598,7 +599,7 @@ mod with_revocations {
             )
             .await
             .unwrap();
-        s.clock.advance(60);
+        s.clock.advance(Duration::from_secs(60));
         let reuse = s
             .families
             .refresh_unrevoked(

@@ -59,9 +59,11 @@ fn families(store: RedisFamilyStore, config: FamilyConfig) -> Families {
 /// when it is down outside CI.
 async fn shared(test: &str, config: FamilyConfig) -> Option<(Families, String)> {
     let prefix = unique_prefix(test);
-    let store = RedisFamilyStore::connect_lazy(URL, Duration::from_secs(2))
+    let store = RedisFamilyStore::connect_lazy(URL)
         .unwrap()
-        .prefix(prefix.as_str());
+        .with_key_prefix(prefix.as_str())
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
     let probe = FamilyRef {
         subject: "probe",
         sid: "probe",
@@ -326,10 +328,50 @@ async fn deleted_user_cannot_refresh() {
 
 #[tokio::test]
 async fn unreachable_redis_fails_closed() {
-    let store = RedisFamilyStore::connect_lazy("redis://127.0.0.1:1/0", Duration::from_millis(50))
+    let store = RedisFamilyStore::connect_lazy("redis://127.0.0.1:1/0")
         .unwrap()
-        .prefix(unique_prefix("down"));
+        .with_key_prefix(&unique_prefix("down"))
+        .unwrap()
+        .with_timeout(Duration::from_millis(50));
     let families = families(store, FamilyConfig::default());
     let login = families.login(&grant("alice")).await;
     assert_eq!(login.unwrap_err().kind(), TokenErrorKind::StoreUnavailable);
 }
+
+// --- The conformance tests every Redis store passes (CONTRIBUTING.md) ---------------
+
+#[macro_use]
+#[path = "../../../tests/redis_conformance.rs"]
+mod redis_conformance;
+
+/// The family store as the conformance tests drive it: one login (a family
+/// started) of the user's text as subject.
+struct FamilyConformance(RedisFamilyStore);
+
+impl redis_conformance::Subject for FamilyConformance {
+    fn build(url: &str, prefix: &str) -> Result<Self, String> {
+        RedisFamilyStore::connect_lazy(url)
+            .map_err(|error| error.to_string())?
+            .with_key_prefix(prefix)
+            .map(FamilyConformance)
+            .map_err(|error| error.to_string())
+    }
+
+    fn with_timeout(self, timeout: Duration) -> Self {
+        FamilyConformance(self.0.with_timeout(timeout))
+    }
+
+    async fn exercise(&self, user_text: &str) -> Result<(), palisade_errors::StoreError> {
+        let family = FamilyRef {
+            subject: user_text,
+            sid: "conformance-sid",
+        };
+        let current = palisade_auth_tokens::refresh::token_hash("conformance-jti");
+        self.0
+            .start(family, &current, &FamilyConfig::default())
+            .await
+            .map(drop)
+    }
+}
+
+redis_conformance_tests!(family_store_conformance, FamilyConformance);

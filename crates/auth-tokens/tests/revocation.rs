@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use palisade_auth_tokens::ManualClock;
 use palisade_auth_tokens::revocation::{
@@ -17,7 +17,7 @@ const ACCESS_LIFETIME: u64 = 15 * 60;
 const REFRESH_LIFETIME: u64 = 7 * 24 * 60 * 60;
 
 fn store() -> (MemoryRevocationStore<ManualClock>, ManualClock) {
-    let clock = ManualClock::new(START);
+    let clock = ManualClock::from_unix_secs(START);
     (MemoryRevocationStore::with_clock(clock.clone()), clock)
 }
 
@@ -70,7 +70,7 @@ async fn revoked_family_kills_access_and_refresh_tokens_of_the_session() {
     assert!(store.is_revoked(refresh_token).await.unwrap());
     // A rotation racing the logout mints a later token of the same family:
     // the family revocation kills it too.
-    clock.advance(120);
+    clock.advance(Duration::from_secs(120));
     let rotated = access("a-2", "session-1", START + 120);
     assert!(store.is_revoked(rotated).await.unwrap());
     // Other sessions, and tokens without a sid, are untouched.
@@ -90,7 +90,7 @@ async fn revoked_family_kills_access_and_refresh_tokens_of_the_session() {
 #[tokio::test]
 async fn logout_everywhere_revokes_tokens_issued_at_or_before_not_before() {
     let (store, clock) = store();
-    clock.advance(30);
+    clock.advance(Duration::from_secs(30));
     let not_before = store.revoke_subject("user-42").await.unwrap();
     assert_eq!(not_before, START + 30);
     assert_eq!(store.not_before("user-42").await.unwrap(), Some(not_before));
@@ -124,11 +124,11 @@ async fn logout_everywhere_revokes_tokens_issued_at_or_before_not_before() {
 #[tokio::test]
 async fn password_change_after_logout_everywhere_never_moves_not_before_backwards() {
     let (store, clock) = store();
-    clock.advance(1_000);
+    clock.advance(Duration::from_secs(1_000));
     let first = store.revoke_subject("user-42").await.unwrap();
     // A clock stepped back (NTP) must not re-validate tokens issued
     // between the two values.
-    clock.set(START + 10);
+    clock.set(UNIX_EPOCH + Duration::from_secs(START + 10));
     let second = store.revoke_subject("user-42").await.unwrap();
     assert_eq!(second, first);
     assert!(
@@ -138,7 +138,7 @@ async fn password_change_after_logout_everywhere_never_moves_not_before_backward
             .unwrap()
     );
     // Forward moves as usual.
-    clock.set(START + 2_000);
+    clock.set(UNIX_EPOCH + Duration::from_secs(START + 2_000));
     assert_eq!(
         store.revoke_subject("user-42").await.unwrap(),
         START + 2_000
@@ -147,7 +147,7 @@ async fn password_change_after_logout_everywhere_never_moves_not_before_backward
 
 #[tokio::test]
 async fn revocations_expire_only_once_the_token_is_dead() {
-    let clock = ManualClock::new(START);
+    let clock = ManualClock::from_unix_secs(START);
     // Small enough for one shard, so `len` sees the sweep.
     let store = MemoryRevocationStore::with_clock(clock.clone()).with_max_entries(100);
     let token = access("a-1", "session-1", START);
@@ -155,9 +155,9 @@ async fn revocations_expire_only_once_the_token_is_dead() {
         .revoke_token("user-42", "a-1", START + ACCESS_LIFETIME)
         .await
         .unwrap();
-    clock.set(START + ACCESS_LIFETIME - 1);
+    clock.set(UNIX_EPOCH + Duration::from_secs(START + ACCESS_LIFETIME - 1));
     assert!(store.is_revoked(token).await.unwrap(), "alive until exp");
-    clock.set(START + ACCESS_LIFETIME);
+    clock.set(UNIX_EPOCH + Duration::from_secs(START + ACCESS_LIFETIME));
     assert!(!store.is_revoked(token).await.unwrap(), "gone at exp");
     // The next update of its shard drops the dead entry.
     store
@@ -175,9 +175,9 @@ async fn revocations_expire_only_once_the_token_is_dead() {
         .revoke_family("user-42", "session-1", START + ACCESS_LIFETIME + 10)
         .await
         .unwrap();
-    clock.set(START + REFRESH_LIFETIME - 1);
+    clock.set(UNIX_EPOCH + Duration::from_secs(START + REFRESH_LIFETIME - 1));
     assert!(store.is_revoked(token).await.unwrap());
-    clock.set(START + REFRESH_LIFETIME);
+    clock.set(UNIX_EPOCH + Duration::from_secs(START + REFRESH_LIFETIME));
     assert!(!store.is_revoked(token).await.unwrap());
 }
 
@@ -191,7 +191,7 @@ async fn token_at_the_edge_of_its_life_is_revoked_for_at_least_a_second() {
         .await
         .unwrap();
     assert!(store.is_revoked(token).await.unwrap());
-    clock.advance(1);
+    clock.advance(Duration::from_secs(1));
     assert!(!store.is_revoked(token).await.unwrap());
 }
 
@@ -202,31 +202,31 @@ async fn not_before_outlives_the_longest_token_then_expires() {
     let retention = DEFAULT_NOT_BEFORE_RETENTION.as_secs();
     assert!(retention > REFRESH_LIFETIME);
     // A refresh token issued just before it is still refused on its last day.
-    clock.set(not_before + REFRESH_LIFETIME - 1);
+    clock.set(UNIX_EPOCH + Duration::from_secs(not_before + REFRESH_LIFETIME - 1));
     assert!(
         store
             .is_revoked(access("r", "s", not_before))
             .await
             .unwrap()
     );
-    clock.set(not_before + retention - 1);
+    clock.set(UNIX_EPOCH + Duration::from_secs(not_before + retention - 1));
     assert_eq!(store.not_before("user-42").await.unwrap(), Some(not_before));
-    clock.set(not_before + retention);
+    clock.set(UNIX_EPOCH + Duration::from_secs(not_before + retention));
     assert_eq!(store.not_before("user-42").await.unwrap(), None);
 
     // Configurable, rounded up to whole seconds.
     let store = MemoryRevocationStore::with_clock(clock.clone())
         .not_before_retention(Duration::from_millis(1_500));
     let at = store.revoke_subject("user-42").await.unwrap();
-    clock.set(at + 1);
+    clock.set(UNIX_EPOCH + Duration::from_secs(at + 1));
     assert_eq!(store.not_before("user-42").await.unwrap(), Some(at));
-    clock.set(at + 2);
+    clock.set(UNIX_EPOCH + Duration::from_secs(at + 2));
     assert_eq!(store.not_before("user-42").await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn logout_flood_cannot_grow_memory_and_not_before_markers_survive_it() {
-    let clock = ManualClock::new(START);
+    let clock = ManualClock::from_unix_secs(START);
     let store = MemoryRevocationStore::with_clock(clock.clone()).with_max_entries(100);
     assert_eq!(store.max_entries(), 100);
     // Ten subjects logged out everywhere, then an attacker logs in and out
@@ -277,7 +277,7 @@ async fn logout_flood_cannot_grow_memory_and_not_before_markers_survive_it() {
 
 #[tokio::test]
 async fn expired_revocations_make_room_before_any_live_one_is_evicted() {
-    let clock = ManualClock::new(START);
+    let clock = ManualClock::from_unix_secs(START);
     let store = MemoryRevocationStore::with_clock(clock.clone()).with_max_entries(10);
     for n in 0..10 {
         store
@@ -285,7 +285,7 @@ async fn expired_revocations_make_room_before_any_live_one_is_evicted() {
             .await
             .unwrap();
     }
-    clock.advance(60);
+    clock.advance(Duration::from_secs(60));
     for n in 0..10 {
         store
             .revoke_token("u", &format!("long-{n}"), START + 6_000)
@@ -298,7 +298,7 @@ async fn expired_revocations_make_room_before_any_live_one_is_evicted() {
 
 #[tokio::test]
 async fn a_large_store_stays_within_its_bound_across_shards() {
-    let clock = ManualClock::new(START);
+    let clock = ManualClock::from_unix_secs(START);
     let store = MemoryRevocationStore::with_clock(clock.clone()).with_max_entries(50_000);
     let subjects = 150_000u64;
     for n in 0..subjects {
@@ -347,7 +347,7 @@ async fn is_revoked_via_trait<S: RevocationStore>(store: &S, token: TokenRef<'_>
 
 #[test]
 fn store_errors_fail_closed_as_503_without_leaking_detail() {
-    let error: palisade_errors::Error = StoreError::new("redis: connection refused").into();
+    let error: palisade_errors::Error = StoreError::unavailable("redis: connection refused").into();
     assert_eq!(error.status(), 503);
     let body = String::from_utf8(error.to_json(None)).unwrap();
     assert!(body.contains("unavailable"), "{body}");

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use palisade_auth_tokens::ConfigErrorKind;
 use palisade_auth_tokens::revocation::{
     DEFAULT_NOT_BEFORE_RETENTION, RedisRevocationStore, RevocationStore, TokenRef,
 };
@@ -50,9 +51,11 @@ async fn shared_store(test: &str) -> Option<(RedisRevocationStore, String)> {
 }
 
 fn store_at(prefix: &str) -> RedisRevocationStore {
-    RedisRevocationStore::connect_lazy(URL, Duration::from_millis(500))
+    RedisRevocationStore::connect_lazy(URL)
         .unwrap()
-        .prefix(prefix)
+        .with_key_prefix(prefix)
+        .unwrap()
+        .with_timeout(Duration::from_millis(500))
 }
 
 async fn raw_connection() -> MultiplexedConnection {
@@ -445,9 +448,9 @@ async fn a_corrupted_not_before_fails_closed() {
 #[tokio::test]
 async fn an_unreachable_redis_is_an_error_quickly_never_valid() {
     // Port 1: nothing listens. The verifier turns the error into 503.
-    let store =
-        RedisRevocationStore::connect_lazy("redis://127.0.0.1:1/0", Duration::from_millis(50))
-            .unwrap();
+    let store = RedisRevocationStore::connect_lazy("redis://127.0.0.1:1/0")
+        .unwrap()
+        .with_timeout(Duration::from_millis(50));
     let started = Instant::now();
     let token = access("jti", "s", 1);
     assert!(store.is_revoked(token).await.is_err());
@@ -475,11 +478,9 @@ async fn a_stalled_redis_costs_one_timeout_not_a_hang() {
             held.push(socket);
         }
     });
-    let store = RedisRevocationStore::connect_lazy(
-        &format!("redis://127.0.0.1:{port}/0"),
-        Duration::from_millis(50),
-    )
-    .unwrap();
+    let store = RedisRevocationStore::connect_lazy(&format!("redis://127.0.0.1:{port}/0"))
+        .unwrap()
+        .with_timeout(Duration::from_millis(50));
     let started = Instant::now();
     assert!(store.is_revoked(access("jti", "s", 1)).await.is_err());
     assert!(
@@ -496,10 +497,52 @@ fn prefix_braces_cannot_pin_every_subject_to_one_slot() {
         .build()
         .unwrap();
     let _guard = runtime.enter();
-    let store = RedisRevocationStore::connect_lazy(URL, Duration::from_millis(50))
+    // A brace in the prefix would be every key's hash tag: refused, not
+    // silently rewritten.
+    let store = RedisRevocationStore::connect_lazy(URL).unwrap();
+    let refused = store.with_key_prefix("app:{all}").unwrap_err();
+    assert_eq!(refused.kind(), ConfigErrorKind::InvalidKeyPrefix);
+    let store = RedisRevocationStore::connect_lazy(URL)
         .unwrap()
-        .prefix("app:{all}");
+        .with_key_prefix("app:all")
+        .unwrap();
     let key = store.subject_key_prefix("user-42");
-    assert!(key.starts_with("app:_all_:{"), "{key}");
+    assert!(key.starts_with("app:all:{"), "{key}");
     assert_eq!(key.matches('{').count(), 1);
 }
+
+// --- The conformance tests every Redis store passes (CONTRIBUTING.md) ---------------
+
+#[macro_use]
+#[path = "../../../tests/redis_conformance.rs"]
+mod redis_conformance;
+
+/// The revocation store as the conformance tests drive it: one logout of
+/// an access token of the user's text as subject.
+struct Revocations(RedisRevocationStore);
+
+impl redis_conformance::Subject for Revocations {
+    fn build(url: &str, prefix: &str) -> Result<Self, String> {
+        RedisRevocationStore::connect_lazy(url)
+            .map_err(|error| error.to_string())?
+            .with_key_prefix(prefix)
+            .map(Revocations)
+            .map_err(|error| error.to_string())
+    }
+
+    fn with_timeout(self, timeout: Duration) -> Self {
+        Revocations(self.0.with_timeout(timeout))
+    }
+
+    async fn exercise(&self, user_text: &str) -> Result<(), palisade_errors::StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        self.0
+            .revoke_token(user_text, "conformance-jti", now + ACCESS_LIFETIME)
+            .await
+    }
+}
+
+redis_conformance_tests!(revocation_store_conformance, Revocations);

@@ -70,7 +70,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
 }
 
 /// An [`Authenticated`] caller holding role `R` or one above it in the
-/// hierarchy; otherwise 403 `forbidden` (and an `authorization_denied` event).
+/// hierarchy; otherwise 403 `forbidden` (and an `authz_fail` event).
 #[derive(Debug)]
 pub struct RequireRole<R>(pub Authenticated, PhantomData<R>);
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use http::HeaderValue;
 use http::header::WWW_AUTHENTICATE;
-use palisade_errors::{Error, ErrorKind};
+use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
 use serde::Deserialize;
 
 use crate::challenge::{self, BearerError};
@@ -50,7 +50,7 @@ pub enum Concealment {
 /// the realm named in `WWW-Authenticate` challenges.
 ///
 /// Every `require_*` check returns `Ok(())` or the error to answer with, and
-/// logs one `authorization_denied` event on denial. The `has_*` methods are the
+/// logs one `authz_fail` event on denial. The `has_*` methods are the
 /// same decisions as plain booleans, without logging (for deciding what to
 /// show rather than what to refuse).
 ///
@@ -381,8 +381,8 @@ impl Authorizer {
         }
     }
 
-    /// The denial event and envelope. Only the subject (an id), what was
-    /// required and why are logged — never token contents.
+    /// The denial event and envelope. Only the subject's hash, what was
+    /// required and why are logged — never the subject or token contents.
     fn deny(
         &self,
         principal: &Principal,
@@ -391,10 +391,10 @@ impl Authorizer {
         kind: ErrorKind,
     ) -> Error {
         tracing::info!(
-            event = "authorization_denied",
-            subject = %loggable(&principal.subject),
-            required = %loggable(required),
+            event = SecurityEvent::AuthzFail.as_str(),
             reason,
+            subject_hash = %SubjectHash::of(&principal.subject),
+            required = %loggable(required),
             "authorization denied"
         );
         Error::new(kind)

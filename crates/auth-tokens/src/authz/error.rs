@@ -105,3 +105,11 @@ impl fmt::Display for AuthzConfigError {
 }
 
 impl std::error::Error for AuthzConfigError {}
+
+/// An authorization policy that cannot be built is a configuration mistake:
+/// 500 `internal`, the error kept as the source, for the log.
+impl From<AuthzConfigError> for palisade_errors::Error {
+    fn from(error: AuthzConfigError) -> palisade_errors::Error {
+        palisade_errors::Error::new(palisade_errors::ErrorKind::Internal).with_source(error)
+    }
+}

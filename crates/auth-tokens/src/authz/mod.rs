@@ -20,9 +20,9 @@
 //!   even reveal which ones exist.
 //!
 //! Every denial is the safe error envelope (`forbidden`, or `not_found` when
-//! concealed) plus one `tracing` event, `event = "authorization_denied"`, with
-//! the subject, what was required and a machine-readable reason — never token
-//! contents.
+//! concealed) plus one `tracing` event, `event = "authz_fail"`, with the
+//! subject's hash (`subject_hash`), what was required and a machine-readable
+//! `reason` — never the subject or token contents.
 //!
 //! [`challenge_missing`](Authorizer::challenge_missing) and
 //! [`challenge_invalid_token`](Authorizer::challenge_invalid_token) build the

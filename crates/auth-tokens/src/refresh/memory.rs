@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::{FamilyConfig, FamilyRef, FamilyStore, RotateOutcome, Rotation, TokenHash, same_hash};
 use crate::clock::{Clock, SystemClock};
 use crate::revocation::StoreError;
+use palisade_errors::{SecurityEvent, SubjectHash};
 
 /// Default bound on families: 1,000,000.
 pub const DEFAULT_MAX_FAMILIES: usize = 1_000_000;
@@ -92,22 +93,25 @@ impl State {
 
 /// Refresh families in this process: one map under one lock (held for one
 /// login or rotation), bounded by
-/// [`max_families`](Self::with_max_families).
+/// [`max_entries`](Self::max_entries) families.
 ///
 /// - Holds per family the SHA-256 of the current refresh token's `jti` and
 ///   of the one rotated last, and the sealed successor pair only for the
 ///   grace window (dropped at the first operation after it).
 /// - Families are dropped once idle or past their absolute lifetime. At the
 ///   bound, the family closest to its expiry is ended (logged as
-///   `refresh_family_evicted`): its user must log in again.
+///   `session_expired` with `reason = "evicted"`, counted in
+///   [`evictions`](Self::evictions)): its user must log in again.
 ///
 /// Clones share the state. For several instances, use the Redis store.
 ///
 /// ```
 /// use palisade_auth_tokens::refresh::MemoryFamilyStore;
 ///
-/// let store = MemoryFamilyStore::new().with_max_families(100_000);
+/// let store = MemoryFamilyStore::new().with_max_entries(100_000);
+/// assert_eq!(store.max_entries(), 100_000);
 /// assert!(store.is_empty());
+/// assert_eq!(store.evictions(), 0);
 /// ```
 pub struct MemoryFamilyStore<C: Clock = SystemClock> {
     state: Arc<Mutex<State>>,
@@ -156,12 +160,17 @@ impl<C: Clock> MemoryFamilyStore<C> {
         }
     }
 
-    /// Bounds the store to `max_families` families (at least 1). Set it
+    /// Bounds the store to `max_entries` families (at least 1). Set it
     /// when creating the store (clones share the bound they were made with).
     #[must_use]
-    pub fn with_max_families(mut self, max_families: usize) -> Self {
-        self.max_families = max_families.max(1);
+    pub fn with_max_entries(mut self, max_entries: usize) -> Self {
+        self.max_families = max_entries.max(1);
         self
+    }
+
+    /// The bound on families.
+    pub fn max_entries(&self) -> usize {
+        self.max_families
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -219,9 +228,11 @@ impl<C: Clock> MemoryFamilyStore<C> {
             state.remove(&victim);
             state.evictions += 1;
             tracing::warn!(
-                event = "refresh_family_evicted",
-                max_families = self.max_families,
-                "family store full: the family closest to expiry was ended; raise max_families"
+                event = SecurityEvent::SessionExpired.as_str(),
+                reason = "evicted",
+                subject_hash = %SubjectHash::of(&victim.0),
+                max_entries = self.max_families,
+                "family store full: the family closest to expiry was ended; raise max_entries"
             );
         }
         state.logins += 1;

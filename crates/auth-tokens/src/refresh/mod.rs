@@ -9,8 +9,8 @@
 //!
 //! - **Reuse detection.** A refresh token of the family that is not the
 //!   current one has been rotated already: someone kept a copy. The whole
-//!   family is ended, the event `token_reuse_detected` is logged (subject
-//!   and `sid`, never a token), and both the thief's and the user's next
+//!   family is ended, the event `authn_token_reuse` is logged (the subject's
+//!   hash, never a token or the subject), and both the thief's and the user's next
 //!   refresh are refused.
 //! - **Idempotent retries.** For [`FamilyConfig::grace_secs`] after a
 //!   rotation (default 10 s, 0 disables it), presenting the token just
@@ -60,7 +60,7 @@
 //! let access = Keyring::new([SigningKey::hmac("a1", Algorithm::HS256, &secret(0x5a))?])?;
 //! let refresh = Keyring::new([SigningKey::hmac("r1", Algorithm::HS256, &secret(0xa5))?])?;
 //! let policy = TokenPolicy::new("https://auth.example.com", "api");
-//! let clock = ManualClock::new(1_700_000_000);
+//! let clock = ManualClock::from_unix_secs(1_700_000_000);
 //! let issuer = TokenIssuer::with_clock(access.clone(), refresh.clone(), policy.clone(), clock.clone());
 //! let verifier = TokenVerifier::with_clock(access, refresh, policy, clock.clone());
 //! let families = RefreshFamilies::new(
@@ -89,7 +89,10 @@ use aws_lc_rs::digest;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 
+use palisade_errors::{SecurityEvent, SubjectHash};
+
 use crate::revocation::StoreError;
+use crate::token::{log_refusal, log_store_unavailable};
 use crate::{Clock, Grant, IssuedToken, NoCustomClaims, TokenError, TokenErrorKind};
 use crate::{TokenIssuer, TokenVerifier};
 
@@ -225,6 +228,14 @@ impl std::fmt::Display for SealingKeyError {
 
 impl std::error::Error for SealingKeyError {}
 
+/// A sealing key of the wrong size is a configuration mistake: 500
+/// `internal`, the error kept as the source, for the log.
+impl From<SealingKeyError> for palisade_errors::Error {
+    fn from(error: SealingKeyError) -> palisade_errors::Error {
+        palisade_errors::Error::new(palisade_errors::ErrorKind::Internal).with_source(error)
+    }
+}
+
 /// An access and refresh token of one family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenPair {
@@ -349,12 +360,18 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
             .store
             .start(family, &token_hash(&refresh.jti), &self.config)
             .await
-            .map_err(|error| store_failed("start", &error))?;
-        for evicted in &evicted_sids {
+            .map_err(|error| store_failed("family start", &grant.subject, &error))?;
+        let subject_hash = SubjectHash::of(&grant.subject);
+        tracing::info!(
+            event = SecurityEvent::SessionCreated.as_str(),
+            subject_hash = %subject_hash,
+            "refresh family started"
+        );
+        for _ in &evicted_sids {
             tracing::info!(
-                event = "session_evicted",
-                subject = %grant.subject,
-                sid = %evicted,
+                event = SecurityEvent::SessionExpired.as_str(),
+                reason = "session_limit",
+                subject_hash = %subject_hash,
                 max_sessions = self.config.max_sessions,
                 "session limit reached: oldest refresh family ended"
             );
@@ -437,7 +454,7 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
                 .revoke_family(&subject, &sid, family_until)
                 .await
                 .map_err(|store_error| {
-                    tracing::warn!(event = "revocation_store_unavailable", error = %store_error, "ended family not revoked for access tokens");
+                    log_store_unavailable("family revocation", &subject, &store_error);
                     TokenError::new(TokenErrorKind::StoreUnavailable)
                 })
         };
@@ -463,13 +480,14 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
                             })
                             .await
                         {
-                            store_failed("end", &error);
+                            store_failed("family end", &subject, &error);
                         }
                         revoke_family().await?;
+                        log_refusal(TokenErrorKind::Revoked, Some(&subject));
                         Err(TokenError::new(TokenErrorKind::Revoked))
                     }
                     Err(error) => {
-                        tracing::warn!(event = "revocation_store_unavailable", %error, "refresh refused: revocation unknown");
+                        log_store_unavailable("revocation check", &subject, &error);
                         Err(TokenError::new(TokenErrorKind::StoreUnavailable))
                     }
                 }
@@ -501,13 +519,13 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         };
         let Some(user) = user_lookup(subject.clone()).await else {
             tracing::info!(
-                event = "refresh_user_unknown",
-                subject = %subject,
-                sid = %sid,
+                event = SecurityEvent::AuthnTokenRevoked.as_str(),
+                reason = "user_unknown",
+                subject_hash = %SubjectHash::of(&subject),
                 "refresh refused: the user no longer exists; family ended"
             );
             if let Err(error) = self.store.end(family).await {
-                store_failed("end", &error);
+                store_failed("family end", &subject, &error);
             }
             return Err(TokenError::new(TokenErrorKind::Revoked));
         };
@@ -534,28 +552,45 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
             successor: &successor,
             sealed_pair: &sealed,
         };
+        let subject_hash = SubjectHash::of(&subject);
         match self.store.rotate(family, rotation, &self.config).await {
-            Ok(RotateOutcome::Rotated) => Ok(pair),
-            Ok(RotateOutcome::Replay(sealed)) => self.open(&sealed, &sid, &presented),
+            Ok(RotateOutcome::Rotated) => {
+                tracing::info!(
+                    event = SecurityEvent::SessionRenewed.as_str(),
+                    subject_hash = %subject_hash,
+                    "refresh token rotated"
+                );
+                Ok(pair)
+            }
+            Ok(RotateOutcome::Replay(sealed)) => {
+                let pair = self.open(&sealed, &sid, &presented, &subject)?;
+                tracing::info!(
+                    event = SecurityEvent::SessionRenewed.as_str(),
+                    reason = "grace_retry",
+                    subject_hash = %subject_hash,
+                    "refresh retried within the grace window: the same pair again"
+                );
+                Ok(pair)
+            }
             Ok(RotateOutcome::Reuse) => {
                 tracing::warn!(
-                    event = "token_reuse_detected",
-                    subject = %subject,
-                    sid = %sid,
+                    event = SecurityEvent::AuthnTokenReuse.as_str(),
+                    reason = "rotated_token_presented",
+                    subject_hash = %subject_hash,
                     "a rotated refresh token was presented again: refresh family revoked"
                 );
                 Err(TokenError::new(TokenErrorKind::Revoked))
             }
             Ok(RotateOutcome::Unknown) => {
                 tracing::info!(
-                    event = "refresh_family_unknown",
-                    subject = %subject,
-                    sid = %sid,
+                    event = SecurityEvent::SessionUseAfterExpire.as_str(),
+                    reason = "family_unknown",
+                    subject_hash = %subject_hash,
                     "refresh refused: family expired, ended or revoked"
                 );
                 Err(TokenError::new(TokenErrorKind::Revoked))
             }
-            Err(error) => Err(store_failed("rotate", &error)),
+            Err(error) => Err(store_failed("family rotation", &subject, &error)),
         }
     }
 
@@ -564,7 +599,14 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         self.store
             .end(FamilyRef { subject, sid })
             .await
-            .map_err(|error| store_failed("end", &error))
+            .map_err(|error| store_failed("family end", subject, &error))?;
+        tracing::info!(
+            event = SecurityEvent::AuthnTokenRevoked.as_str(),
+            reason = "logout",
+            subject_hash = %SubjectHash::of(subject),
+            "refresh family ended"
+        );
+        Ok(())
     }
 
     /// `nonce || AES-256-GCM(pair)`, with AAD `sid || presented hash`: a
@@ -600,14 +642,17 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         sealed: &[u8],
         sid: &str,
         presented: &TokenHash,
+        subject: &str,
     ) -> Result<TokenPair, TokenError> {
         let refuse = || {
             // The key changed, or the store returned something else: the
             // pair cannot be returned again (fail closed; the client
             // retries and, past the window, ends the family as reuse).
             tracing::error!(
-                event = "refresh_replay_unsealable",
-                "sealed successor pair did not open"
+                event = SecurityEvent::StoreUnavailable.as_str(),
+                reason = "replay_unsealable",
+                subject_hash = %SubjectHash::of(subject),
+                "sealed successor pair did not open: refused"
             );
             TokenError::new(TokenErrorKind::StoreUnavailable)
         };
@@ -647,13 +692,8 @@ fn aad(sid: &str, presented: &TokenHash) -> Vec<u8> {
     aad
 }
 
-fn store_failed(operation: &'static str, error: &StoreError) -> TokenError {
-    tracing::warn!(
-        event = "refresh_store_unavailable",
-        operation,
-        %error,
-        "refresh refused: family store did not answer"
-    );
+fn store_failed(operation: &'static str, subject: &str, error: &StoreError) -> TokenError {
+    log_store_unavailable(operation, subject, error);
     TokenError::new(TokenErrorKind::StoreUnavailable)
 }
 

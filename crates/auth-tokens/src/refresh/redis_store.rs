@@ -7,6 +7,7 @@ use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, Script, ScriptInvocation};
 
 use super::{FamilyConfig, FamilyRef, FamilyStore, RotateOutcome, Rotation, TokenHash};
+use crate::config::ConfigError;
 use crate::redis_support::{self, hex};
 use crate::revocation::StoreError;
 
@@ -75,7 +76,7 @@ local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'last', 'abs')
 if not f[1] then return {0, ''} end
 local last = tonumber(f[4])
 local absolute = tonumber(f[5])
-if not last or not absolute then return redis.error_reply('family record is corrupt') end
+if not last or not absolute then return redis.error_reply('CORRUPT family record is corrupt') end
 local grace = tonumber(ARGV[4])
 local idle = tonumber(ARGV[5])
 if now >= absolute or now >= last + idle then
@@ -129,16 +130,19 @@ return 1
 /// - Every key has a TTL counted on Redis' clock (`TIME` inside the
 ///   scripts, in milliseconds): a family until its idle or absolute expiry.
 /// - Each operation is one `EVALSHA` (reloaded on `NOSCRIPT`), atomic, with
-///   a timeout (default 50 ms); a failure is an `Err`, which refuses the
-///   refresh with 503 (fail closed).
+///   a timeout (default 50 ms, the only bound: the connection has no
+///   response timeout of its own); a failure is an `Err` (logged as
+///   `event = "store_unavailable"`), which refuses the refresh with 503
+///   (fail closed).
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), palisade_auth_tokens::revocation::StoreError> {
+/// # async fn run() -> Result<(), palisade_errors::Error> {
 /// use std::time::Duration;
 /// use palisade_auth_tokens::refresh::RedisFamilyStore;
 ///
-/// let store = RedisFamilyStore::connect_lazy("redis://127.0.0.1:6379/0", Duration::from_millis(50))?
-///     .prefix("myapp:rf");
+/// let store = RedisFamilyStore::connect_lazy("redis://127.0.0.1:6379/0")?
+///     .with_key_prefix("myapp:rf")?
+///     .with_timeout(Duration::from_millis(50));
 /// # Ok(())
 /// # }
 /// ```
@@ -189,26 +193,30 @@ impl RedisFamilyStore {
         }
     }
 
+    /// Connects to `url` now: fails if Redis does not answer.
+    pub async fn connect(url: &str) -> Result<RedisFamilyStore, StoreError> {
+        Ok(RedisFamilyStore::new(redis_support::connection(url).await?))
+    }
+
     /// Connects to `url` lazily (see
     /// [`RedisRevocationStore::connect_lazy`](crate::revocation::RedisRevocationStore::connect_lazy)):
     /// the service starts while Redis is down, and every refresh then fails
     /// closed. Call it inside a Tokio runtime.
-    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<RedisFamilyStore, StoreError> {
-        let connection = redis_support::lazy_connection(url, timeout)?;
-        Ok(RedisFamilyStore::new(connection).timeout(timeout))
+    pub fn connect_lazy(url: &str) -> Result<RedisFamilyStore, StoreError> {
+        Ok(RedisFamilyStore::new(redis_support::lazy_connection(url)?))
     }
 
     /// The key prefix (default `palisade:rf`); tests use one per test.
-    /// Braces are replaced by `_` (one would become every key's hash tag).
-    #[must_use]
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = redis_support::key_prefix(prefix);
-        self
+    /// Refuses an empty prefix, braces (one would become every key's hash
+    /// tag), whitespace and control characters.
+    pub fn with_key_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        self.prefix = redis_support::key_prefix(prefix)?;
+        Ok(self)
     }
 
-    /// The timeout of each call (default 50 ms).
+    /// The bound on each call (default 50 ms).
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
@@ -237,18 +245,9 @@ impl RedisFamilyStore {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let error = match redis_support::invoke(&self.connection, self.timeout, invocation).await {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
-        };
-        tracing::warn!(
-            event = "refresh_store_unavailable",
-            operation,
-            error = %error,
-            timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            "refresh family store did not answer"
-        );
-        Err(StoreError::new(format!("{operation}: {error}")))
+        redis_support::invoke(&self.connection, self.timeout, operation, invocation)
+            .await
+            .inspect_err(|error| redis_support::log_failure("refresh", error, self.timeout))
     }
 }
 
@@ -300,9 +299,11 @@ impl FamilyStore for RedisFamilyStore {
             1 => Ok(RotateOutcome::Rotated),
             2 => Ok(RotateOutcome::Replay(sealed)),
             3 => Ok(RotateOutcome::Reuse),
-            _ => Err(StoreError::new(
-                "family rotation: unexpected reply from the script",
-            )),
+            _ => {
+                let error = StoreError::unexpected_reply("family rotation");
+                redis_support::log_failure("refresh", &error, self.timeout);
+                Err(error)
+            }
         }
     }
 

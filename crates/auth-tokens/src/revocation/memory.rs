@@ -10,6 +10,7 @@ use super::{
     DEFAULT_NOT_BEFORE_RETENTION, RevocationStore, StoreError, TokenRef, retention_seconds,
 };
 use crate::clock::{Clock, SystemClock};
+use palisade_errors::SecurityEvent;
 
 /// Default bound on entries: 1,000,000 (roughly 100 MB at the bound).
 pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
@@ -208,7 +209,9 @@ impl Shards {
         if evicted > 0 {
             let total = self.evictions.fetch_add(evicted, Ordering::Relaxed) + evicted;
             tracing::warn!(
-                event = "revocation_evicted",
+                event = SecurityEvent::StoreEviction.as_str(),
+                reason = "max_entries",
+                store = "revocation",
                 evicted,
                 total,
                 max_entries = self.max_entries,
@@ -275,7 +278,7 @@ impl Shards {
 ///   the `jti` or family revocation closest to its expiry, `not_before`
 ///   markers last — and evicting a revocation makes that token valid again.
 ///   Each eviction is counted in [`evictions`](Self::evictions) and logged
-///   as a warning (`event = "revocation_evicted"`). Size the bound from your
+///   as a warning (`event = "store_eviction"`). Size the bound from your
 ///   logout rate times the refresh lifetime, and rate-limit logins so an
 ///   attacker cannot log in and out fast enough to flush revocations.
 /// - Lookups in [`is_revoked`](RevocationStore::is_revoked) take at most
@@ -498,7 +501,9 @@ impl<C: Clock> RevocationStore for MemoryRevocationStore<C> {
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        Ok(self.revoke_subject_now(subject))
+        let not_before = self.revoke_subject_now(subject);
+        super::log_subject_revoked(subject);
+        Ok(not_before)
     }
 
     async fn not_before(&self, subject: &str) -> Result<Option<u64>, StoreError> {

@@ -19,8 +19,8 @@
 //!
 //! An `Err` from a store means "unknown", never "not revoked". The token
 //! verifier refuses the token with 503 `unavailable` (the
-//! `From<StoreError> for palisade_errors::Error` conversion below does
-//! exactly that), so an attacker holding a revoked token gains nothing by
+//! `From<StoreError> for palisade_errors::Error` conversion does exactly
+//! that), so an attacker holding a revoked token gains nothing by
 //! taking the store down or making it slow.
 //!
 //! # Expiry
@@ -45,10 +45,11 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
 //! use palisade_auth_tokens::ManualClock;
 //! use palisade_auth_tokens::revocation::{MemoryRevocationStore, RevocationStore, TokenRef};
 //!
-//! let clock = ManualClock::new(1_700_000_000);
+//! let clock = ManualClock::from_unix_secs(1_700_000_000);
 //! let store = MemoryRevocationStore::with_clock(clock.clone());
 //! let token = TokenRef {
 //!     subject: "user-42",
@@ -64,7 +65,7 @@
 //! assert!(store.is_revoked(token).await?);
 //!
 //! // Password change: every token issued up to now, in every session.
-//! clock.advance(60);
+//! clock.advance(Duration::from_secs(60));
 //! let not_before = store.revoke_subject("user-42").await?;
 //! let other = TokenRef { jti: "jti-2", sid: Some("session-8"), issued_at: not_before, ..token };
 //! assert!(store.is_revoked(other).await?);
@@ -90,57 +91,20 @@ pub use redis_store::{DEFAULT_REDIS_TIMEOUT, RedisRevocationStore};
 pub const DEFAULT_NOT_BEFORE_RETENTION: Duration = Duration::from_secs(8 * 24 * 60 * 60);
 
 /// A revocation store could not answer (Redis down, a timeout, a reply of
-/// the wrong shape).
+/// the wrong shape): the one store error of every Palisade core, from
+/// `palisade-errors`, re-exported here under its old path.
 ///
-/// The detail is for operators (logged where it happens) and never shown to
-/// clients. The caller must treat it as "revoked" — fail closed — which the
+/// The caller must treat it as "revoked" — fail closed — which its
 /// conversion into [`palisade_errors::Error`] (503 `unavailable`) does.
 ///
 /// ```
 /// use palisade_auth_tokens::revocation::StoreError;
 ///
-/// let error: palisade_errors::Error = StoreError::new("redis: connection refused").into();
+/// let error: palisade_errors::Error = StoreError::unavailable("redis").into();
 /// assert_eq!(error.status(), 503);
 /// ```
-#[derive(Debug)]
-pub struct StoreError {
-    detail: String,
-}
-
-impl StoreError {
-    /// A store failure described by `detail` (for [`RevocationStore`]
-    /// implementations outside this crate). Logged, never sent to clients;
-    /// it must not contain a token, subject or other identifier.
-    pub fn new(detail: impl Into<String>) -> StoreError {
-        StoreError {
-            detail: detail.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.detail)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-#[cfg(feature = "redis")]
-impl From<redis::RedisError> for StoreError {
-    fn from(error: redis::RedisError) -> StoreError {
-        StoreError::new(format!("redis: {error}"))
-    }
-}
-
-/// Fail closed: a revocation check that cannot be answered is a 503
-/// `unavailable` (the detail kept as the source, for the log), never a
-/// valid token.
-impl From<StoreError> for palisade_errors::Error {
-    fn from(error: StoreError) -> palisade_errors::Error {
-        palisade_errors::Error::new(palisade_errors::ErrorKind::Unavailable).with_source(error)
-    }
-}
+pub use palisade_errors::StoreError;
+pub use palisade_errors::StoreErrorKind;
 
 /// What a revocation check needs from a verified token: its `sub`, `jti`,
 /// `sid` (the refresh family, when the token carries one) and `iat`.
@@ -265,6 +229,16 @@ impl<S: RevocationStore> RevocationStore for Arc<S> {
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
         (**self).not_before(subject)
     }
+}
+
+/// The event of a logout everywhere, logged by the stores of this crate.
+fn log_subject_revoked(subject: &str) {
+    tracing::info!(
+        event = palisade_errors::SecurityEvent::AuthnTokenRevoked.as_str(),
+        reason = "logout_everywhere",
+        subject_hash = %palisade_errors::SubjectHash::of(subject),
+        "every token of the subject revoked"
+    );
 }
 
 /// A retention in whole seconds, rounded up, at least 1.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, Script, ScriptInvocation};
 
+use crate::config::ConfigError;
 use crate::redis_support;
 
 use super::{
@@ -25,14 +26,14 @@ const MAX_EXPIRES_AT: u64 = 9_000_000_000_000;
 /// subject's `not_before`, KEYS[3] (when the token has a `sid`) the family
 /// marker; ARGV[1] the token's `iat`. Returns 0 (valid) or why it is
 /// revoked: 1 `jti`, 2 family, 3 `not_before` (equal seconds included).
-/// A `not_before` that is not a number is an error: fail closed.
+/// A `not_before` that is not a number is a `CORRUPT` error: fail closed.
 const IS_REVOKED: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 if #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 local stored = redis.call('GET', KEYS[2])
 if stored then
   local not_before = tonumber(stored)
-  if not not_before then return redis.error_reply('not_before is not a number') end
+  if not not_before then return redis.error_reply('CORRUPT not_before is not a number') end
   if tonumber(ARGV[1]) <= not_before then return 3 end
 end
 return 0
@@ -66,7 +67,7 @@ local at = now
 local stored = redis.call('GET', KEYS[1])
 if stored then
   local previous = tonumber(stored)
-  if not previous then return redis.error_reply('not_before is not a number') end
+  if not previous then return redis.error_reply('CORRUPT not_before is not a number') end
   if previous > at then at = previous end
 end
 local ttl = (at + tonumber(ARGV[1])) * 1000 - now_ms
@@ -90,19 +91,21 @@ return at
 ///   live revocations, and instances with skewed clocks agree.
 /// - [`is_revoked`](RevocationStore::is_revoked) is one `EVALSHA` (scripts
 ///   are loaded once and reloaded on `NOSCRIPT`) in one round trip.
-/// - Every call has a timeout (default 50 ms). A failure or timeout is an
-///   `Err` (logged as `event = "revocation_store_unavailable"`), which the
+/// - Every call has a timeout (default 50 ms), the only bound on it (the
+///   connection has no response timeout of its own). A failure or timeout
+///   is an `Err` (logged as `event = "store_unavailable"` by the verifier), which the
 ///   verifier turns into 503: fail closed. Use one store (one multiplexed
 ///   [`ConnectionManager`], which reconnects by itself) per process; clones
 ///   share it.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), palisade_auth_tokens::revocation::StoreError> {
+/// # async fn run() -> Result<(), palisade_errors::Error> {
 /// use std::time::Duration;
 /// use palisade_auth_tokens::revocation::RedisRevocationStore;
 ///
-/// let store = RedisRevocationStore::connect_lazy("redis://127.0.0.1:6379/0", Duration::from_millis(50))?
-///     .prefix("myapp:rv");
+/// let store = RedisRevocationStore::connect_lazy("redis://127.0.0.1:6379/0")?
+///     .with_key_prefix("myapp:rv")?
+///     .with_timeout(Duration::from_millis(50));
 /// # Ok(())
 /// # }
 /// ```
@@ -147,30 +150,38 @@ impl RedisRevocationStore {
         }
     }
 
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`) lazily: the
-    /// service starts even while Redis is down (every check then fails
-    /// closed), and the manager reconnects when it is back. Connection and
-    /// response timeouts are `timeout`, with one reconnection attempt per
-    /// call, so a dead Redis costs one timeout per check, not the client's
-    /// default retry schedule. Call it inside a Tokio runtime (the manager's
-    /// driver is spawned on it).
-    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<RedisRevocationStore, StoreError> {
-        let connection = redis_support::lazy_connection(url, timeout)?;
-        Ok(RedisRevocationStore::new(connection).timeout(timeout))
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`) now: fails if
+    /// Redis does not answer. The connection reconnects by itself later.
+    pub async fn connect(url: &str) -> Result<RedisRevocationStore, StoreError> {
+        Ok(RedisRevocationStore::new(
+            redis_support::connection(url).await?,
+        ))
+    }
+
+    /// Connects to `url` lazily: the service starts even while Redis is
+    /// down (every check then fails closed), and the connection comes up by
+    /// itself when Redis is back, one reconnection attempt per call, so a
+    /// dead Redis costs one timeout per check, not the client's default
+    /// retry schedule. Call it inside a Tokio runtime (the connection's
+    /// driver is spawned on it). Fails only on a malformed URL.
+    pub fn connect_lazy(url: &str) -> Result<RedisRevocationStore, StoreError> {
+        Ok(RedisRevocationStore::new(redis_support::lazy_connection(
+            url,
+        )?))
     }
 
     /// The key prefix (default `palisade:rv`); tests use one per test.
-    /// Braces are replaced by `_`: one in the prefix would become every
-    /// key's hash tag and put every subject on one Cluster slot.
-    #[must_use]
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = redis_support::key_prefix(prefix);
-        self
+    /// Refuses an empty prefix, braces (one would become every key's hash
+    /// tag and put every subject on one Cluster slot), whitespace and
+    /// control characters.
+    pub fn with_key_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        self.prefix = redis_support::key_prefix(prefix)?;
+        Ok(self)
     }
 
-    /// The timeout of each call (default 50 ms).
+    /// The bound on each call (default 50 ms).
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
@@ -222,20 +233,14 @@ impl RedisRevocationStore {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        redis_support::invoke(&self.connection, self.timeout, invocation)
+        redis_support::invoke(&self.connection, self.timeout, operation, invocation)
             .await
-            .map_err(|error| self.failed(operation, error))
+            .map_err(|error| self.failed(error))
     }
 
-    fn failed(&self, operation: &'static str, error: StoreError) -> StoreError {
-        tracing::warn!(
-            event = "revocation_store_unavailable",
-            operation,
-            error = %error,
-            timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            "revocation store did not answer"
-        );
-        StoreError::new(format!("{operation}: {error}"))
+    fn failed(&self, error: StoreError) -> StoreError {
+        redis_support::log_failure("revocation", &error, self.timeout);
+        error
     }
 
     async fn revoke(
@@ -266,10 +271,7 @@ impl RevocationStore for RedisRevocationStore {
         match reason {
             0 => Ok(false),
             1..=3 => Ok(true),
-            _ => Err(self.failed(
-                "revocation check",
-                StoreError::new("unexpected reply from the script"),
-            )),
+            _ => Err(self.failed(StoreError::unexpected_reply("revocation check"))),
         }
     }
 
@@ -303,7 +305,9 @@ impl RevocationStore for RedisRevocationStore {
             .revoke_subject
             .key(self.not_before_key(subject));
         invocation.arg(self.retention);
-        self.invoke("subject revocation", &invocation).await
+        let not_before = self.invoke("subject revocation", &invocation).await?;
+        super::log_subject_revoked(subject);
+        Ok(not_before)
     }
 
     async fn not_before(&self, subject: &str) -> Result<Option<u64>, StoreError> {
@@ -317,8 +321,10 @@ impl RevocationStore for RedisRevocationStore {
         .await;
         match outcome {
             Ok(Ok(not_before)) => Ok(not_before),
-            Ok(Err(error)) => Err(self.failed("not_before read", StoreError::from(error))),
-            Err(_) => Err(self.failed("not_before read", StoreError::new("redis: timed out"))),
+            Ok(Err(error)) => {
+                Err(self.failed(redis_support::redis_error(error).during("not_before read")))
+            }
+            Err(_) => Err(self.failed(StoreError::timeout("not_before read"))),
         }
     }
 }

@@ -47,6 +47,32 @@ pub enum TokenErrorKind {
     CannotSign,
 }
 
+impl TokenErrorKind {
+    /// A stable snake_case name (`expired`, `bad_signature`, ...): the
+    /// `reason` of the `authn_token_invalid` event.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenErrorKind::TooLarge => "too_large",
+            TokenErrorKind::Malformed => "malformed",
+            TokenErrorKind::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenErrorKind::AlgorithmMismatch => "algorithm_mismatch",
+            TokenErrorKind::UnknownKey => "unknown_key",
+            TokenErrorKind::UnsupportedCritical => "unsupported_critical",
+            TokenErrorKind::WrongType => "wrong_type",
+            TokenErrorKind::BadSignature => "bad_signature",
+            TokenErrorKind::InvalidClaims => "invalid_claims",
+            TokenErrorKind::Expired => "expired",
+            TokenErrorKind::NotYetValid => "not_yet_valid",
+            TokenErrorKind::IssuedInFuture => "issued_in_future",
+            TokenErrorKind::WrongIssuer => "wrong_issuer",
+            TokenErrorKind::WrongAudience => "wrong_audience",
+            TokenErrorKind::Revoked => "revoked",
+            TokenErrorKind::StoreUnavailable => "store_unavailable",
+            TokenErrorKind::CannotSign => "cannot_sign",
+        }
+    }
+}
+
 /// A refused token (or a token that could not be issued).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenError {
@@ -102,3 +128,18 @@ impl std::fmt::Display for TokenError {
 }
 
 impl std::error::Error for TokenError {}
+
+/// The realm of the challenge a [`TokenError`] converted with `?` carries.
+/// For your own realm, use [`TokenError::to_error`] or
+/// [`TokenError::to_error_for`].
+pub const DEFAULT_REALM: &str = "api";
+
+/// [`TokenError::to_error`] with [`DEFAULT_REALM`] (401 with the
+/// `invalid_token` challenge, 503 for a store that did not answer, 500 for
+/// a token that could not be signed), the token error kept as the source,
+/// for the log.
+impl From<TokenError> for Error {
+    fn from(error: TokenError) -> Error {
+        error.to_error(DEFAULT_REALM).with_source(error)
+    }
+}

@@ -7,7 +7,8 @@ mod policy;
 mod verify;
 
 pub use claims::{Claims, NoCustomClaims, TokenType};
-pub use error::{TokenError, TokenErrorKind};
+pub use error::{DEFAULT_REALM, TokenError, TokenErrorKind};
 pub use issue::{Grant, IssuedToken, TokenIssuer, random_id};
 pub use policy::{MAX_LEEWAY, Relaxations, TokenPolicy};
 pub use verify::TokenVerifier;
+pub(crate) use verify::{log_refusal, log_refusal_reason, log_store_unavailable};

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::config::{ConfigError, ConfigErrorKind};
+
 /// The largest clock-skew leeway a verifier accepts, in seconds.
 pub const MAX_LEEWAY: u64 = 300;
 
@@ -48,11 +50,13 @@ struct TokenPolicyConfig {
 }
 
 impl TryFrom<TokenPolicyConfig> for TokenPolicy {
-    type Error = String;
+    type Error = ConfigError;
 
-    fn try_from(config: TokenPolicyConfig) -> Result<TokenPolicy, String> {
+    fn try_from(config: TokenPolicyConfig) -> Result<TokenPolicy, ConfigError> {
+        let invalid =
+            |detail: String| Err(ConfigError::new(ConfigErrorKind::InvalidPolicy, detail));
         if config.issuer.is_empty() || config.audience.is_empty() {
-            return Err("token policy: issuer and audience must not be empty".to_owned());
+            return invalid("token policy: issuer and audience must not be empty".to_owned());
         }
         let defaults = TokenPolicy::new(config.issuer, config.audience);
         let policy = TokenPolicy {
@@ -63,13 +67,13 @@ impl TryFrom<TokenPolicyConfig> for TokenPolicy {
             ..defaults
         };
         if policy.access_ttl == 0 || policy.refresh_ttl < policy.access_ttl {
-            return Err(
+            return invalid(
                 "token policy: access_ttl must be positive and refresh_ttl at least access_ttl"
                     .to_owned(),
             );
         }
         if policy.leeway > MAX_LEEWAY {
-            return Err(format!(
+            return invalid(format!(
                 "token policy: leeway {} s is above {MAX_LEEWAY} s",
                 policy.leeway
             ));

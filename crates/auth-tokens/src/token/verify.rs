@@ -6,8 +6,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use crate::keyring::{Keyring, SigningKey};
-use crate::revocation::{RevocationStore, TokenRef};
+use crate::revocation::{RevocationStore, StoreError, TokenRef};
 use crate::{Clock, SystemClock};
+use palisade_errors::{SecurityEvent, SubjectHash};
 
 use super::claims::{Claims, NoCustomClaims, TokenType, one_or_many};
 use super::error::{TokenError, TokenErrorKind};
@@ -130,8 +131,8 @@ impl<C: Clock> TokenVerifier<C> {
         store: &S,
         whole_session: Option<u64>,
     ) -> Result<(), TokenError> {
-        let unavailable = |error: crate::revocation::StoreError| {
-            tracing::warn!(event = "revocation_store_unavailable", %error, "logout not recorded");
+        let unavailable = |error: StoreError| {
+            log_store_unavailable("logout", &claims.sub, &error);
             TokenError::new(TokenErrorKind::StoreUnavailable)
         };
         let leeway = self.policy.leeway;
@@ -145,6 +146,12 @@ impl<C: Clock> TokenVerifier<C> {
                 .await
                 .map_err(unavailable)?;
         }
+        tracing::info!(
+            event = SecurityEvent::AuthnTokenRevoked.as_str(),
+            reason = if whole_session.is_some() { "logout_session" } else { "logout" },
+            subject_hash = %SubjectHash::of(&claims.sub),
+            "token revoked"
+        );
         Ok(())
     }
 
@@ -167,12 +174,31 @@ impl<C: Clock> TokenVerifier<C> {
 
     /// Verifies a token of `token_type` into any claims type (for tokens of
     /// other issuers, with [`Relaxations`]).
+    ///
+    /// A refusal is logged once, as `event = "authn_token_invalid"` with the
+    /// kind as `reason` and, once the signature has verified, the
+    /// `subject_hash` of the token's `sub` (never the token or the subject).
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         token_type: TokenType,
     ) -> Result<T, TokenError> {
-        let refuse = |kind| Err(TokenError::new(kind));
+        self.check(token, token_type).map_err(|(error, payload)| {
+            // Only after the signature verified is `sub` the issuer's word.
+            let subject = payload.as_deref().and_then(subject_of);
+            log_refusal(error.kind(), subject.as_deref());
+            error
+        })
+    }
+
+    /// [`verify`](Self::verify) without the log line; a refusal after the
+    /// signature verified carries the decoded payload, for the log.
+    fn check<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        token_type: TokenType,
+    ) -> Result<T, (TokenError, Option<Vec<u8>>)> {
+        let refuse = |kind| Err((TokenError::new(kind), None));
         // Size first: nothing of an oversized token is decoded.
         if token.len() > self.policy.max_token_len {
             return refuse(TokenErrorKind::TooLarge);
@@ -187,7 +213,7 @@ impl<C: Clock> TokenVerifier<C> {
             // "Signature stripped": an unsigned token is never valid.
             return refuse(TokenErrorKind::BadSignature);
         }
-        let header: RawHeader = decode_json(header_b64)?;
+        let header: RawHeader = decode_json(header_b64).map_err(|error| (error, None))?;
         if header.crit {
             // RFC 7515 §4.1.11: a recipient that does not understand a
             // critical extension must reject the token.
@@ -197,12 +223,13 @@ impl<C: Clock> TokenVerifier<C> {
             TokenType::Access => &self.access,
             TokenType::Refresh => &self.refresh,
         };
-        let key: &SigningKey = match header.kid.as_deref() {
+        let Some(key): Option<&SigningKey> = (match header.kid.as_deref() {
             Some(kid) => keyring.verifier(kid),
             None if self.relaxations.allow_missing_kid_dangerously => keyring.single(),
             None => None,
-        }
-        .ok_or(TokenError::new(TokenErrorKind::UnknownKey))?;
+        }) else {
+            return refuse(TokenErrorKind::UnknownKey);
+        };
         // The algorithm is the key's, exactly: `none`, a casing of it, or
         // HS256 over an RSA public key (algorithm confusion) never match.
         if header.alg != key.algorithm().name() {
@@ -227,13 +254,25 @@ impl<C: Clock> TokenVerifier<C> {
         if !valid {
             return refuse(TokenErrorKind::BadSignature);
         }
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| TokenError::new(TokenErrorKind::Malformed))?;
-        let registered: TimeAndParties = serde_json::from_slice(&payload)
-            .map_err(|_| TokenError::new(TokenErrorKind::InvalidClaims))?;
-        self.check_registered(&registered, token_type)?;
-        serde_json::from_slice(&payload).map_err(|_| TokenError::new(TokenErrorKind::InvalidClaims))
+        let Ok(payload) = URL_SAFE_NO_PAD.decode(payload_b64) else {
+            return refuse(TokenErrorKind::Malformed);
+        };
+        let Ok(registered) = serde_json::from_slice::<TimeAndParties>(&payload) else {
+            return Err((
+                TokenError::new(TokenErrorKind::InvalidClaims),
+                Some(payload),
+            ));
+        };
+        if let Err(error) = self.check_registered(&registered, token_type) {
+            return Err((error, Some(payload)));
+        }
+        match serde_json::from_slice(&payload) {
+            Ok(claims) => Ok(claims),
+            Err(_) => Err((
+                TokenError::new(TokenErrorKind::InvalidClaims),
+                Some(payload),
+            )),
+        }
     }
 
     fn check_registered(
@@ -292,14 +331,63 @@ async fn check_unrevoked<T, S: RevocationStore>(
     match store.is_revoked(token).await {
         Ok(false) => Ok(()),
         Ok(true) => {
-            tracing::info!(event = "revoked_token_used", subject = %claims.sub, "revoked token refused");
+            log_refusal(TokenErrorKind::Revoked, Some(&claims.sub));
             Err(TokenError::new(TokenErrorKind::Revoked))
         }
         Err(error) => {
-            tracing::warn!(event = "revocation_store_unavailable", %error, "token refused: revocation unknown");
+            log_store_unavailable("revocation check", &claims.sub, &error);
             Err(TokenError::new(TokenErrorKind::StoreUnavailable))
         }
     }
+}
+
+/// The one event of a refused token: `authn_token_invalid`, the kind as
+/// `reason`, the hash of the subject when it is known.
+pub(crate) fn log_refusal(kind: TokenErrorKind, subject: Option<&str>) {
+    log_refusal_reason(kind.as_str(), subject);
+}
+
+/// [`log_refusal`] for a refusal that is not a [`TokenErrorKind`] (no
+/// token at all, an unusable `Authorization` header).
+pub(crate) fn log_refusal_reason(reason: &'static str, subject: Option<&str>) {
+    match subject {
+        Some(subject) => tracing::info!(
+            event = SecurityEvent::AuthnTokenInvalid.as_str(),
+            reason,
+            subject_hash = %SubjectHash::of(subject),
+            "token refused"
+        ),
+        None => tracing::info!(
+            event = SecurityEvent::AuthnTokenInvalid.as_str(),
+            reason,
+            "token refused"
+        ),
+    }
+}
+
+/// The one event of a decision a store could not answer: `store_unavailable`,
+/// `reason = "fail_closed"`, the operation and the store error's kind.
+pub(crate) fn log_store_unavailable(operation: &'static str, subject: &str, error: &StoreError) {
+    tracing::warn!(
+        event = SecurityEvent::StoreUnavailable.as_str(),
+        reason = "fail_closed",
+        operation,
+        store_error = error.kind().as_str(),
+        subject_hash = %SubjectHash::of(subject),
+        %error,
+        "store did not answer: refused"
+    );
+}
+
+/// The `sub` of a payload whose signature verified, for the log.
+fn subject_of(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Subject {
+        sub: String,
+    }
+    serde_json::from_slice::<Subject>(payload)
+        .ok()
+        .map(|subject| subject.sub)
 }
 
 /// `typ` compared ASCII case-insensitively, with an optional `application/`
