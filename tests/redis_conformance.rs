@@ -53,7 +53,10 @@ pub fn unique_prefix(store: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.subsec_nanos());
-    format!("palisade-conformance:{store}:{}-{nanos}", std::process::id())
+    format!(
+        "palisade-conformance:{store}:{}-{nanos}",
+        std::process::id()
+    )
 }
 
 pub fn prefix_rules<S: Subject>() {
