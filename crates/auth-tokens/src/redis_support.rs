@@ -48,28 +48,19 @@ pub(crate) async fn connection(url: &str) -> Result<ConnectionManager, StoreErro
         .map_err(|error| redis_error(error).during("connect"))
 }
 
-/// `prefix`, if it is a safe key prefix: not empty, without braces (one
-/// would become every key's Cluster hash tag and put every subject on one
-/// slot), whitespace or control characters.
+/// `prefix`, if it passes the shared key-prefix rule
+/// ([`palisade_errors::check_key_prefix`]: not empty, no braces, whitespace
+/// or control characters).
 pub(crate) fn key_prefix(prefix: &str) -> Result<Arc<str>, ConfigError> {
-    let refuse = |why: &str| {
-        Err(ConfigError::new(
+    palisade_errors::check_key_prefix(prefix).map_err(|problem| {
+        ConfigError::new(
             ConfigErrorKind::InvalidKeyPrefix,
             format!(
-                "Redis key prefix {:?} {why}",
+                "Redis key prefix {:?} {problem}",
                 prefix.chars().take(64).collect::<String>()
             ),
-        ))
-    };
-    if prefix.is_empty() {
-        return refuse("is empty");
-    }
-    if prefix.contains(['{', '}']) {
-        return refuse("holds a brace, which would become every key's hash tag");
-    }
-    if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return refuse("holds whitespace or a control character");
-    }
+        )
+    })?;
     Ok(Arc::from(prefix))
 }
 

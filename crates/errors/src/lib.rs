@@ -13,4 +13,6 @@ pub use error::{Error, FieldError};
 pub use event::{SecurityEvent, SubjectHash};
 pub use kind::ErrorKind;
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
-pub use store::{StoreError, StoreErrorKind};
+pub use store::{
+    KeyPrefixProblem, MAX_KEY_PREFIX_LEN, StoreError, StoreErrorKind, check_key_prefix,
+};

@@ -152,3 +152,62 @@ impl From<StoreError> for Error {
         Error::new(ErrorKind::Unavailable).with_source(error)
     }
 }
+
+/// The longest store key prefix [`check_key_prefix`] accepts, in bytes.
+pub const MAX_KEY_PREFIX_LEN: usize = 100;
+
+/// Why [`check_key_prefix`] refused a prefix.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyPrefixProblem {
+    /// An empty prefix would share the key space with every other user of
+    /// the Redis.
+    Empty,
+    /// Longer than [`MAX_KEY_PREFIX_LEN`] bytes.
+    TooLong,
+    /// A `{` or `}`: Redis Cluster hashes the first `{...}` of a key, so a
+    /// brace in the prefix would become every key's hash tag and put every
+    /// subject on one slot (one hot shard, and no key-family isolation).
+    Brace,
+    /// Whitespace or a control character, which break `redis-cli`, key
+    /// patterns and log lines.
+    WhitespaceOrControl,
+}
+
+impl std::fmt::Display for KeyPrefixProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyPrefixProblem::Empty => "is empty",
+            KeyPrefixProblem::TooLong => "is longer than 100 bytes",
+            KeyPrefixProblem::Brace => "holds a brace, which would become every key's hash tag",
+            KeyPrefixProblem::WhitespaceOrControl => "holds whitespace or a control character",
+        })
+    }
+}
+
+/// The one key-prefix rule of every Palisade Redis store (see
+/// CONTRIBUTING.md, "Redis stores"), so no store is laxer than another.
+///
+/// ```
+/// use palisade_errors::{KeyPrefixProblem, check_key_prefix};
+///
+/// assert_eq!(check_key_prefix("myapp:rl"), Ok(()));
+/// assert_eq!(check_key_prefix("myapp:{rl}"), Err(KeyPrefixProblem::Brace));
+/// assert_eq!(check_key_prefix(""), Err(KeyPrefixProblem::Empty));
+/// assert_eq!(check_key_prefix("my app"), Err(KeyPrefixProblem::WhitespaceOrControl));
+/// ```
+pub fn check_key_prefix(prefix: &str) -> Result<(), KeyPrefixProblem> {
+    if prefix.is_empty() {
+        return Err(KeyPrefixProblem::Empty);
+    }
+    if prefix.len() > MAX_KEY_PREFIX_LEN {
+        return Err(KeyPrefixProblem::TooLong);
+    }
+    if prefix.contains(['{', '}']) {
+        return Err(KeyPrefixProblem::Brace);
+    }
+    if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(KeyPrefixProblem::WhitespaceOrControl);
+    }
+    Ok(())
+}

@@ -12,9 +12,6 @@ use crate::{ConfigError, ConfigErrorKind, StoreError};
 /// store's own timeout, not by this.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Longest key prefix accepted.
-const MAX_PREFIX_LEN: usize = 100;
-
 /// A Redis error as a store error: the detail names the backend, the Redis
 /// error (which never carries a key) is the source.
 pub(crate) fn redis_error(error: redis::RedisError) -> StoreError {
@@ -52,24 +49,15 @@ pub(crate) fn connect_lazy(url: &str) -> Result<ConnectionManager, StoreError> {
         .map_err(|error| redis_error(error).during("connect"))
 }
 
-/// Refuses an empty prefix, braces (a `{` would become every key's Cluster
-/// hash tag), whitespace and control characters, and prefixes over 100 bytes.
+/// The shared key-prefix rule ([`palisade_errors::check_key_prefix`]) as
+/// this crate's configuration error.
 pub(crate) fn check_prefix(store: &str, prefix: &str) -> Result<(), ConfigError> {
-    let bad = prefix.is_empty()
-        || prefix.len() > MAX_PREFIX_LEN
-        || prefix
-            .chars()
-            .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control());
-    if bad {
-        return Err(ConfigError::new(
+    palisade_errors::check_key_prefix(prefix).map_err(|problem| {
+        ConfigError::new(
             ConfigErrorKind::InvalidKeyPrefix,
-            format!(
-                "{store} key prefix must be 1 to {MAX_PREFIX_LEN} bytes without braces, \
-                 whitespace or control characters"
-            ),
-        ));
-    }
-    Ok(())
+            format!("{store} key prefix {problem}"),
+        )
+    })
 }
 
 /// Lowercase hex of `bytes`.
