@@ -24,6 +24,8 @@ pub enum ErrorKind {
     NotFound,
     /// 405: the resource exists but not with this method; carries `Allow`.
     MethodNotAllowed,
+    /// 408: the request body stalled past its read deadline.
+    RequestTimeout,
     /// 409: the request conflicts with the resource's current state.
     Conflict,
     /// 413: the body is larger than the configured limit.
@@ -46,13 +48,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in status order. Handy for exhaustive tests and metrics registration.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::BadRequest,
         ErrorKind::Unauthorized,
         ErrorKind::Forbidden,
         ErrorKind::CorsRejected,
         ErrorKind::NotFound,
         ErrorKind::MethodNotAllowed,
+        ErrorKind::RequestTimeout,
         ErrorKind::Conflict,
         ErrorKind::PayloadTooLarge,
         ErrorKind::UriTooLong,
@@ -72,6 +75,7 @@ impl ErrorKind {
             ErrorKind::Forbidden | ErrorKind::CorsRejected => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -93,6 +97,7 @@ impl ErrorKind {
             ErrorKind::CorsRejected => "cors_rejected",
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::UriTooLong => "uri_too_long",
@@ -114,6 +119,7 @@ impl ErrorKind {
             ErrorKind::CorsRejected => "Cross-origin request not allowed",
             ErrorKind::NotFound => "Resource not found",
             ErrorKind::MethodNotAllowed => "Method not allowed",
+            ErrorKind::RequestTimeout => "The request took too long to arrive",
             ErrorKind::Conflict => "The request conflicts with the current state",
             ErrorKind::PayloadTooLarge => "Request body too large",
             ErrorKind::UriTooLong => "Request URI too long",

@@ -40,6 +40,12 @@ fn every_kind_has_its_fixed_status_code_and_message() {
             "Method not allowed",
         ),
         (
+            ErrorKind::RequestTimeout,
+            408,
+            "request_timeout",
+            "The request took too long to arrive",
+        ),
+        (
             ErrorKind::Conflict,
             409,
             "conflict",
