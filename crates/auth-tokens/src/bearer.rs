@@ -79,6 +79,54 @@ impl<S: RevocationStore, C: Clock> BearerAuth<S, C> {
             revocations: None,
         }
     }
+
+    /// The verifier: what a logout handler revokes with
+    /// ([`TokenVerifier::revoke`]), against [`revocations`](Self::revocations).
+    pub fn verifier(&self) -> &TokenVerifier<C> {
+        &self.verifier
+    }
+
+    /// The revocation store checked on every request (`None` when built
+    /// [`without_revocation_dangerously`](Self::without_revocation_dangerously)).
+    pub fn revocations(&self) -> Option<&S> {
+        self.revocations.as_ref()
+    }
+}
+
+/// Whether an authentication layer lets a request without bearer
+/// credentials through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No credentials: 401 with the bare challenge.
+    Required,
+    /// No credentials: an anonymous caller, passed on without a principal.
+    /// Malformed or invalid credentials are still refused: a forged token is
+    /// never downgraded to anonymous.
+    Optional,
+}
+
+/// The decision of an authentication layer: `Ok(Some(..))` an authenticated
+/// caller, `Ok(None)` an anonymous one (only in [`AuthMode::Optional`], only
+/// without credentials; no event), `Err` the RFC 6750 refusal (its event
+/// logged by `auth`).
+pub async fn authenticate_request(
+    auth: &dyn Authenticate,
+    credentials: Credentials<'_>,
+    mode: AuthMode,
+) -> Result<Option<Authenticated>, Error> {
+    if mode == AuthMode::Optional && credentials == Credentials::None {
+        return Ok(None);
+    }
+    auth.authenticate(credentials).await.map(Some)
+}
+
+/// The refusal of an anonymous caller where an identity is needed after an
+/// optional authentication layer let it through (an identity-keyed rate
+/// limit told to refuse): 401 with the bare challenge, and the same event
+/// as a request without credentials at a required layer.
+pub fn refuse_anonymous(authorizer: &Authorizer) -> Error {
+    crate::token::log_refusal_reason("missing", None);
+    authorizer.challenge_missing()
 }
 
 /// What an `Authorization` header holds, as far as bearer auth is concerned.
@@ -218,7 +266,76 @@ pub fn not_configured() -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{Credentials, credentials};
+    use super::{
+        AuthFuture, AuthMode, Authenticate, Authenticated, Credentials, authenticate_request,
+        credentials,
+    };
+    use crate::authz::{Authorizer, Principal, RoleHierarchy, RolePermissions};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Counts calls; accepts the token `good`, refuses anything else.
+    struct Counting(AtomicU32, Authorizer);
+
+    impl Authenticate for Counting {
+        fn authenticate<'a>(&'a self, credentials: Credentials<'a>) -> AuthFuture<'a> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                match credentials {
+                    Credentials::Bearer("good") => Ok(Authenticated {
+                        claims: serde_json::from_value(serde_json::json!({
+                            "iss": "i", "sub": "alice", "aud": "a", "exp": 2, "nbf": 0,
+                            "iat": 0, "jti": "j", "type": "access"
+                        }))
+                        .map_err(|_| self.1.challenge_invalid_token())?,
+                        principal: Principal::new("alice"),
+                    }),
+                    Credentials::None => Err(self.1.challenge_missing()),
+                    _ => Err(self.1.challenge_invalid_token()),
+                }
+            })
+        }
+
+        fn authorizer(&self) -> &Authorizer {
+            &self.1
+        }
+    }
+
+    #[test]
+    fn optional_mode_passes_only_the_caller_without_credentials() {
+        let authorizer =
+            Authorizer::new(RoleHierarchy::default(), RolePermissions::default(), "api");
+        let auth = Counting(AtomicU32::new(0), authorizer.expect("authorizer"));
+        let run =
+            |credentials, mode| futures_executor(authenticate_request(&auth, credentials, mode));
+        assert!(matches!(
+            run(Credentials::None, AuthMode::Optional),
+            Ok(None)
+        ));
+        assert_eq!(
+            auth.0.load(Ordering::SeqCst),
+            0,
+            "anonymous: nothing verified"
+        );
+        let required = run(Credentials::None, AuthMode::Required);
+        assert_eq!(required.map(|_| ()).expect_err("refused").status(), 401);
+        for mode in [AuthMode::Optional, AuthMode::Required] {
+            let forged = run(Credentials::Bearer("forged"), mode);
+            assert_eq!(forged.map(|_| ()).expect_err("refused").status(), 401);
+            assert!(run(Credentials::Malformed, mode).is_err(), "{mode:?}");
+            let good = run(Credentials::Bearer("good"), mode);
+            assert!(matches!(good, Ok(Some(a)) if a.principal.subject == "alice"));
+        }
+    }
+
+    /// Polls a future that never waits (the fake authenticator's).
+    fn futures_executor<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("the fake authenticator never waits"),
+        }
+    }
 
     #[test]
     fn authorization_lines_are_read_per_rfc_6750() {
