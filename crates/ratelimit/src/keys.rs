@@ -39,6 +39,20 @@ pub fn route_key(method: &str, route_template: Option<&str>, client_key: &str) -
     key
 }
 
+/// The answer of a limit keyed by a verified identity (a subject, an API key
+/// id) that found neither the identity nor an identity layer's word that the
+/// caller is anonymous: the layer that sets the identity did not run before
+/// the limit (a wrong layer order). A server misconfiguration, never
+/// "unlimited": 500, and one `sys_misconfigured` event.
+pub fn identity_layer_missing() -> palisade_errors::Error {
+    tracing::error!(
+        event = palisade_errors::SecurityEvent::SysMisconfigured.as_str(),
+        reason = "ratelimit_identity_missing",
+        "a limit keyed by an identity ran before the layer that sets it"
+    );
+    palisade_errors::Error::new(palisade_errors::ErrorKind::Internal)
+}
+
 /// The client address a key names, when it is a client key
 /// (`ip4:203.0.113.7`, `ip6:2001:db8::/56`) or ends with one (a route key):
 /// for the `client_ip` field of the refusal event.
@@ -62,5 +76,25 @@ mod tests {
         );
         assert_eq!(client_ip_of(UNKNOWN_CLIENT_KEY), None);
         assert_eq!(client_ip_of("subject:alice"), None);
+    }
+
+    #[test]
+    fn a_missing_identity_layer_is_a_500_and_one_event() {
+        use palisade_errors::SecurityEvent;
+        use palisade_errors::testing::EventCapture;
+
+        let capture = EventCapture::new();
+        let error = {
+            let _guard = capture.set_default();
+            identity_layer_missing()
+        };
+        assert_eq!(error.status(), 500);
+        let events = capture.security_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event(), Some(SecurityEvent::SysMisconfigured));
+        assert_eq!(
+            events[0].field("reason"),
+            Some("ratelimit_identity_missing")
+        );
     }
 }
