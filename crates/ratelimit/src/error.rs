@@ -39,6 +39,9 @@ pub enum ConfigErrorKind {
     InvalidLoginConfig,
     /// A login id secret too short to keep store keys unpredictable.
     InvalidSecret,
+    /// A request cost above the smallest limit of the policy: no request of
+    /// that cost can ever be admitted.
+    InvalidCost,
 }
 
 impl ConfigErrorKind {
@@ -52,6 +55,7 @@ impl ConfigErrorKind {
             ConfigErrorKind::InvalidRedisUrl => "invalid_redis_url",
             ConfigErrorKind::InvalidLoginConfig => "invalid_login_config",
             ConfigErrorKind::InvalidSecret => "invalid_secret",
+            ConfigErrorKind::InvalidCost => "invalid_cost",
         }
     }
 }
@@ -89,5 +93,58 @@ impl std::error::Error for ConfigError {}
 impl From<ConfigError> for palisade_errors::Error {
     fn from(error: ConfigError) -> palisade_errors::Error {
         palisade_errors::Error::new(palisade_errors::ErrorKind::Internal).with_source(error)
+    }
+}
+
+/// Why [`RateLimiter::check`](crate::RateLimiter::check) gave no decision.
+///
+/// Converts into the envelope error with `?`: the store's failure as 503
+/// `unavailable`, a cost no quota can ever admit as 500 `internal`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The store failed.
+    Store(palisade_errors::StoreError),
+    /// The cost is above the smallest limit of the policy
+    /// ([`ConfigErrorKind::InvalidCost`]): asking again never helps.
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckError::Store(error) => std::fmt::Display::fmt(error, f),
+            CheckError::Config(error) => std::fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CheckError::Store(error) => Some(error),
+            CheckError::Config(error) => Some(error),
+        }
+    }
+}
+
+impl From<palisade_errors::StoreError> for CheckError {
+    fn from(error: palisade_errors::StoreError) -> CheckError {
+        CheckError::Store(error)
+    }
+}
+
+impl From<ConfigError> for CheckError {
+    fn from(error: ConfigError) -> CheckError {
+        CheckError::Config(error)
+    }
+}
+
+impl From<CheckError> for palisade_errors::Error {
+    fn from(error: CheckError) -> palisade_errors::Error {
+        match error {
+            CheckError::Store(error) => palisade_errors::Error::from(error),
+            CheckError::Config(error) => palisade_errors::Error::from(error),
+        }
     }
 }

@@ -64,8 +64,9 @@ impl Decision {
 /// Decides a request of `cost` against `state` at `now`. Returns the
 /// decision and the state to store: changed only when the request is
 /// admitted in [`Mode::Consume`]. A cost above a quota's limit is never
-/// admitted (its `retry_after` is when the quota is full again; callers
-/// should not charge more than the smallest limit).
+/// admitted, however long the caller waits: check costs with
+/// [`Policy::check_cost`] first (the limiter does, and answers such a cost
+/// with a configuration error).
 pub fn decide(
     state: &State,
     now: Timestamp,

@@ -18,7 +18,7 @@ mod redis_support;
 mod store;
 
 pub use clock::{Clock, FastClock, ManualClock, SystemClock, Timestamp};
-pub use error::{ConfigError, ConfigErrorKind};
+pub use error::{CheckError, ConfigError, ConfigErrorKind};
 pub use fail::FailMode;
 pub use gcra::{Decision, Mode};
 pub use limiter::{Admission, HeaderStyle, RateLimiter};

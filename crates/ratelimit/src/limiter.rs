@@ -15,7 +15,9 @@ use crate::clock::micros;
 use crate::gcra::{Decision, Mode};
 use crate::quota::Policy;
 use crate::store::RateStore;
-use crate::{Clock, FailMode, FastClock, MemoryStore, StoreError};
+use crate::{
+    CheckError, Clock, ConfigError, ConfigErrorKind, FailMode, FastClock, MemoryStore, StoreError,
+};
 
 /// Which rate-limit headers responses carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -79,6 +81,8 @@ pub struct RateLimiter<S, C: Clock = FastClock> {
     /// The name as a structured-field string (for the draft headers).
     header_name: Box<str>,
     policy: Policy,
+    /// [`Policy::max_cost`], computed once.
+    max_cost: u32,
     policy_header: Option<HeaderValue>,
     store: S,
     fail_mode: FailMode,
@@ -126,6 +130,7 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         RateLimiter {
             name: name.into(),
             header_name: header_name.into(),
+            max_cost: policy.max_cost(),
             policy,
             policy_header,
             store,
@@ -186,21 +191,60 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         self.store_skips.load(Ordering::Relaxed)
     }
 
+    /// `cost` if a request of that cost can ever be admitted
+    /// ([`Policy::check_cost`]). Call it where a fixed cost is configured
+    /// (an adapter's layer builder), so a cost above the smallest limit
+    /// fails at start-up instead of at every request.
+    pub fn check_cost(&self, cost: u32) -> Result<u32, ConfigError> {
+        self.policy.check_cost(cost)
+    }
+
     /// Admits a request of `cost` for `key` and spends the quota, or refuses
     /// it with a 429 envelope error (`Retry-After` and the rate-limit
     /// headers), spending nothing. When the store fails: the fallback store
     /// if set, else [`FailMode::Open`] admits unmetered and
     /// [`FailMode::Closed`] refuses with 503.
+    ///
+    /// A cost above the smallest limit of the policy, which no wait could
+    /// ever admit, is a configuration error (500 `internal`, logged as
+    /// `sys_misconfigured`), never a 429 telling the client to retry.
     pub async fn consume(&self, key: &str, cost: u32) -> Result<Admission, Error> {
+        if cost > self.max_cost {
+            return Err(self.cost_error(cost).into());
+        }
         match self.decide(key, cost, Mode::Consume).await {
             Ok(decision) => self.verdict(key, decision),
             Err(_) => self.on_store_failure(key, cost).await,
         }
     }
 
-    /// What [`consume`](Self::consume) would decide, spending nothing.
-    pub async fn check(&self, key: &str, cost: u32) -> Result<Decision, StoreError> {
-        self.decide(key, cost, Mode::Check).await
+    /// What [`consume`](Self::consume) would decide, spending nothing. Fails
+    /// with [`CheckError::Store`] when the store does, and with
+    /// [`CheckError::Config`] for a cost above the smallest limit.
+    pub async fn check(&self, key: &str, cost: u32) -> Result<Decision, CheckError> {
+        if cost > self.max_cost {
+            return Err(self.cost_error(cost).into());
+        }
+        Ok(self.decide(key, cost, Mode::Check).await?)
+    }
+
+    /// The error (and the event) for a cost no quota can ever admit.
+    #[cold]
+    fn cost_error(&self, cost: u32) -> ConfigError {
+        let error = match self.policy.check_cost(cost) {
+            Err(error) => error,
+            // Unreachable: called only for a cost above `max_cost`.
+            Ok(_) => ConfigError::new(ConfigErrorKind::InvalidCost, "a cost above the limit"),
+        };
+        tracing::error!(
+            event = SecurityEvent::SysMisconfigured.as_str(),
+            reason = "ratelimit_cost_above_limit",
+            limiter = %self.name,
+            cost,
+            max_cost = self.max_cost,
+            "request cost above the smallest limit: it can never be admitted"
+        );
+        error
     }
 
     /// Forgets `key` (e.g. after a successful CAPTCHA).

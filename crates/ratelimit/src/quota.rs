@@ -216,6 +216,40 @@ impl Policy {
     pub fn burst(&self) -> u32 {
         self.quotas.first().map_or(0, Quota::limit)
     }
+
+    /// The largest cost one request can ever be admitted at: the smallest
+    /// limit of the quotas (not always the shortest quota's: `100/second`
+    /// with `5/minute` admits at most 5 at once).
+    pub fn max_cost(&self) -> u32 {
+        self.quotas.iter().map(Quota::limit).min().unwrap_or(0)
+    }
+
+    /// `cost` if a request of that cost can ever be admitted, else an
+    /// [`InvalidCost`](ConfigErrorKind::InvalidCost) error: a cost above
+    /// [`max_cost`](Self::max_cost) would be refused for ever, every retry
+    /// told to come back later. Check a fixed cost with this when it is
+    /// configured.
+    ///
+    /// ```
+    /// use palisade_ratelimit::{ConfigErrorKind, Policy};
+    ///
+    /// let policy = Policy::parse(["10/second", "100/minute"])?;
+    /// assert_eq!(policy.check_cost(10)?, 10);
+    /// assert_eq!(policy.check_cost(11).unwrap_err().kind(), ConfigErrorKind::InvalidCost);
+    /// # Ok::<(), palisade_ratelimit::ConfigError>(())
+    /// ```
+    pub fn check_cost(&self, cost: u32) -> Result<u32, ConfigError> {
+        let max = self.max_cost();
+        if cost > max {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidCost,
+                format!(
+                    "a request cost of {cost} can never be admitted: the policy's smallest limit is {max}"
+                ),
+            ));
+        }
+        Ok(cost)
+    }
 }
 
 impl From<Quota> for Policy {

@@ -62,6 +62,14 @@ fn config_errors_are_500_internal_with_the_setting_in_the_source() {
             "ip_failures_per_window",
         ),
         (
+            Policy::parse(["10/second", "100/minute"])
+                .unwrap()
+                .check_cost(11)
+                .map(drop),
+            ConfigErrorKind::InvalidCost,
+            "cost of 11",
+        ),
+        (
             palisade_ratelimit::login::IdHasher::from_secret(b"short").map(drop),
             ConfigErrorKind::InvalidSecret,
             "secret",

@@ -549,3 +549,51 @@ proptest! {
         let _ = Quota::parse(&text);
     }
 }
+
+// Issue #12, 1: a cost no quota can ever admit.
+#[tokio::test]
+async fn a_cost_above_the_smallest_limit_is_a_config_error_not_a_429_loop() {
+    let clock = clock();
+    for (quotas, cost) in [
+        (&["10/second", "100/minute"][..], 11),
+        (&["1/second"][..], 3),
+    ] {
+        let limiter = limiter(quotas, &clock);
+        for _ in 0..3 {
+            // Every retry used to get the same 429 and `Retry-After: 1` for ever.
+            let error = limiter.consume("k", cost).await.unwrap_err();
+            assert_eq!(error.status(), 500, "{quotas:?} cost {cost}");
+            assert!(error.headers().get("retry-after").is_none());
+            let source = std::error::Error::source(&error).unwrap().to_string();
+            assert!(source.contains("cost"), "{source}");
+            clock.advance(Duration::from_secs(1));
+        }
+        assert!(limiter.check("k", cost).await.is_err(), "a dry run too");
+        // What the store holds is untouched: the whole burst is still there.
+        let burst = limiter.policy().max_cost();
+        assert!(limiter.consume("k", burst).await.is_ok());
+    }
+}
+
+// Issue #12, 1: where a cost is fixed, it is refused at configuration time.
+#[test]
+fn a_fixed_cost_above_the_smallest_limit_is_refused_at_configuration() {
+    let policy = Policy::parse(["100/minute", "10/second"]).unwrap();
+    assert_eq!(policy.max_cost(), 10);
+    assert_eq!(policy.check_cost(10).unwrap(), 10);
+    let error = policy.check_cost(11).unwrap_err();
+    assert_eq!(
+        error.kind(),
+        palisade_ratelimit::ConfigErrorKind::InvalidCost
+    );
+    assert!(error.to_string().contains("11"), "{error}");
+    // The smallest limit need not be the shortest quota's.
+    let policy = Policy::parse(["100/second", "5/minute"]).unwrap();
+    assert_eq!(policy.max_cost(), 5);
+    let limiter = RateLimiter::new("api", policy, MemoryStore::new());
+    assert!(limiter.check_cost(5).is_ok());
+    assert_eq!(
+        palisade_errors::Error::from(limiter.check_cost(6).unwrap_err()).status(),
+        500
+    );
+}
