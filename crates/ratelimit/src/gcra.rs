@@ -35,8 +35,10 @@ pub struct Decision {
     pub limit: u32,
     /// The period of that quota.
     pub period: Duration,
-    /// Requests of cost 1 that quota would still admit after this one (in
-    /// [`Mode::Check`], as if this one had been spent).
+    /// Requests of cost 1 every quota would still admit after this one (in
+    /// [`Mode::Check`], as if this one had been spent). For a refused
+    /// request, which spends nothing, those admissible now: a refused
+    /// request of cost 5 with 4 left reports 4.
     pub remaining: u32,
     /// Until that quota is fully recovered.
     pub reset_after: Duration,
@@ -119,11 +121,21 @@ pub fn decide(
         let (index, wait) = longest;
         let quota = quotas.get(index);
         let tat = state.get(index).copied().unwrap_or(0).max(now);
+        // Nothing was spent: what every quota still admits at cost 1.
+        let remaining = quotas
+            .iter()
+            .zip(state)
+            .map(|(quota, &stored)| {
+                let horizon = now.saturating_add(quota.capacity());
+                horizon.saturating_sub(stored.max(now)) / quota.emission_interval()
+            })
+            .min()
+            .unwrap_or(0);
         Decision {
             allowed: false,
             limit: quota.map_or(0, Quota::limit),
             period: quota.map(Quota::period).unwrap_or_default(),
-            remaining: 0,
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
             reset_after: Duration::from_micros(tat - now),
             retry_after: Some(Duration::from_micros(wait)),
         }

@@ -597,3 +597,32 @@ fn a_fixed_cost_above_the_smallest_limit_is_refused_at_configuration() {
         500
     );
 }
+
+// Issue #12, 2: `remaining` on a refusal is what the state still admits.
+#[tokio::test]
+async fn a_refused_weighted_request_reports_the_cost_1_requests_still_admitted() {
+    let clock = clock();
+    let minute = limiter(&["10/minute"], &clock);
+    minute.consume("k", 6).await.unwrap();
+    let refused = minute.consume("k", 5).await.unwrap_err();
+    assert_eq!(refused.headers()["ratelimit"], "\"api-60s\";r=4;t=36");
+    let dry = minute.check("k", 5).await.unwrap();
+    assert!(!dry.allowed);
+    assert_eq!(dry.remaining, 4);
+    for _ in 0..4 {
+        minute.consume("k", 1).await.unwrap();
+    }
+    assert_eq!(minute.check("k", 1).await.unwrap().remaining, 0);
+
+    let legacy = limiter(&["3/second", "10/minute"], &clock).headers(HeaderStyle::Legacy);
+    legacy.consume("k", 1).await.unwrap();
+    let refused = legacy.consume("k", 3).await.unwrap_err();
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "2");
+
+    // The pure function alike (the Redis store reports through it).
+    let policy = Policy::parse(["5/second", "20/minute"]).unwrap();
+    let (_, state) = gcra::decide(&[0; MAX_QUOTAS], START, &policy, 2, Mode::Consume);
+    let (refused, _) = gcra::decide(&state, START, &policy, 4, Mode::Consume);
+    assert!(!refused.allowed);
+    assert_eq!(refused.remaining, 3);
+}

@@ -434,3 +434,22 @@ impl redis_conformance::Subject for RateConformance {
 }
 
 redis_conformance_tests!(rate_store_conformance, RateConformance);
+
+// Issue #12, 2: the remaining count of a refusal, through the script.
+#[tokio::test]
+async fn a_refused_weighted_request_reports_the_cost_1_requests_still_admitted_in_redis() {
+    let Some(store) = shared_store("remaining").await else {
+        return;
+    };
+    let policy = Policy::parse(["10/minute"]).unwrap();
+    store
+        .decide_at("k", &policy, 6, Mode::Consume, START)
+        .await
+        .unwrap();
+    let refused = store
+        .decide_at("k", &policy, 5, Mode::Consume, START)
+        .await
+        .unwrap();
+    assert!(!refused.allowed);
+    assert_eq!(refused.remaining, 4);
+}
