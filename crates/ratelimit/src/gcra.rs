@@ -6,6 +6,13 @@
 //! `C = T × limit`, the state is the theoretical arrival time `tat` (µs). A
 //! request of cost `k` is admitted iff `max(tat, now) + k·T ≤ now + C`; if so
 //! the new `tat` is `max(tat, now) + k·T`.
+//!
+//! A stored `tat` is never taken as further than `C` ahead of `now`: it
+//! cannot get there while the clock runs forward, so only a wall clock
+//! stepping back puts it there, and the clamp makes such a step cost at
+//! most one period (the quota counts as just used up) instead of the size
+//! of the step. A refusal in [`Mode::Consume`] stores the clamped state, so
+//! the key recovers from the new time on.
 
 use std::time::Duration;
 
@@ -65,7 +72,8 @@ impl Decision {
 
 /// Decides a request of `cost` against `state` at `now`. Returns the
 /// decision and the state to store: changed only when the request is
-/// admitted in [`Mode::Consume`]. A cost above a quota's limit is never
+/// admitted in [`Mode::Consume`] (or, refused, after the clock stepped back:
+/// then clamped, see the module docs). A cost above a quota's limit is never
 /// admitted, however long the caller waits: check costs with
 /// [`Policy::check_cost`] first (the limiter does, and answers such a cost
 /// with a configuration error).
@@ -88,9 +96,10 @@ pub fn decide(
         policy.quotas().iter().zip(state).zip(&mut next).enumerate()
     {
         let interval = quota.emission_interval();
-        let tat = stored.max(now);
-        let new_tat = tat.saturating_add(interval.saturating_mul(cost));
         let horizon = now.saturating_add(quota.capacity());
+        // Branch-free clamp: a clock that stepped back costs one period.
+        let tat = stored.max(now).min(horizon);
+        let new_tat = tat.saturating_add(interval.saturating_mul(cost));
         if new_tat <= horizon {
             let remaining = (horizon - new_tat) / interval;
             if remaining < least.1 {
@@ -120,14 +129,14 @@ pub fn decide(
     } else {
         let (index, wait) = longest;
         let quota = quotas.get(index);
-        let tat = state.get(index).copied().unwrap_or(0).max(now);
+        let tat = clamp(state.get(index).copied().unwrap_or(0), now, quota);
         // Nothing was spent: what every quota still admits at cost 1.
         let remaining = quotas
             .iter()
             .zip(state)
             .map(|(quota, &stored)| {
                 let horizon = now.saturating_add(quota.capacity());
-                horizon.saturating_sub(stored.max(now)) / quota.emission_interval()
+                (horizon - clamp(stored, now, Some(quota))) / quota.emission_interval()
             })
             .min()
             .unwrap_or(0);
@@ -140,12 +149,26 @@ pub fn decide(
             retry_after: Some(Duration::from_micros(wait)),
         }
     };
-    let stored = if allowed && mode == Mode::Consume {
-        next
-    } else {
-        *state
+    let stored = match (allowed, mode) {
+        (true, Mode::Consume) => next,
+        // Unchanged unless the clock stepped back past a stored `tat`.
+        (false, Mode::Consume) => {
+            let mut clamped = *state;
+            for (slot, quota) in clamped.iter_mut().zip(quotas) {
+                *slot = (*slot).min(now.saturating_add(quota.capacity()));
+            }
+            clamped
+        }
+        (_, Mode::Check) => *state,
     };
     (decision, stored)
+}
+
+/// A stored `tat` as the decision sees it at `now`: at least `now`, and at
+/// most the quota's capacity ahead of it.
+fn clamp(stored: u64, now: u64, quota: Option<&Quota>) -> u64 {
+    let capacity = quota.map_or(0, Quota::capacity);
+    stored.max(now).min(now.saturating_add(capacity))
 }
 
 /// Whether a key's state has fully recovered at `now` (every quota's

@@ -15,7 +15,10 @@ use crate::{ConfigError, StoreError, Timestamp};
 /// Default timeout of every Redis call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 
-/// The GCRA step for every quota of a policy, atomically, in one round trip.
+/// The GCRA step for every quota of a policy, atomically, in one round trip
+/// (the arithmetic of `gcra::decide`, with its clamp: a stored time more
+/// than the capacity ahead of now, after a clock step back, counts as now
+/// plus the capacity, and a refusal stores it so).
 /// `__NOW__` is Redis' own clock (`TIME`): instances with skewed clocks, or a
 /// client lying about the time, cannot change the limit. Integers are written
 /// with `%.0f`: `tostring` would round microsecond timestamps to 14 digits.
@@ -29,26 +32,43 @@ for i = 1, n do fields[i] = tostring(i) end
 local stored = redis.call('HMGET', KEYS[1], unpack(fields))
 local allowed = 1
 local new = {}
+local held = {}
+local clamped = false
 local furthest = now
+local held_furthest = now
 local reply = {now}
 for i = 1, n do
   local interval = tonumber(ARGV[2 + 2 * i])
   local capacity = tonumber(ARGV[3 + 2 * i])
   local old = tonumber(stored[i]) or 0
   reply[i + 2] = old
-  local tat = old
+  local horizon = now + capacity
+  held[i] = old
+  if old > horizon then
+    held[i] = horizon
+    clamped = true
+  end
+  if held[i] > held_furthest then held_furthest = held[i] end
+  local tat = held[i]
   if tat < now then tat = now end
   local next_tat = tat + cost * interval
-  if next_tat > now + capacity then allowed = 0 end
+  if next_tat > horizon then allowed = 0 end
   new[i] = next_tat
   if next_tat > furthest then furthest = next_tat end
 end
 reply[2] = allowed
-if allowed == 1 and consume then
+local write = nil
+if consume and allowed == 1 then
+  write = new
+elseif consume and clamped then
+  write = held
+  furthest = held_furthest
+end
+if write then
   local args = {}
   for i = 1, n do
     args[#args + 1] = tostring(i)
-    args[#args + 1] = string.format('%.0f', new[i])
+    args[#args + 1] = string.format('%.0f', write[i])
   end
   redis.call('HSET', KEYS[1], unpack(args))
   redis.call('PEXPIRE', KEYS[1], math.floor((furthest - now) / 1000) + 1)

@@ -626,3 +626,39 @@ async fn a_refused_weighted_request_reports_the_cost_1_requests_still_admitted()
     assert!(!refused.allowed);
     assert_eq!(refused.remaining, 3);
 }
+
+// Issue #12, 3: a wall clock stepping back.
+#[tokio::test]
+async fn a_wall_clock_stepping_back_costs_at_most_one_period() {
+    for step_back in [60, 600] {
+        let clock = clock();
+        let limiter = limiter(&["10/second"], &clock);
+        limiter.consume("k", 1).await.unwrap();
+        clock.set(std::time::SystemTime::from(START) - Duration::from_secs(step_back));
+        let refused = limiter.consume("k", 1).await.unwrap_err();
+        assert_eq!(
+            refused.headers()["retry-after"],
+            "1",
+            "stepped back {step_back} s"
+        );
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..10 {
+            limiter.consume("k", 1).await.unwrap();
+        }
+        assert!(limiter.consume("k", 1).await.is_err(), "and no more");
+    }
+    // The pure function: the theoretical arrival time never runs more than
+    // the capacity ahead of now.
+    let policy = Policy::parse(["10/second", "100/minute"]).unwrap();
+    let (_, state) = gcra::decide(&[0; MAX_QUOTAS], START, &policy, 1, Mode::Consume);
+    let back = Timestamp(START.as_micros() - 600_000_000);
+    let (decision, _) = gcra::decide(&state, back, &policy, 1, Mode::Check);
+    assert!(
+        decision.retry_after.unwrap() <= Duration::from_secs(1),
+        "{decision:?}"
+    );
+    assert!(
+        decision.reset_after <= Duration::from_secs(60),
+        "{decision:?}"
+    );
+}

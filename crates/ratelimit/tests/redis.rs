@@ -435,6 +435,41 @@ impl redis_conformance::Subject for RateConformance {
 
 redis_conformance_tests!(rate_store_conformance, RateConformance);
 
+// Issue #12, 3: the Redis script clamps like the pure function.
+#[tokio::test]
+async fn a_wall_clock_stepping_back_costs_at_most_one_period_in_redis() {
+    let Some(store) = shared_store("clock-back").await else {
+        return;
+    };
+    let policy = Policy::parse(["10/second"]).unwrap();
+    for (key, step_back) in [("a", 60), ("b", 600)] {
+        let first = store
+            .decide_at(key, &policy, 1, Mode::Consume, START)
+            .await
+            .unwrap();
+        assert!(first.allowed);
+        let back = Timestamp(START.as_micros() - step_back * 1_000_000);
+        let refused = store
+            .decide_at(key, &policy, 1, Mode::Consume, back)
+            .await
+            .unwrap();
+        assert!(!refused.allowed);
+        assert_eq!(
+            refused.retry_after_secs(),
+            Some(1),
+            "stepped back {step_back} s"
+        );
+        let later = Timestamp(back.as_micros() + 1_000_000);
+        for _ in 0..10 {
+            let decision = store
+                .decide_at(key, &policy, 1, Mode::Consume, later)
+                .await
+                .unwrap();
+            assert!(decision.allowed, "stepped back {step_back} s");
+        }
+    }
+}
+
 // Issue #12, 2: the remaining count of a refusal, through the script.
 #[tokio::test]
 async fn a_refused_weighted_request_reports_the_cost_1_requests_still_admitted_in_redis() {
@@ -452,4 +487,31 @@ async fn a_refused_weighted_request_reports_the_cost_1_requests_still_admitted_i
         .unwrap();
     assert!(!refused.allowed);
     assert_eq!(refused.remaining, 4);
+}
+
+// Issue #12, 3: with a clock that also steps back, the two stores agree.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+
+    #[test]
+    fn memory_and_redis_decide_alike_when_the_clock_steps_back(
+        limits in prop::collection::vec((1u32..15, 1u64..4), 1..=MAX_QUOTAS),
+        events in prop::collection::vec((-3_000_000i64..700_000, 1u32..4, any::<bool>()), 1..40),
+    ) {
+        let runtime = runtime();
+        let Some(store) = runtime.block_on(shared_store("equivalence-back")) else { return Ok(()) };
+        let quotas: Vec<Quota> = limits.iter().map(|&(limit, secs)| Quota::new(limit, Duration::from_secs(secs)).unwrap()).collect();
+        let policy = Policy::new(quotas).unwrap();
+        let clock = ManualClock::new(START.into());
+        let memory = MemoryStore::with_clock(clock.clone()).with_max_entries(100);
+        let mut now = START.as_micros();
+        for (step, cost, consume) in events {
+            now = now.saturating_add_signed(step);
+            clock.set(Timestamp(now).into());
+            let mode = if consume { Mode::Consume } else { Mode::Check };
+            let expected = memory.decide_now("k", &policy, cost, mode);
+            let got = runtime.block_on(store.decide_at("k", &policy, cost, mode, Timestamp(now))).unwrap();
+            prop_assert_eq!(expected, got, "at {} µs", i128::from(now) - i128::from(START.as_micros()));
+        }
+    }
 }
