@@ -78,8 +78,8 @@ impl Admission {
 /// ```
 pub struct RateLimiter<S, C: Clock = FastClock> {
     name: Box<str>,
-    /// The name as a structured-field string (for the draft headers).
-    header_name: Box<str>,
+    /// Each quota's name in the draft headers, by (period, limit).
+    quota_names: Box<[(Duration, u32, Box<str>)]>,
     policy: Policy,
     /// [`Policy::max_cost`], computed once.
     max_cost: u32,
@@ -125,11 +125,11 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         clock: C,
     ) -> RateLimiter<S, C> {
         let name: String = name.into();
-        let header_name = sf_string_safe(&name);
-        let policy_header = draft_policy_header(&header_name, &policy);
+        let quota_names = quota_names(&sf_string_safe(&name), &policy);
+        let policy_header = draft_policy_header(&quota_names);
         RateLimiter {
             name: name.into(),
-            header_name: header_name.into(),
+            quota_names,
             max_cost: policy.max_cost(),
             policy,
             policy_header,
@@ -382,6 +382,15 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         Err(error)
     }
 
+    /// The draft-header name of the quota a decision reports.
+    fn quota_name(&self, decision: &Decision) -> &str {
+        self.quota_names
+            .iter()
+            .find(|(period, limit, _)| *period == decision.period && *limit == decision.limit)
+            .or_else(|| self.quota_names.first())
+            .map_or("", |(_, _, name)| name)
+    }
+
     /// The headers for a decision, in the configured style.
     pub fn response_headers(&self, decision: &Decision) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -393,7 +402,7 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
                 }
                 let text = format!(
                     "\"{}\";r={};t={}",
-                    quota_name(&self.header_name, decision.period),
+                    self.quota_name(decision),
                     decision.remaining,
                     decision.reset_after_secs()
                 );
@@ -422,9 +431,48 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
     }
 }
 
-/// A quota's name in the draft headers: the limiter's name and the window.
-fn quota_name(limiter: &str, period: Duration) -> String {
-    format!("{limiter}-{}s", period.as_secs().max(1))
+/// Each quota's name in the draft headers: the limiter's name and the exact
+/// window (`api-60s`, `api-500ms`); where two quotas share a window, also
+/// the limit (`api-1s-q10`, `api-1s-q20`), and where two are identical, their
+/// rank (`api-1s-q10-2`). Names are unique within a policy.
+fn quota_names(limiter: &str, policy: &Policy) -> Box<[(Duration, u32, Box<str>)]> {
+    let quotas = policy.quotas();
+    quotas
+        .iter()
+        .enumerate()
+        .map(|(index, quota)| {
+            let (period, limit) = (quota.period(), quota.limit());
+            let mut name = format!("{limiter}-{}", window_name(period));
+            if quotas
+                .iter()
+                .filter(|other| other.period() == period)
+                .count()
+                > 1
+            {
+                name.push_str(&format!("-q{limit}"));
+                let rank = quotas
+                    .iter()
+                    .take(index)
+                    .filter(|other| **other == *quota)
+                    .count();
+                if rank > 0 {
+                    name.push_str(&format!("-{}", rank + 1));
+                }
+            }
+            (period, limit, name.into_boxed_str())
+        })
+        .collect()
+}
+
+/// A period, exactly: `60s`, `500ms`, `1500us`.
+fn window_name(period: Duration) -> String {
+    if period.subsec_nanos() == 0 {
+        format!("{}s", period.as_secs())
+    } else if period.subsec_nanos() % 1_000_000 == 0 {
+        format!("{}ms", period.as_millis())
+    } else {
+        format!("{}us", period.as_micros())
+    }
 }
 
 /// The names in the draft headers are structured-field strings: characters
@@ -441,18 +489,18 @@ fn sf_string_safe(name: &str) -> String {
         .collect()
 }
 
-/// `RateLimit-Policy: "api-1s";q=10;w=1, "api-60s";q=100;w=60`.
-fn draft_policy_header(safe: &str, policy: &Policy) -> Option<HeaderValue> {
-    let items: Vec<String> = policy
-        .quotas()
+/// `RateLimit-Policy: "api-1s";q=10;w=1, "api-60s";q=100;w=60`. The window
+/// `w` is whole seconds; a quota whose period is not (`500 ms`) has none
+/// rather than a wrong one, and its name says the exact window.
+fn draft_policy_header(quotas: &[(Duration, u32, Box<str>)]) -> Option<HeaderValue> {
+    let items: Vec<String> = quotas
         .iter()
-        .map(|quota| {
-            format!(
-                "\"{}\";q={};w={}",
-                quota_name(safe, quota.period()),
-                quota.limit(),
-                quota.period().as_secs().max(1)
-            )
+        .map(|(period, limit, name)| {
+            if period.subsec_nanos() == 0 {
+                format!("\"{name}\";q={limit};w={}", period.as_secs())
+            } else {
+                format!("\"{name}\";q={limit}")
+            }
         })
         .collect();
     HeaderValue::from_str(&items.join(", ")).ok()

@@ -662,3 +662,42 @@ async fn a_wall_clock_stepping_back_costs_at_most_one_period() {
         "{decision:?}"
     );
 }
+
+// Issue #12, 5: draft header names and windows.
+#[tokio::test]
+async fn draft_header_names_are_unique_per_quota_and_windows_exact() {
+    let clock = clock();
+    let limiter = limiter(&["10/second", "20/second"], &clock);
+    let admitted = limiter.consume("k", 1).await.unwrap();
+    let policy = admitted.headers()["ratelimit-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let names: Vec<&str> = policy
+        .split(", ")
+        .map(|item| item.split(';').next().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{policy}");
+    assert_ne!(names[0], names[1], "{policy}");
+    // The RateLimit field names the quota that decided (10/second).
+    let current = admitted.headers()["ratelimit"].to_str().unwrap().to_owned();
+    let named = current.split(';').next().unwrap();
+    assert!(
+        policy.contains(&format!("{named};q=10;w=1")),
+        "{current} in {policy}"
+    );
+
+    let half = RateLimiter::with_clock(
+        "api",
+        Policy::new([Quota::new(5, Duration::from_millis(500)).unwrap()]).unwrap(),
+        MemoryStore::with_clock(clock.clone()),
+        clock.clone(),
+    );
+    let headers = half.consume("k", 1).await.unwrap().headers().clone();
+    let policy = headers["ratelimit-policy"].to_str().unwrap();
+    assert!(
+        !policy.contains("w=1"),
+        "a 500 ms window is not 1 s: {policy}"
+    );
+    assert!(!policy.contains("-1s\""), "nor named so: {policy}");
+}
