@@ -75,3 +75,35 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     response.extensions_mut().insert(error);
     response
 }
+
+/// Logs an error response the framework made on its own (no [`ApiError`]):
+/// a 5xx at `error`, an input refusal (400, 405, 413, 414, 415, 422, 431) as
+/// one `input_validation_fail` event: no core made these refusals.
+pub(crate) fn log_framework_refusal(kind: ErrorKind, status: u16) {
+    if kind.status().is_server_error() {
+        tracing::error!(code = kind.code(), status, "request failed");
+    } else if is_input_refusal(kind) {
+        tracing::info!(
+            event = palisade_errors::SecurityEvent::InputValidationFail.as_str(),
+            reason = kind.code(),
+            status,
+            "request refused by the framework"
+        );
+    } else {
+        tracing::debug!(status, "framework error replaced by envelope");
+    }
+}
+
+/// The refusals of malformed input that no core decides.
+pub(crate) fn is_input_refusal(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::BadRequest
+            | ErrorKind::MethodNotAllowed
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::UriTooLong
+            | ErrorKind::UnsupportedMediaType
+            | ErrorKind::ValidationFailed
+            | ErrorKind::HeadersTooLarge
+    )
+}

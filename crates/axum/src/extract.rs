@@ -31,6 +31,13 @@ fn rejected<R>(kind: ErrorKind, rejection: R) -> ApiError
 where
     R: std::error::Error + Send + Sync + 'static,
 {
+    // A refusal no core made: the adapter's event (the source, which can
+    // quote the input, stays at `debug` in `ApiError`'s log line).
+    tracing::info!(
+        event = palisade_errors::SecurityEvent::InputValidationFail.as_str(),
+        reason = kind.code(),
+        "request refused by an extractor"
+    );
     ApiError(Error::new(kind).with_source(rejection))
 }
 

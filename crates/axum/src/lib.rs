@@ -3,6 +3,7 @@
 
 #[cfg(feature = "auth")]
 pub mod auth;
+mod compose;
 mod error;
 mod extract;
 #[cfg(feature = "headers")]
@@ -11,18 +12,22 @@ pub mod headers;
 pub mod ratelimit;
 mod request_id;
 
+pub use compose::Hardening;
 pub use error::ApiError;
 pub use extract::{Json, Path, Query};
 pub use request_id::{RequestIdLayer, RequestIdService};
 
 use axum::Router;
-use tower_http::catch_panic::CatchPanicLayer;
 
 /// Applies the Palisade base to a router: request ids, the error envelope for
 /// every error response (including axum's own 404/405/rejections) and panic
 /// containment.
 ///
 /// Call it last, after adding routes and other layers, so the base wraps them all.
+/// With CORS, security headers, authentication or limits, use [`Hardening`]
+/// instead: it puts them in the one order in which every response (a panic's
+/// 500 and a refused preflight included) carries the request id, the headers
+/// and CORS.
 ///
 /// It sets no fallback of its own: a fallback added after the router's layers
 /// would bypass them (no CORS headers on a 404), while axum's default fallback
@@ -32,7 +37,5 @@ pub fn harden<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    router
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(RequestIdLayer::new())
+    Hardening::new().apply(router)
 }

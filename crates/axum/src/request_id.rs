@@ -98,10 +98,8 @@ fn finish(response: Response, id: &RequestId) -> Response {
         // framework text (which can name types, fields or versions) leaks; its
         // headers (`Allow`, ...) are kept.
         let kind = ErrorKind::from_status(parts.status)?;
-        tracing::debug!(
-            status = parts.status.as_u16(),
-            "framework error replaced by envelope"
-        );
+        crate::error::log_framework_refusal(kind, parts.status.as_u16());
+        // (axum adds `Allow` to a 405 after every layer ran.)
         Some(Error::new(kind))
     });
     let body = match error {
