@@ -30,7 +30,7 @@ fn ring(kid: &str, secret: &[u8]) -> Keyring {
 fn parts() -> (TokenIssuer, TokenVerifier) {
     let access = ring("a1", b"k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa");
     let refresh = ring("r1", b"Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa");
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     (
         TokenIssuer::new(access.clone(), refresh.clone(), policy.clone()),
         TokenVerifier::new(access, refresh, policy),
@@ -69,7 +69,7 @@ macro_rules! app {
 fn token(role: &str) -> String {
     let grant = Grant {
         subject: format!("{role}-1"),
-        role: Some(role.into()),
+        role: Some(palisade_auth_tokens::authz::Role::new(role).unwrap()),
         ..Grant::default()
     };
     parts()

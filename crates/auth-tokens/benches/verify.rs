@@ -29,7 +29,7 @@ fn bench_algorithm(
     peer_key: DecodingKey,
     alg: jsonwebtoken::Algorithm,
 ) {
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let refresh = Keyring::new([SigningKey::hmac(
         "r",
         Algorithm::HS256,
@@ -46,7 +46,7 @@ fn bench_algorithm(
     let grant = Grant {
         subject: "user-42".into(),
         session: Some("s1".into()),
-        role: Some("user".into()),
+        role: Some(palisade_auth_tokens::authz::Role::user()),
         permissions: vec!["posts:read".into()],
         scope: Some("reports:read".into()),
     };

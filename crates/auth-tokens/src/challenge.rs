@@ -35,8 +35,8 @@ pub(crate) struct InvalidChallenge {
 ///
 /// Values are quoted as they are, never escaped: one holding `"` or `\` is
 /// refused, since it could close the quote and inject parameters. Callers
-/// pass validated or [`quotable_realm`]-cleaned text, so that refusal is a
-/// last line of defence rather than a path they rely on.
+/// pass text validated by [`is_realm`] (and scope-tokens), so that refusal
+/// is a last line of defence rather than a path they rely on.
 pub(crate) fn bearer(
     realm: &str,
     error: Option<BearerError>,
@@ -59,21 +59,24 @@ pub(crate) fn bearer(
     }
 }
 
-/// An unvalidated realm made safe to quote: printable ASCII and spaces
-/// without `"` and `\`, at most 64 characters. For callers that have a bare
-/// realm string rather than an [`Authorizer`](crate::authz::Authorizer)'s
-/// validated one, and must still answer with a challenge.
-pub(crate) fn quotable_realm(realm: &str) -> String {
-    realm
-        .chars()
-        .filter(|c| (c.is_ascii_graphic() && *c != '"' && *c != '\\') || *c == ' ')
-        .take(64)
-        .collect()
+/// Longest realm. It is sent in every challenge, so it stays short.
+pub(crate) const MAX_REALM_LEN: usize = 64;
+
+/// The one realm rule, for the [`Authorizer`](crate::authz::Authorizer)'s
+/// configuration and [`TokenError::to_error`](crate::TokenError::to_error)
+/// alike: 1–64 characters of printable ASCII without space, `"` and `\`
+/// (an RFC 6749 scope-token), so the realm sits in its quoted-string as it
+/// is and cannot close the quote to inject or break parameters.
+pub(crate) fn is_realm(realm: &str) -> bool {
+    (1..=MAX_REALM_LEN).contains(&realm.len())
+        && realm
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{BearerError, bearer, quotable_realm};
+    use super::{BearerError, bearer, is_realm};
 
     #[test]
     fn parameters_come_in_rfc_6750_order() {
@@ -108,8 +111,20 @@ mod tests {
     }
 
     #[test]
-    fn quotable_realm_keeps_spaces_and_drops_what_cannot_be_quoted() {
-        assert_eq!(quotable_realm("my \"api\"\\\n"), "my api");
-        assert_eq!(quotable_realm(&"r".repeat(100)).len(), 64);
+    fn realms_are_short_scope_tokens() {
+        for good in ["api", "my-api.example.com", "a", &"r".repeat(64)] {
+            assert!(is_realm(good), "{good}");
+        }
+        for bad in [
+            "",
+            "my api",
+            "a\"b",
+            "a\\b",
+            "caf\u{e9}",
+            "a\n",
+            &"r".repeat(65),
+        ] {
+            assert!(!is_realm(bad), "{bad:?}");
+        }
     }
 }

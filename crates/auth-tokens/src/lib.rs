@@ -18,5 +18,6 @@ pub use config::{ConfigError, ConfigErrorKind};
 pub use keyring::{Algorithm, KeyError, KeyStatus, Keyring, SigningKey};
 pub use token::{
     Claims, DEFAULT_REALM, Grant, IssuedToken, MAX_LEEWAY, NoCustomClaims, Relaxations, TokenError,
-    TokenErrorKind, TokenIssuer, TokenPolicy, TokenType, TokenVerifier, random_id,
+    TokenErrorKind, TokenIssuer, TokenPolicy, TokenPolicyBuilder, TokenType, TokenVerifier,
+    random_id,
 };

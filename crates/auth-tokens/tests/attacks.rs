@@ -10,8 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::EncodingKey;
 use palisade_auth_tokens::{
-    Algorithm, Claims, Grant, KeyStatus, Keyring, ManualClock, NoCustomClaims, SigningKey,
-    TokenErrorKind, TokenIssuer, TokenPolicy, TokenType, TokenVerifier,
+    Algorithm, Claims, ConfigErrorKind, Grant, KeyStatus, Keyring, MAX_LEEWAY, ManualClock,
+    NoCustomClaims, SigningKey, TokenErrorKind, TokenIssuer, TokenPolicy, TokenType, TokenVerifier,
 };
 use secrecy::SecretSlice;
 use serde_json::json;
@@ -48,7 +48,7 @@ fn refresh_ring() -> Keyring {
 }
 
 fn policy() -> TokenPolicy {
-    TokenPolicy::new("https://auth.example.com", "api")
+    TokenPolicy::new("https://auth.example.com", "api").unwrap()
 }
 
 fn clock() -> ManualClock {
@@ -67,7 +67,7 @@ fn grant() -> Grant {
     Grant {
         subject: "user-42".into(),
         session: Some("s1".into()),
-        role: Some("user".into()),
+        role: Some(palisade_auth_tokens::authz::Role::user()),
         permissions: vec!["posts:read".into()],
         scope: Some("reports:read profile".into()),
     }
@@ -123,7 +123,10 @@ fn issued_tokens_verify_with_every_claim() {
     assert_eq!(claims.sub, "user-42");
     assert_eq!(claims.jti, issued.jti);
     assert_eq!(claims.jti.len(), 22, "128 random bits, base64url");
-    assert_eq!((claims.iat, claims.nbf, claims.exp), (NOW, NOW, NOW + 1800));
+    assert_eq!(
+        (claims.iat, claims.nbf, claims.exp),
+        (Some(NOW), Some(NOW), NOW + 1800)
+    );
     assert_eq!(claims.aud, ["api"]);
     assert_eq!(claims.token_type, TokenType::Access);
     assert_eq!(claims.scope.as_deref(), Some("reports:read profile"));
@@ -755,10 +758,29 @@ fn a_configured_leeway_cannot_switch_expiry_off() {
     ] {
         assert!(serde_json::from_str::<TokenPolicy>(bad).is_err(), "{bad}");
     }
-    // Built in code, the verifier caps it.
-    let mut policy = policy();
-    policy.leeway = u64::MAX;
-    let lenient = TokenVerifier::with_clock(access_ring(), refresh_ring(), policy, clock());
+    // Built in code, the same rules: there is no policy with a huge leeway
+    // to hand a verifier (issue #11: the public fields bypassed them).
+    for built in [
+        TokenPolicy::builder("i", "a").leeway(u64::MAX).build(),
+        TokenPolicy::builder("i", "a")
+            .leeway(MAX_LEEWAY + 1)
+            .build(),
+        TokenPolicy::builder("i", "a").access_ttl(0).build(),
+        TokenPolicy::builder("i", "a")
+            .refresh_ttl(10)
+            .access_ttl(11)
+            .build(),
+        TokenPolicy::builder("i", "a").max_token_len(0).build(),
+        TokenPolicy::new("", "a"),
+        TokenPolicy::new("i", ""),
+    ] {
+        assert_eq!(built.unwrap_err().kind(), ConfigErrorKind::InvalidPolicy);
+    }
+    let strictest = TokenPolicy::builder("https://auth.example.com", "api")
+        .leeway(MAX_LEEWAY)
+        .build()
+        .unwrap();
+    let lenient = TokenVerifier::with_clock(access_ring(), refresh_ring(), strictest, clock());
     let mut claims = valid_claims();
     claims["exp"] = json!(NOW - 3600);
     assert_eq!(
@@ -771,4 +793,387 @@ fn a_configured_leeway_cannot_switch_expiry_off() {
     let family: palisade_auth_tokens::refresh::FamilyConfig =
         serde_json::from_str(r#"{"grace_secs": 5}"#).unwrap();
     assert_eq!((family.grace_secs, family.max_sessions), (5, 10));
+}
+
+// --- Issue #11: malleability, strict JOSE parsing, RFC 9068 time claims -----
+
+/// The order of the P-256 group, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// `n - s` for a big-endian scalar `s < n`.
+fn negate_mod_n(s: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for index in (0..32).rev() {
+        let mut digit = i16::from(P256_N[index]) - i16::from(s[index]) - borrow;
+        borrow = i16::from(digit < 0);
+        if digit < 0 {
+            digit += 256;
+        }
+        out[index] = u8::try_from(digit).unwrap();
+    }
+    out
+}
+
+fn is_low_s(s: &[u8]) -> bool {
+    // s <= n / 2  <=>  2s <= n - 1 (n is odd): compare s with n - s.
+    s <= negate_mod_n(s).as_slice()
+}
+
+fn es256_pair() -> (TokenIssuer<ManualClock>, TokenVerifier<ManualClock>) {
+    let signing =
+        SigningKey::from_pem("es", Algorithm::ES256, Some(&secret(ES_PRIVATE)), ES_PUBLIC).unwrap();
+    let verifying = SigningKey::from_pem("es", Algorithm::ES256, None, ES_PUBLIC).unwrap();
+    (
+        TokenIssuer::with_clock(
+            Keyring::new([signing]).unwrap(),
+            refresh_ring(),
+            policy(),
+            clock(),
+        ),
+        TokenVerifier::with_clock(
+            Keyring::new([verifying]).unwrap(),
+            refresh_ring(),
+            policy(),
+            clock(),
+        ),
+    )
+}
+
+/// The same token with the signature's `s` replaced by `n - s`.
+fn high_s_twin(token: &str) -> String {
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    assert_eq!(bytes.len(), 64);
+    let twin_s = negate_mod_n(&bytes[32..]);
+    bytes[32..].copy_from_slice(&twin_s);
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[test]
+fn es256_high_s_twin_is_refused() {
+    let (issuer, verifier) = es256_pair();
+    let issued = issuer.issue_access(&grant(), NoCustomClaims {}).unwrap();
+    let twin = high_s_twin(&issued.token);
+    assert_ne!(twin, issued.token);
+    // The twin is a valid ECDSA signature: the malleability is real...
+    let (message, signature) = twin.rsplit_once('.').unwrap();
+    let decoding = jsonwebtoken::DecodingKey::from_ec_pem(ES_PUBLIC).unwrap();
+    assert!(
+        jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &decoding,
+            jsonwebtoken::Algorithm::ES256
+        )
+        .unwrap()
+    );
+    // ...and exactly one of the two strings is accepted: the low-S one.
+    let (low, high) = if verifier
+        .verify_access::<NoCustomClaims>(&issued.token)
+        .is_ok()
+    {
+        (issued.token.clone(), twin)
+    } else {
+        (twin, issued.token.clone())
+    };
+    assert!(verifier.verify_access::<NoCustomClaims>(&low).is_ok());
+    assert_eq!(
+        verifier
+            .verify_access::<NoCustomClaims>(&high)
+            .unwrap_err()
+            .kind(),
+        TokenErrorKind::BadSignature
+    );
+}
+
+#[test]
+fn es256_issuer_only_makes_low_s_signatures() {
+    let (issuer, verifier) = es256_pair();
+    for _ in 0..200 {
+        let issued = issuer.issue_access(&grant(), NoCustomClaims {}).unwrap();
+        let signature = URL_SAFE_NO_PAD
+            .decode(issued.token.rsplit_once('.').unwrap().1)
+            .unwrap();
+        assert!(is_low_s(&signature[32..]), "{}", issued.token);
+        assert!(
+            verifier
+                .verify_access::<NoCustomClaims>(&issued.token)
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn every_accepted_token_has_exactly_one_accepted_string() {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let (es_issuer, es_verifier) = es256_pair();
+    let ed_signing =
+        SigningKey::from_pem("ed", Algorithm::EdDSA, Some(&secret(ED_PRIVATE)), ED_PUBLIC).unwrap();
+    let ed_issuer = TokenIssuer::with_clock(
+        Keyring::new([ed_signing]).unwrap(),
+        refresh_ring(),
+        policy(),
+        clock(),
+    );
+    let cases: Vec<(String, TokenVerifier<ManualClock>)> = vec![
+        (
+            issuer()
+                .issue_access(&grant(), NoCustomClaims {})
+                .unwrap()
+                .token,
+            verifier(),
+        ),
+        (
+            es_issuer
+                .issue_access(&grant(), NoCustomClaims {})
+                .unwrap()
+                .token,
+            es_verifier,
+        ),
+        (
+            ed_issuer
+                .issue_access(&grant(), NoCustomClaims {})
+                .unwrap()
+                .token,
+            verifier(),
+        ),
+    ];
+    for (token, verifier) in cases {
+        let accepted =
+            |candidate: &str| verifier.verify_access::<NoCustomClaims>(candidate).is_ok();
+        assert!(accepted(&token), "{token}");
+        let signature_at = token.rfind('.').unwrap() + 1;
+        let mut variants = vec![
+            format!("{token}="),
+            format!("{token}=="),
+            format!("{token}."),
+            format!("{token} "),
+            format!(" {token}"),
+            high_s_twin_if_es256(&token),
+        ];
+        // Every single-character change of the signature, the last one
+        // (whose low bits are padding) included.
+        for position in signature_at..token.len() {
+            for &replacement in ALPHABET {
+                if token.as_bytes()[position] != replacement {
+                    let mut bytes = token.clone().into_bytes();
+                    bytes[position] = replacement;
+                    variants.push(String::from_utf8(bytes).unwrap());
+                }
+            }
+        }
+        for variant in variants.iter().filter(|variant| **variant != token) {
+            assert!(!accepted(variant), "a second string is accepted: {variant}");
+        }
+    }
+}
+
+fn high_s_twin_if_es256(token: &str) -> String {
+    let header = URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    if header["alg"] == "ES256" {
+        high_s_twin(token)
+    } else {
+        token.to_owned()
+    }
+}
+
+/// A token whose header is exactly these bytes, correctly signed.
+fn forge_raw_header(header: &[u8], payload: &serde_json::Value) -> String {
+    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), b64(payload));
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &access_key(),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+/// A token whose payload is exactly these bytes, correctly signed.
+fn forge_raw_payload(payload: &[u8]) -> String {
+    let header = b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": "a1"}));
+    let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &access_key(),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+#[test]
+fn array_header_is_refused() {
+    // serde's derived structs read a JSON array by position.
+    let token = forge_raw_header(br#"["HS256","at+jwt","a1"]"#, &valid_claims());
+    assert_eq!(refused(&token), TokenErrorKind::Malformed);
+}
+
+#[test]
+fn non_utf8_header_is_refused() {
+    // An ignored header string holding bytes that are not UTF-8 (RFC 7515 §5.2).
+    let mut header = br#"{"alg":"HS256","typ":"at+jwt","kid":"a1","x":""#.to_vec();
+    header.extend_from_slice(b"\xff\xfe\"}");
+    let token = forge_raw_header(&header, &valid_claims());
+    assert_eq!(refused(&token), TokenErrorKind::Malformed);
+    // The same with valid UTF-8 there is fine: only the bytes differ.
+    let fine = forge_raw_header(
+        br#"{"alg":"HS256","typ":"at+jwt","kid":"a1","x":"ok"}"#,
+        &valid_claims(),
+    );
+    assert!(verifier().verify_access::<NoCustomClaims>(&fine).is_ok());
+}
+
+#[test]
+fn duplicate_header_parameters_are_refused() {
+    for header in [
+        br#"{"alg":"HS256","typ":"at+jwt","kid":"a1","kid":"a1"}"#.as_slice(),
+        br#"{"alg":"HS256","typ":"at+jwt","kid":"a1","alg":"HS256"}"#,
+        br#"{"alg":"HS256","typ":"at+jwt","kid":"a1","x":1,"x":2}"#,
+        br#"{"alg":"HS256","typ":"at+jwt","kid":"a1","\u0078":1,"x":2}"#,
+    ] {
+        let token = forge_raw_header(header, &valid_claims());
+        assert_eq!(
+            refused(&token),
+            TokenErrorKind::Malformed,
+            "{}",
+            String::from_utf8_lossy(header)
+        );
+    }
+}
+
+#[test]
+fn nested_jwt_cty_is_refused() {
+    for cty in [json!("JWT"), json!("jwt"), json!(null), json!("text/plain")] {
+        let token = forge(
+            json!({"alg": "HS256", "typ": "at+jwt", "kid": "a1", "cty": cty}),
+            valid_claims(),
+            &access_key(),
+            jsonwebtoken::Algorithm::HS256,
+        );
+        assert_eq!(refused(&token), TokenErrorKind::Malformed, "{cty}");
+    }
+}
+
+#[test]
+fn payload_that_is_not_one_strict_json_object_is_refused() {
+    let claims = serde_json::to_string(&valid_claims()).unwrap();
+    let mut non_utf8 = claims.trim_end_matches('}').as_bytes().to_vec();
+    non_utf8.extend_from_slice(b",\"x\":\"\xff\xfe\"}");
+    let duplicate_exp = claims.replacen('{', &format!("{{\"exp\":{},", NOW + 99_999), 1);
+    let duplicate_custom = claims.replacen('{', "{\"x\":1,\"x\":2,", 1);
+    let duplicate_nested = claims.replacen('{', "{\"x\":{\"y\":1,\"y\":2},", 1);
+    for payload in [
+        non_utf8.as_slice(),
+        duplicate_exp.as_bytes(),
+        duplicate_custom.as_bytes(),
+        duplicate_nested.as_bytes(),
+        br#"["user-42","j1"]"#,
+    ] {
+        let token = forge_raw_payload(payload);
+        assert_eq!(
+            refused(&token),
+            TokenErrorKind::InvalidClaims,
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+        let generic = verifier().verify::<serde_json::Value>(&token, TokenType::Access);
+        assert_eq!(
+            generic.unwrap_err().kind(),
+            TokenErrorKind::InvalidClaims,
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
+#[test]
+fn rfc9068_token_without_nbf_or_iat_is_accepted_and_still_time_checked() {
+    for missing in [vec!["nbf"], vec!["iat"], vec!["nbf", "iat"]] {
+        let mut claims = valid_claims();
+        for field in &missing {
+            claims.as_object_mut().unwrap().remove(*field);
+        }
+        let token = forge_access(claims);
+        let verified: Claims = verifier().verify_access(&token).unwrap();
+        assert_eq!(verified.sub, "user-42", "{missing:?}");
+    }
+    // Present, they are still checked (beyond the 30 s leeway).
+    let mut future_nbf = valid_claims();
+    future_nbf.as_object_mut().unwrap().remove("iat");
+    future_nbf["nbf"] = json!(NOW + 31);
+    assert_eq!(
+        refused(&forge_access(future_nbf)),
+        TokenErrorKind::NotYetValid
+    );
+    let mut future_iat = valid_claims();
+    future_iat.as_object_mut().unwrap().remove("nbf");
+    future_iat["iat"] = json!(NOW + 31);
+    assert_eq!(
+        refused(&forge_access(future_iat)),
+        TokenErrorKind::IssuedInFuture
+    );
+}
+
+#[tokio::test]
+async fn token_without_iat_is_revoked_by_any_logout_everywhere() {
+    use palisade_auth_tokens::revocation::{MemoryRevocationStore, RevocationStore};
+    let store = MemoryRevocationStore::with_clock(clock());
+    let mut claims = valid_claims();
+    claims.as_object_mut().unwrap().remove("iat");
+    let token = forge_access(claims);
+    assert!(
+        verifier()
+            .verify_access_unrevoked::<NoCustomClaims, _>(&token, &store)
+            .await
+            .is_ok()
+    );
+    store.revoke_subject("user-42").await.unwrap();
+    // Without `iat` the token counts as issued at the earliest possible
+    // time: never fresher than a logout-everywhere, whenever it happened.
+    let error = verifier()
+        .verify_access_unrevoked::<NoCustomClaims, _>(&token, &store)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), TokenErrorKind::Revoked);
+}
+
+#[test]
+fn to_error_realm_follows_the_authorizer_realm_rule() {
+    use palisade_auth_tokens::authz::{Authorizer, RoleHierarchy, RolePermissions};
+    let error = verifier()
+        .verify_access::<NoCustomClaims>("a.b.c")
+        .unwrap_err();
+    for realm in ["api", "my api", "a\"b", "", "café", "ok.example-1"] {
+        let accepted =
+            Authorizer::new(RoleHierarchy::default(), RolePermissions::default(), realm).is_ok();
+        let challenge = error.to_error(realm).headers()["www-authenticate"].clone();
+        let named = challenge == format!("Bearer realm=\"{realm}\", error=\"invalid_token\"");
+        assert_eq!(accepted, named, "{realm:?}: {challenge:?}");
+    }
+}
+
+#[test]
+fn granted_role_is_never_silently_dropped() {
+    use palisade_auth_tokens::authz::Role;
+    // A Grant's role is a Role: "Admin" cannot be written into a token,
+    // and every role that can is the role a later check reads back.
+    assert!(Role::new("Admin").is_err());
+    for role in [Role::admin(), Role::new("billing-admin").unwrap()] {
+        let grant = Grant {
+            role: Some(role.clone()),
+            ..grant()
+        };
+        let issued = issuer().issue_access(&grant, NoCustomClaims {}).unwrap();
+        let claims: Claims = verifier().verify_access(&issued.token).unwrap();
+        let read_back = claims.role.as_deref().map(Role::new).transpose().unwrap();
+        assert_eq!(read_back, Some(role));
+    }
 }

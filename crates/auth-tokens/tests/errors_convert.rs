@@ -28,7 +28,7 @@ fn verifier() -> TokenVerifier<ManualClock> {
     TokenVerifier::with_clock(
         keyring("a1", 0x5a),
         keyring("r1", 0xa5),
-        TokenPolicy::new("https://auth.example.com", "api"),
+        TokenPolicy::new("https://auth.example.com", "api").unwrap(),
         ManualClock::from_unix_secs(NOW),
     )
 }
@@ -71,7 +71,7 @@ async fn token_error_store_down() -> Result<(), Error> {
     let issuer = TokenIssuer::with_clock(
         keyring("a1", 0x5a),
         keyring("r1", 0xa5),
-        TokenPolicy::new("https://auth.example.com", "api"),
+        TokenPolicy::new("https://auth.example.com", "api").unwrap(),
         ManualClock::from_unix_secs(NOW),
     );
     let grant = palisade_auth_tokens::Grant {
@@ -97,7 +97,7 @@ fn key_error() -> Result<SigningKey, Error> {
 
 fn sealing_key_error() -> Result<(), Error> {
     let clock = ManualClock::from_unix_secs(NOW);
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let issuer = TokenIssuer::with_clock(
         keyring("a1", 0x5a),
         keyring("r1", 0xa5),

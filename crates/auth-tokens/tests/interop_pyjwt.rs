@@ -98,10 +98,14 @@ print(jwt.encode(claims, secret, algorithm="HS256", headers={"typ": typ, "kid": 
 #[test]
 fn tokens_issued_here_verify_with_pyjwt() {
     let Some(python) = python() else { return };
-    let issuer = TokenIssuer::new(keyring(), refresh(), TokenPolicy::new(ISSUER, "api"));
+    let issuer = TokenIssuer::new(
+        keyring(),
+        refresh(),
+        TokenPolicy::new(ISSUER, "api").unwrap(),
+    );
     let grant = Grant {
         subject: "user-42".into(),
-        role: Some("admin".into()),
+        role: Some(palisade_auth_tokens::authz::Role::admin()),
         ..Grant::default()
     };
     let token = issuer.issue_access(&grant, NoCustomClaims {}).unwrap();
@@ -132,7 +136,7 @@ fn pyjwt_tokens_with_the_right_headers_verify_here() {
     let verifier = TokenVerifier::with_clock(
         keyring(),
         refresh(),
-        TokenPolicy::new(ISSUER, "api"),
+        TokenPolicy::new(ISSUER, "api").unwrap(),
         SystemClock,
     );
     let token = run_python(&python, PYJWT_ISSUE, &[SECRET, ISSUER, "at+jwt", "access"]).unwrap();

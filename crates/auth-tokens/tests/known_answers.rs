@@ -28,7 +28,7 @@ fn verifier(now: u64, relaxations: Relaxations) -> TokenVerifier<ManualClock> {
     TokenVerifier::with_clock(
         ring.clone(),
         ring,
-        TokenPolicy::new("joe", "unused"),
+        TokenPolicy::new("joe", "unused").unwrap(),
         ManualClock::from_unix_secs(now),
     )
     .relax(relaxations)

@@ -41,7 +41,7 @@ fn families_on<S: FamilyStore>(
     config: FamilyConfig,
 ) -> RefreshFamilies<S, ManualClock> {
     let (access, refresh) = keyrings();
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let issuer = TokenIssuer::with_clock(
         access.clone(),
         refresh.clone(),
@@ -72,7 +72,7 @@ fn setup(config: FamilyConfig) -> Setup {
 fn grant(subject: &str, role: &str) -> Grant {
     Grant {
         subject: subject.into(),
-        role: Some(role.into()),
+        role: Some(palisade_auth_tokens::authz::Role::new(role).unwrap()),
         permissions: vec![format!("{role}:read")],
         ..Grant::default()
     }
@@ -85,7 +85,7 @@ fn users_with_role(role: &'static str) -> impl FnOnce(String) -> std::future::Re
 
 fn access_role(families: &Setup, pair: &TokenPair) -> Option<String> {
     let (access, refresh) = keyrings();
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let verifier = TokenVerifier::with_clock(access, refresh, policy, families.clock.clone());
     let claims: palisade_auth_tokens::Claims = verifier.verify_access(&pair.access.token).unwrap();
     assert_eq!(claims.sid.as_deref(), Some(pair.sid.as_str()));
@@ -268,7 +268,7 @@ async fn user_lookup_cannot_move_the_token_to_another_subject_or_session() {
         .await
         .unwrap();
     let (access, refresh) = keyrings();
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let verifier = TokenVerifier::with_clock(access, refresh, policy, s.clock.clone());
     let claims: palisade_auth_tokens::Claims = verifier.verify_access(&next.access.token).unwrap();
     assert_eq!(claims.sub, "alice");
@@ -383,7 +383,7 @@ async fn sealed_pair_from_another_key_is_not_returned() {
     let store = MemoryFamilyStore::with_clock(clock.clone());
     let one = families_on(store.clone(), &clock, FamilyConfig::default());
     let (access, refresh) = keyrings();
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let other = RefreshFamilies::new(
         TokenIssuer::with_clock(
             access.clone(),
@@ -456,7 +456,7 @@ async fn full_store_ends_the_family_closest_to_expiry() {
 fn sealing_key_must_be_32_bytes() {
     let clock = ManualClock::from_unix_secs(NOW);
     let (access, refresh) = keyrings();
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let result = RefreshFamilies::new(
         TokenIssuer::with_clock(
             access.clone(),
@@ -526,7 +526,7 @@ mod with_revocations {
         TokenVerifier::with_clock(
             access,
             refresh,
-            TokenPolicy::new("https://auth.example.com", "api"),
+            TokenPolicy::new("https://auth.example.com", "api").unwrap(),
             clock.clone(),
         )
     }

@@ -48,7 +48,7 @@ fn families(store: RedisFamilyStore, config: FamilyConfig) -> Families {
         |kid: &str, bytes: &[u8]| SigningKey::hmac(kid, Algorithm::HS256, &secret(bytes)).unwrap();
     let access = Keyring::new([hmac("a1", ACCESS_SECRET)]).unwrap();
     let refresh = Keyring::new([hmac("r1", REFRESH_SECRET)]).unwrap();
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let issuer =
         TokenIssuer::with_clock(access.clone(), refresh.clone(), policy.clone(), SystemClock);
     let verifier = TokenVerifier::with_clock(access, refresh, policy, SystemClock);
@@ -102,7 +102,7 @@ async fn keys(connection: &mut MultiplexedConnection, prefix: &str) -> Vec<Strin
 fn grant(subject: &str) -> Grant {
     Grant {
         subject: subject.into(),
-        role: Some("admin".into()),
+        role: Some(palisade_auth_tokens::authz::Role::admin()),
         ..Grant::default()
     }
 }

@@ -42,7 +42,7 @@ fn setup() -> Setup {
     let refresh =
         Keyring::new([SigningKey::hmac("r1", Algorithm::HS256, &secret(REFRESH_SECRET)).unwrap()])
             .unwrap();
-    let policy = TokenPolicy::new("https://auth.example.com", "api");
+    let policy = TokenPolicy::new("https://auth.example.com", "api").unwrap();
     let clock = ManualClock::from_unix_secs(NOW);
     Setup {
         issuer: TokenIssuer::with_clock(
@@ -59,7 +59,7 @@ fn setup() -> Setup {
 fn grant() -> Grant {
     Grant {
         subject: SUBJECT.into(),
-        role: Some("user".into()),
+        role: Some(Role::user()),
         ..Grant::default()
     }
 }
@@ -199,7 +199,7 @@ async fn a_reused_refresh_token_is_one_authn_token_reuse() {
     let lookup = |subject: String| async move {
         Some(Grant {
             subject,
-            role: Some("user".into()),
+            role: Some(Role::user()),
             ..Grant::default()
         })
     };

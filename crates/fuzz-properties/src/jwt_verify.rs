@@ -24,7 +24,7 @@ fn verifier() -> &'static TokenVerifier<ManualClock> {
         TokenVerifier::with_clock(
             ring.clone(),
             ring,
-            TokenPolicy::new("iss", "aud"),
+            TokenPolicy::new("iss", "aud").expect("test policy"),
             ManualClock::from_unix_secs(1_800_000_000),
         )
     })

@@ -18,16 +18,6 @@ use super::permissions::{RolePermissions, is_permission};
 use super::principal::{Principal, is_scope_token};
 use super::roles::{Role, RoleHierarchy};
 
-/// Longest realm. It is sent in every challenge, so it stays short.
-const MAX_REALM_LEN: usize = 64;
-
-/// Printable ASCII without space, `"` and `\`, 1–64 characters: the realm is
-/// written into a quoted-string, and a quote or backslash in it would let the
-/// configuration inject or break challenge parameters.
-fn is_realm(realm: &str) -> bool {
-    (1..=MAX_REALM_LEN).contains(&realm.len()) && is_scope_token(realm)
-}
-
 /// What an [`Authorizer::owner_or`] denial answers.
 ///
 /// ```
@@ -137,7 +127,7 @@ impl Authorizer {
         permissions: RolePermissions,
         realm: &str,
     ) -> Result<Authorizer, AuthzConfigError> {
-        if !is_realm(realm) {
+        if !challenge::is_realm(realm) {
             return Err(AuthzConfigError::new(
                 AuthzConfigErrorKind::InvalidRealm,
                 format!(

@@ -50,6 +50,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use palisade_auth_tokens::authz::Role;
 //! use palisade_auth_tokens::refresh::{FamilyConfig, MemoryFamilyStore, RefreshFamilies};
 //! use palisade_auth_tokens::{
 //!     Algorithm, Grant, Keyring, ManualClock, SigningKey, TokenIssuer, TokenPolicy, TokenVerifier,
@@ -59,7 +60,7 @@
 //! let secret = |byte: u8| SecretSlice::from((0..32).map(|i| byte ^ i).collect::<Vec<u8>>());
 //! let access = Keyring::new([SigningKey::hmac("a1", Algorithm::HS256, &secret(0x5a))?])?;
 //! let refresh = Keyring::new([SigningKey::hmac("r1", Algorithm::HS256, &secret(0xa5))?])?;
-//! let policy = TokenPolicy::new("https://auth.example.com", "api");
+//! let policy = TokenPolicy::new("https://auth.example.com", "api")?;
 //! let clock = ManualClock::from_unix_secs(1_700_000_000);
 //! let issuer = TokenIssuer::with_clock(access.clone(), refresh.clone(), policy.clone(), clock.clone());
 //! let verifier = TokenVerifier::with_clock(access, refresh, policy, clock.clone());
@@ -71,10 +72,10 @@
 //!     FamilyConfig::default(),
 //! )?;
 //!
-//! let grant = Grant { subject: "user-42".into(), role: Some("admin".into()), ..Grant::default() };
+//! let grant = Grant { subject: "user-42".into(), role: Some(Role::admin()), ..Grant::default() };
 //! let login = families.login(&grant).await?;
 //! let lookup = |subject: String| async move {
-//!     Some(Grant { subject, role: Some("user".into()), ..Grant::default() })
+//!     Some(Grant { subject, role: Some(Role::user()), ..Grant::default() })
 //! };
 //! let next = families.refresh_without_revocation_dangerously(&login.pair.refresh.token, lookup).await?;
 //! assert_eq!(next.sid, login.pair.sid);
@@ -439,14 +440,16 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         let subject = claims.sub.clone();
         let sid = claims.sid.clone();
         let jti = claims.jti.clone();
-        let issued_at = claims.iat;
+        let issued_at = claims.revocation_issued_at();
         // Outlives every access token of the family: any of them was minted
         // by a refresh token that expires at most one refresh lifetime after
-        // this one, plus a minute of leeway.
-        let family_until = claims
-            .exp
-            .saturating_add(claims.exp.saturating_sub(claims.iat))
-            .saturating_add(60);
+        // this one, plus a minute of leeway. (Without `iat`, the lifetime
+        // is the policy's.)
+        let lifetime = claims.iat.map_or_else(
+            || self.verifier.policy().refresh_ttl(),
+            |iat| claims.exp.saturating_sub(iat),
+        );
+        let family_until = claims.exp.saturating_add(lifetime).saturating_add(60);
         let result = self.rotate_verified(claims, user_lookup).await;
         let Some(sid) = sid else { return result };
         let revoke_family = async || {

@@ -93,11 +93,24 @@ impl TokenError {
     /// error="invalid_token"` (RFC 6750 §3.1), whatever the reason, so a
     /// client learns nothing about which check failed; 503 `unavailable`
     /// when a store was down.
+    ///
+    /// `realm` follows the one rule [`Authorizer::new`] enforces (1–64
+    /// printable ASCII characters without space, `"` or `\`). A realm that
+    /// breaks it is a programming error: logged, and answered with
+    /// [`DEFAULT_REALM`] rather than a realm the authorizer would refuse.
     pub fn to_error(&self, realm: &str) -> Error {
         self.respond(|| {
-            let realm = challenge::quotable_realm(realm);
+            let realm = if challenge::is_realm(realm) {
+                realm
+            } else {
+                tracing::error!(
+                    default = DEFAULT_REALM,
+                    "TokenError::to_error: invalid realm (see Authorizer::new), the default used"
+                );
+                DEFAULT_REALM
+            };
             let error = Error::new(ErrorKind::Unauthorized);
-            match challenge::bearer(&realm, Some(BearerError::InvalidToken), None) {
+            match challenge::bearer(realm, Some(BearerError::InvalidToken), None) {
                 Ok(value) => error.with_header(WWW_AUTHENTICATE, value),
                 Err(_) => error,
             }

@@ -4,10 +4,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use crate::keyring::Keyring;
+use crate::authz::Role;
+use crate::keyring::{Algorithm, Keyring};
 use crate::{Clock, SystemClock};
 
 use super::claims::{Claims, NoCustomClaims, TokenType};
+use super::ecdsa;
 use super::error::{TokenError, TokenErrorKind};
 use super::policy::TokenPolicy;
 
@@ -32,6 +34,23 @@ pub struct IssuedToken {
 }
 
 /// What goes into an access token besides the registered claims.
+///
+/// The role is a [`Role`], so a name no check would accept (`"Admin"`,
+/// `"admin "`) is refused where the role is built ([`Role::new`], or
+/// deserializing configuration), never issued into a token whose role
+/// every later check drops:
+///
+/// ```compile_fail
+/// # use palisade_auth_tokens::Grant;
+/// let grant = Grant { role: Some("Admin".into()), ..Grant::default() };
+/// ```
+///
+/// ```
+/// # use palisade_auth_tokens::{Grant, authz::Role};
+/// let grant = Grant { role: Some(Role::new("billing-admin")?), ..Grant::default() };
+/// assert!(Role::new("Admin").is_err());
+/// # Ok::<(), palisade_auth_tokens::authz::AuthzConfigError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grant {
     /// The subject (user id).
@@ -39,7 +58,7 @@ pub struct Grant {
     /// The session (refresh family) id.
     pub session: Option<String>,
     /// The role.
-    pub role: Option<String>,
+    pub role: Option<Role>,
     /// Permissions.
     pub permissions: Vec<String>,
     /// OAuth2 scopes, space-separated.
@@ -130,8 +149,8 @@ impl<C: Clock> TokenIssuer<C> {
         not_before: Option<u64>,
     ) -> Result<IssuedToken, TokenError> {
         let (keyring, ttl) = match token_type {
-            TokenType::Access => (&self.access, self.policy.access_ttl),
-            TokenType::Refresh => (&self.refresh, self.policy.refresh_ttl),
+            TokenType::Access => (&self.access, self.policy.access_ttl()),
+            TokenType::Refresh => (&self.refresh, self.policy.refresh_ttl()),
         };
         let key = keyring
             .active()
@@ -146,13 +165,13 @@ impl<C: Clock> TokenIssuer<C> {
             sub: grant.subject.clone(),
             jti: jti.clone(),
             sid: grant.session.clone(),
-            iat: now,
-            nbf: now,
+            iat: Some(now),
+            nbf: Some(now),
             exp: now.saturating_add(ttl),
-            iss: self.policy.issuer.clone(),
-            aud: vec![self.policy.audience.clone()],
+            iss: self.policy.issuer().to_owned(),
+            aud: vec![self.policy.audience().to_owned()],
             token_type,
-            role: grant.role.clone(),
+            role: grant.role.as_ref().map(|role| role.as_str().to_owned()),
             permissions: grant.permissions.clone(),
             scope: grant.scope.clone(),
             custom,
@@ -160,14 +179,35 @@ impl<C: Clock> TokenIssuer<C> {
         let mut header = jsonwebtoken::Header::new(key.algorithm().jwt());
         header.typ = Some(token_type.typ().to_owned());
         header.kid = Some(key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, encoding).map_err(|error| {
+        let mut token = jsonwebtoken::encode(&header, &claims, encoding).map_err(|error| {
             tracing::error!(%error, "token signing failed");
             TokenError::new(TokenErrorKind::CannotSign)
         })?;
+        if key.algorithm() == Algorithm::ES256 {
+            token = low_s(token)?;
+        }
         Ok(IssuedToken {
             token,
             jti,
             expires_at: claims.exp,
         })
     }
+}
+
+/// An ES256 token with its signature in low-S form (see `ecdsa.rs`): the
+/// verifier refuses the high-S twin, so the issuer never writes it.
+fn low_s(token: String) -> Result<String, TokenError> {
+    let cannot_sign = || TokenError::new(TokenErrorKind::CannotSign);
+    let (message, signature) = token.rsplit_once('.').ok_or_else(cannot_sign)?;
+    let mut raw = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| cannot_sign())?;
+    if ecdsa::is_low_s(&raw) {
+        return Ok(token);
+    }
+    ecdsa::normalise_s(&mut raw);
+    if !ecdsa::is_low_s(&raw) {
+        return Err(cannot_sign());
+    }
+    Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(raw)))
 }

@@ -2,57 +2,83 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
 
-use crate::keyring::{Keyring, SigningKey};
+use crate::keyring::{Algorithm, Keyring, SigningKey};
 use crate::revocation::{RevocationStore, StoreError, TokenRef};
 use crate::{Clock, SystemClock};
 use palisade_errors::{SecurityEvent, SubjectHash};
 
-use super::claims::{Claims, NoCustomClaims, TokenType, one_or_many};
+use super::claims::{Claims, ClaimsParts, NoCustomClaims, Registered, RegisteredField, TokenType};
+use super::ecdsa;
 use super::error::{TokenError, TokenErrorKind};
-use super::policy::{MAX_LEEWAY, Relaxations, TokenPolicy};
+use super::policy::{Relaxations, TokenPolicy};
+use super::strict::{Header, Object, PartError, read_part};
 
-/// The header fields the verifier reads. Unknown fields are ignored, and so
-/// are `jwk`, `jku`, `x5u` and `x5c`: a key the token brings along is the
-/// attacker's key.
-#[derive(Deserialize)]
-struct RawHeader {
-    alg: String,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    kid: Option<String>,
-    /// Whether `crit` is present at all (`"crit": null` included).
-    #[serde(default, deserialize_with = "present")]
-    crit: bool,
+/// A payload read once, strictly: what the built-in checks read, and what
+/// becomes the caller's claims once they pass.
+trait Payload: DeserializeOwned {
+    type Output;
+    fn registered(&self) -> &Registered;
+    fn subject(&self) -> Option<&str>;
+    /// The caller's claims; when a required claim is missing or the claims
+    /// type refuses them, the subject (for the log).
+    fn finish(self) -> Result<Self::Output, Option<String>>;
 }
 
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
+impl<T: DeserializeOwned> Payload for ClaimsParts<T> {
+    type Output = Claims<T>;
+    fn registered(&self) -> &Registered {
+        &self.registered
+    }
+    fn subject(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+    fn finish(self) -> Result<Claims<T>, Option<String>> {
+        self.into_claims().map_err(|(_, subject)| subject)
+    }
 }
 
-/// The registered claims every verified token is checked against.
-#[derive(Deserialize)]
-struct TimeAndParties {
-    exp: u64,
-    #[serde(default)]
-    nbf: Option<u64>,
-    #[serde(default)]
-    iat: Option<u64>,
-    #[serde(default)]
-    iss: Option<String>,
-    #[serde(default, deserialize_with = "optional_one_or_many")]
-    aud: Option<Vec<String>>,
-    #[serde(default, rename = "type")]
-    token_type: Option<TokenType>,
+/// The generic path: any claims type, read from the strict object after
+/// the registered claims were read from it with [`Claims`]' types.
+struct AnyClaims<T> {
+    registered: Registered,
+    object: serde_json::Map<String, serde_json::Value>,
+    claims: std::marker::PhantomData<fn() -> T>,
 }
 
-fn optional_one_or_many<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Vec<String>>, D::Error> {
-    one_or_many(deserializer).map(Some)
+impl<'de, T> Deserialize<'de> for AnyClaims<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Object(object) = Object::deserialize(deserializer)?;
+        let mut registered = Registered::default();
+        for (name, field) in RegisteredField::ALL {
+            if let Some(value) = object.get(name) {
+                registered
+                    .read(field, value)
+                    .map_err(serde::de::Error::custom)?;
+            }
+        }
+        Ok(AnyClaims {
+            registered,
+            object,
+            claims: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: DeserializeOwned> Payload for AnyClaims<T> {
+    type Output = T;
+    fn registered(&self) -> &Registered {
+        &self.registered
+    }
+    fn subject(&self) -> Option<&str> {
+        self.object.get("sub").and_then(serde_json::Value::as_str)
+    }
+    fn finish(self) -> Result<T, Option<String>> {
+        let subject = self.subject().map(str::to_owned);
+        T::deserialize(serde_json::Value::Object(self.object)).map_err(|_| subject)
+    }
 }
 
 /// Verifies tokens: every check on by default.
@@ -73,18 +99,14 @@ impl TokenVerifier {
 }
 
 impl<C: Clock> TokenVerifier<C> {
-    /// A verifier on `clock`. A leeway above [`MAX_LEEWAY`] is cut to it (a
-    /// huge leeway would switch the expiry check off).
+    /// A verifier on `clock`. (The policy's leeway is at most
+    /// [`MAX_LEEWAY`](super::MAX_LEEWAY), by construction.)
     pub fn with_clock(
         access: Keyring,
         refresh: Keyring,
-        mut policy: TokenPolicy,
+        policy: TokenPolicy,
         clock: C,
     ) -> TokenVerifier<C> {
-        if policy.leeway > MAX_LEEWAY {
-            tracing::warn!(leeway = policy.leeway, "token leeway cut to {MAX_LEEWAY} s");
-            policy.leeway = MAX_LEEWAY;
-        }
         TokenVerifier {
             access,
             refresh,
@@ -103,7 +125,12 @@ impl<C: Clock> TokenVerifier<C> {
 
     /// Verifies an access token and returns its claims.
     pub fn verify_access<T: DeserializeOwned>(&self, token: &str) -> Result<Claims<T>, TokenError> {
-        self.verify(token, TokenType::Access)
+        self.logged(self.check::<ClaimsParts<T>>(token, TokenType::Access))
+    }
+
+    /// The policy tokens are checked against.
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
     }
 
     /// Verifies an access token, then asks `store` whether it was revoked
@@ -135,7 +162,7 @@ impl<C: Clock> TokenVerifier<C> {
             log_store_unavailable("logout", &claims.sub, &error);
             TokenError::new(TokenErrorKind::StoreUnavailable)
         };
-        let leeway = self.policy.leeway;
+        let leeway = self.policy.leeway();
         store
             .revoke_token(&claims.sub, &claims.jti, claims.exp.saturating_add(leeway))
             .await
@@ -169,7 +196,7 @@ impl<C: Clock> TokenVerifier<C> {
 
     /// Verifies a refresh token and returns its claims.
     pub fn verify_refresh(&self, token: &str) -> Result<Claims<NoCustomClaims>, TokenError> {
-        self.verify(token, TokenType::Refresh)
+        self.logged(self.check::<ClaimsParts<NoCustomClaims>>(token, TokenType::Refresh))
     }
 
     /// Verifies a token of `token_type` into any claims type (for tokens of
@@ -183,24 +210,27 @@ impl<C: Clock> TokenVerifier<C> {
         token: &str,
         token_type: TokenType,
     ) -> Result<T, TokenError> {
-        self.check(token, token_type).map_err(|(error, payload)| {
-            // Only after the signature verified is `sub` the issuer's word.
-            let subject = payload.as_deref().and_then(subject_of);
+        self.logged(self.check::<AnyClaims<T>>(token, token_type))
+    }
+
+    /// Logs a refusal once, with the subject when the signature verified.
+    fn logged<T>(&self, checked: Result<T, Refusal>) -> Result<T, TokenError> {
+        checked.map_err(|(error, subject)| {
             log_refusal(error.kind(), subject.as_deref());
             error
         })
     }
 
-    /// [`verify`](Self::verify) without the log line; a refusal after the
-    /// signature verified carries the decoded payload, for the log.
-    fn check<T: DeserializeOwned>(
-        &self,
-        token: &str,
-        token_type: TokenType,
-    ) -> Result<T, (TokenError, Option<Vec<u8>>)> {
+    /// [`verify`](Self::verify) without the log line: each part read once,
+    /// strictly (UTF-8 JSON objects without repeated keys; see
+    /// `strict.rs`); the header before anything else, the payload only
+    /// after `jsonwebtoken` verified the signature over the very bytes read.
+    /// A refusal after the signature verified carries the subject, for the
+    /// log.
+    fn check<P: Payload>(&self, token: &str, token_type: TokenType) -> Result<P::Output, Refusal> {
         let refuse = |kind| Err((TokenError::new(kind), None));
         // Size first: nothing of an oversized token is decoded.
-        if token.len() > self.policy.max_token_len {
+        if token.len() > self.policy.max_token_len() {
             return refuse(TokenErrorKind::TooLarge);
         }
         let mut parts = token.split('.');
@@ -213,11 +243,19 @@ impl<C: Clock> TokenVerifier<C> {
             // "Signature stripped": an unsigned token is never valid.
             return refuse(TokenErrorKind::BadSignature);
         }
-        let header: RawHeader = decode_json(header_b64).map_err(|error| (error, None))?;
+        let mut scratch = Vec::with_capacity(payload_b64.len().max(header_b64.len()));
+        let Ok(header) = read_part::<Header>(header_b64, &mut scratch) else {
+            return refuse(TokenErrorKind::Malformed);
+        };
         if header.crit {
             // RFC 7515 §4.1.11: a recipient that does not understand a
             // critical extension must reject the token.
             return refuse(TokenErrorKind::UnsupportedCritical);
+        }
+        if header.cty {
+            // A nested JWT (RFC 7519 §5.2) or another content type: not a
+            // Palisade token, whatever the inner one says.
+            return refuse(TokenErrorKind::Malformed);
         }
         let keyring = match token_type {
             TokenType::Access => &self.access,
@@ -246,6 +284,16 @@ impl<C: Clock> TokenVerifier<C> {
         {
             return refuse(TokenErrorKind::WrongType);
         }
+        // ES256: only the low-S form of a signature (see `ecdsa.rs`), so the
+        // twin `(r, n - s)` of an accepted token is not a second token.
+        if key.algorithm() == Algorithm::ES256 {
+            scratch.clear();
+            let low_s = URL_SAFE_NO_PAD.decode_vec(signature, &mut scratch).is_ok()
+                && ecdsa::is_low_s(&scratch);
+            if !low_s {
+                return refuse(TokenErrorKind::BadSignature);
+            }
+        }
         let signed_len = header_b64.len() + 1 + payload_b64.len();
         let signed = token.as_bytes().get(..signed_len).unwrap_or_default();
         let valid =
@@ -254,36 +302,37 @@ impl<C: Clock> TokenVerifier<C> {
         if !valid {
             return refuse(TokenErrorKind::BadSignature);
         }
-        let Ok(payload) = URL_SAFE_NO_PAD.decode(payload_b64) else {
-            return refuse(TokenErrorKind::Malformed);
+        let payload = match read_part::<P>(payload_b64, &mut scratch) {
+            Ok(payload) => payload,
+            Err(PartError::Base64) => return refuse(TokenErrorKind::Malformed),
+            Err(PartError::Utf8 | PartError::Json) => {
+                // Only after the signature verified is `sub` the issuer's word.
+                let subject = subject_of(&scratch);
+                return Err((TokenError::new(TokenErrorKind::InvalidClaims), subject));
+            }
         };
-        let Ok(registered) = serde_json::from_slice::<TimeAndParties>(&payload) else {
-            return Err((
-                TokenError::new(TokenErrorKind::InvalidClaims),
-                Some(payload),
-            ));
-        };
-        if let Err(error) = self.check_registered(&registered, token_type) {
-            return Err((error, Some(payload)));
+        if let Err(error) = self.check_registered(payload.registered(), token_type) {
+            return Err((error, payload.subject().map(str::to_owned)));
         }
-        match serde_json::from_slice(&payload) {
-            Ok(claims) => Ok(claims),
-            Err(_) => Err((
-                TokenError::new(TokenErrorKind::InvalidClaims),
-                Some(payload),
-            )),
-        }
+        payload
+            .finish()
+            .map_err(|subject| (TokenError::new(TokenErrorKind::InvalidClaims), subject))
     }
 
+    /// The built-in checks: `exp` (required), `nbf` and `iat` (when
+    /// present), `type`, `iss`, `aud`.
     fn check_registered(
         &self,
-        claims: &TimeAndParties,
+        claims: &Registered,
         token_type: TokenType,
     ) -> Result<(), TokenError> {
         let refuse = |kind| Err(TokenError::new(kind));
         let now = self.clock.now();
-        let leeway = self.policy.leeway;
-        if now >= claims.exp.saturating_add(leeway) {
+        let leeway = self.policy.leeway();
+        let Some(exp) = claims.exp else {
+            return refuse(TokenErrorKind::InvalidClaims);
+        };
+        if now >= exp.saturating_add(leeway) {
             return refuse(TokenErrorKind::Expired);
         }
         if claims
@@ -302,7 +351,7 @@ impl<C: Clock> TokenVerifier<C> {
             return refuse(TokenErrorKind::WrongType);
         }
         if !self.relaxations.skip_issuer_check_dangerously
-            && claims.iss.as_deref() != Some(self.policy.issuer.as_str())
+            && claims.iss.as_deref() != Some(self.policy.issuer())
         {
             return refuse(TokenErrorKind::WrongIssuer);
         }
@@ -310,7 +359,7 @@ impl<C: Clock> TokenVerifier<C> {
             && !claims
                 .aud
                 .as_ref()
-                .is_some_and(|aud| aud.contains(&self.policy.audience))
+                .is_some_and(|aud| aud.iter().any(|one| one == self.policy.audience()))
         {
             return refuse(TokenErrorKind::WrongAudience);
         }
@@ -326,7 +375,7 @@ async fn check_unrevoked<T, S: RevocationStore>(
         subject: &claims.sub,
         jti: &claims.jti,
         sid: claims.sid.as_deref(),
-        issued_at: claims.iat,
+        issued_at: claims.revocation_issued_at(),
     };
     match store.is_revoked(token).await {
         Ok(false) => Ok(()),
@@ -399,9 +448,5 @@ fn typ_matches(typ: Option<&str>, token_type: TokenType) -> bool {
     bare == token_type.typ()
 }
 
-fn decode_json<T: DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TokenError::new(TokenErrorKind::Malformed))?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::new(TokenErrorKind::Malformed))
-}
+/// A refusal, with the subject once the signature verified (for the log).
+type Refusal = (TokenError, Option<String>);
