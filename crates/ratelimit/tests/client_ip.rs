@@ -821,3 +821,42 @@ proptest! {
         prop_assert_eq!(client(&resolver, PROXY, XFF, &[&hops.join(", ")]), expected);
     }
 }
+
+// Issue #12, 4: an open quote the client wrote left of the proxy's element.
+#[test]
+fn client_open_quote_in_forwarded_cannot_key_it_as_the_proxy() {
+    // The client sent `for="` (or `x="`); the proxy appended its element.
+    assert_eq!(forwarded(&[r#"for=", for=203.0.113.7"#]), ip("203.0.113.7"));
+    assert_eq!(forwarded(&[r#"x=", for=203.0.113.7"#]), ip("203.0.113.7"));
+    assert_eq!(
+        forwarded(&[r#"for="1.1.1.1, for="[2001:db8::7]:4711""#]),
+        ip("2001:db8::7")
+    );
+    assert_eq!(
+        forwarded(&[r#"for="\", for=203.0.113.7;proto=https"#]),
+        ip("203.0.113.7")
+    );
+    // Through trusted hops too: only the proxies' own elements are read.
+    assert_eq!(
+        forwarded(&[r#"for=", for=203.0.113.7, for=10.0.0.2"#]),
+        ip("203.0.113.7")
+    );
+    // Padding (100 KB inside an open quote) changes nothing either.
+    let padded = format!(r#"for="{}, for=203.0.113.7"#, "a,".repeat(50 * 1024));
+    assert_eq!(forwarded(&[&padded]), ip("203.0.113.7"));
+    // A byte no header may hold, left of what is walked, is never read.
+    let resolver = behind(ForwardedHeader::Forwarded);
+    let lines: [&[u8]; 1] = [b"for=\x01\", for=203.0.113.7"];
+    assert_eq!(
+        resolver.resolve_lines(ip(PROXY), lines).ip(),
+        ip("203.0.113.7")
+    );
+    // The proxy's own element is still checked whole.
+    assert_eq!(forwarded(&[r#"for=1.1.1.1, for="203.0.113.7"#]), ip(PROXY));
+    assert_eq!(
+        forwarded(&[r#"for=1.1.1.1, x=", for=203.0.113.7"#]),
+        ip("203.0.113.7")
+    );
+    let lines: [&[u8]; 1] = [b"for=1.1.1.1, for=203.0.113.7\x01"];
+    assert_eq!(resolver.resolve_lines(ip(PROXY), lines).ip(), ip(PROXY));
+}

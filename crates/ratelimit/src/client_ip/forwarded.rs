@@ -118,6 +118,91 @@ pub(super) fn split_list<'a>(
     Ok(())
 }
 
+/// The list elements of one header line, walked from the right, one at a
+/// time: each element's extent is found by scanning leftwards from its end
+/// (with `quoted_strings`, commas inside `"..."` do not split; a quote is
+/// escaped when an odd run of `\` precedes it). Bytes left of an element
+/// therefore cannot change where it starts, and nothing left of the last
+/// element asked for is ever read: the client writes the left of the line.
+pub(super) struct ElementsFromRight<'a> {
+    line: &'a [u8],
+    /// Where the next element ends (exclusive); `None` once the line is done.
+    end: Option<usize>,
+    quoted_strings: bool,
+}
+
+/// Why an element walked from the right is unusable.
+pub(super) enum WalkError {
+    /// Longer than the budget the caller gave.
+    TooLong,
+    /// Anything else (an open quote, a control character).
+    Unusable(Unusable),
+}
+
+impl<'a> ElementsFromRight<'a> {
+    pub(super) fn new(line: &'a [u8], quoted_strings: bool) -> ElementsFromRight<'a> {
+        ElementsFromRight {
+            line,
+            end: Some(line.len()),
+            quoted_strings,
+        }
+    }
+
+    /// Whether an element is left to walk.
+    pub(super) fn has_next(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// The next element leftwards (`None` when the line is done), reading at
+    /// most `budget` bytes of it: a longer one is [`WalkError::TooLong`].
+    pub(super) fn next_within(&mut self, budget: usize) -> Option<Result<&'a [u8], WalkError>> {
+        let end = self.end?;
+        let line = self.line.get(..end).unwrap_or_default();
+        let mut start = end;
+        let mut in_quotes = false;
+        while let Some(&byte) = start.checked_sub(1).and_then(|index| line.get(index)) {
+            if end - start >= budget {
+                self.end = None;
+                return Some(Err(WalkError::TooLong));
+            }
+            // A byte no header value may hold (from a framework that does
+            // not check) could shift the hops: the header is unusable.
+            if (byte < 0x20 && byte != b'\t') || byte == 0x7f {
+                self.end = None;
+                return Some(Err(WalkError::Unusable(Unusable::header(
+                    "a control character in the part walked",
+                ))));
+            }
+            if in_quotes {
+                if byte == b'"' {
+                    let before = line.get(..start - 1).unwrap_or_default();
+                    let backslashes = before
+                        .iter()
+                        .rev()
+                        .take(budget)
+                        .take_while(|&&b| b == b'\\')
+                        .count();
+                    in_quotes = backslashes % 2 == 1;
+                }
+            } else if self.quoted_strings && byte == b'"' {
+                in_quotes = true;
+            } else if byte == b',' {
+                self.end = Some(start - 1);
+                return Some(Ok(line.get(start..).unwrap_or_default()));
+            }
+            start -= 1;
+        }
+        self.end = None;
+        if in_quotes {
+            return Some(Err(WalkError::Unusable(Unusable::element(
+                "an unterminated quoted string",
+                line,
+            ))));
+        }
+        Some(Ok(line))
+    }
+}
+
 /// Without the optional whitespace (SP, HTAB) HTTP allows around list
 /// elements and parameters.
 fn trim_ows(bytes: &[u8]) -> &[u8] {
@@ -291,6 +376,36 @@ mod tests {
         assert_eq!(parts, [&br#"for="a,b";x=1"#[..], b" for=c"]);
         let mut parts = Vec::new();
         assert!(split_list(br#"for="a\",b"#, b',', true, &mut parts).is_err());
+    }
+
+    #[test]
+    fn elements_from_the_right() {
+        let walk = |line: &[u8]| {
+            let mut elements = ElementsFromRight::new(line, true);
+            let mut found = Vec::new();
+            while let Some(element) = elements.next_within(1024) {
+                match element {
+                    Ok(element) => found.push(String::from_utf8_lossy(element).into_owned()),
+                    Err(_) => {
+                        found.push("!".to_owned());
+                        break;
+                    }
+                }
+            }
+            found
+        };
+        assert_eq!(
+            walk(br#"for="a,b";x=1, for=c"#),
+            [" for=c", r#"for="a,b";x=1"#]
+        );
+        assert_eq!(walk(br#"for=", for=c"#), [" for=c", "!"]);
+        assert_eq!(
+            walk(br#"x="a\\", y="b\",c""#),
+            [r#" y="b\",c""#, r#"x="a\\""#]
+        );
+        assert_eq!(walk(b"a,,b"), ["b", "", "a"]);
+        let mut long = ElementsFromRight::new(b"a, bbbb", false);
+        assert!(matches!(long.next_within(4), Some(Err(WalkError::TooLong))));
     }
 
     #[test]

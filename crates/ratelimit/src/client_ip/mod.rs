@@ -19,9 +19,13 @@
 //! Exactly one header is read, the one your proxy sets. Reading "whichever is
 //! present" lets a client send the other one, which the proxy passes through
 //! untouched. When the header is unusable (malformed, `for=unknown`, an
-//! obfuscated identifier, longer than 8 KiB or 64 elements) the peer — your
+//! obfuscated identifier, more than 8 KiB or 64 elements walked before the
+//! client) the peer — your
 //! proxy — is used and the reason is logged at debug level: a guess could be
-//! a value the client chose.
+//! a value the client chose. Both headers are walked from the right, element
+//! by element (`Forwarded` quoted strings included), so nothing the client
+//! wrote left of your proxies' elements, an open quote or 100 KB of padding,
+//! changes which element is read.
 //!
 //! IPv6 clients are keyed by their /56 ([`ClientIpResolver::ipv6_prefix`]):
 //! one subscriber usually gets a /56 or a /64 and can rotate through 2^64 or

@@ -8,7 +8,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::forwarded::{
-    ForwardedHeader, Unusable, parse_forwarded, parse_x_forwarded_for, split_list,
+    ElementsFromRight, ForwardedHeader, Unusable, WalkError, parse_forwarded, parse_x_forwarded_for,
 };
 use super::net::{IpNet, v6_mask};
 use palisade_errors::SecurityEvent;
@@ -145,9 +145,11 @@ impl ClientIpResolver {
     /// or the leftmost when every listed address is trusted (the request came
     /// from inside). An absent header gives the peer; so does an unusable one
     /// (an element walked that is not an address, `unknown`, an obfuscated
-    /// `_name`, empty or over-long; a header over 8 KiB or 64 elements), with
-    /// the reason logged at debug level. Elements to the left of the client
-    /// are never looked at: they are the client's own writing.
+    /// `_name`, empty or over-long; more than 8 KiB or 64 elements walked
+    /// before the client), with the reason logged at debug level. Elements
+    /// to the left of the client are never looked at, not even to find
+    /// where they end (an open quote there changes nothing): they are the
+    /// client's own writing.
     pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> ClientIp {
         match self.header() {
             Some(header) => self.resolve_lines(
@@ -164,9 +166,10 @@ impl ClientIpResolver {
     /// [`resolve`](Self::resolve) for a framework without `http` 1 header
     /// maps: `lines` are the raw values of the configured
     /// [`header`](Self::header) (every line of it, in order, and no other
-    /// header). A line with a byte no header value may hold (a control
-    /// character other than tab) makes the whole header unusable: the peer
-    /// is used, as for any unusable header.
+    /// header). A byte no header value may hold (a control character other
+    /// than tab) in the part walked makes the header unusable: the peer is
+    /// used, as for any unusable header. Lines are walked from the right,
+    /// element by element, so the work is bounded whatever their size.
     ///
     /// ```
     /// use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader, IpNet};
@@ -219,43 +222,42 @@ impl TrustedProxies {
 
     /// `Ok(None)` when the header is absent.
     ///
-    /// The limits count only what is walked, from the right: the part left
-    /// of the client's address is the client's own writing, and letting its
-    /// size decide (a padded header falling back to the peer) would let a
-    /// client choose to be keyed as the proxy.
+    /// Walked from the right, one element at a time (never a split of the
+    /// whole line), so the work per request is bounded by the limits
+    /// whatever the header's size. The limits count only what is walked:
+    /// the part left of the client's address is the client's own writing,
+    /// and letting its size or content decide (a padded header, an open
+    /// quote falling back to the peer) would let a client choose to be keyed
+    /// as the proxy.
     fn client_from_lines<'a>(
         &self,
         lines: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Option<IpAddr>, Unusable> {
         let quoted_strings = self.header == ForwardedHeader::Forwarded;
         let lines: Vec<&[u8]> = lines.into_iter().collect();
-        // A line no header value can hold (from a framework that does not
-        // check) would shift the hops: the whole header is unusable.
-        if lines
-            .iter()
-            .any(|line| line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
-        {
-            return Err(Unusable::header("a line with a control character"));
-        }
         let mut walked = 0_usize;
         let mut walked_len = 0_usize;
         let mut leftmost_trusted = None;
-        let mut elements: Vec<&[u8]> = Vec::new();
         // Lines are joined in order with ", " (RFC 9110 §5.3): the last
-        // line holds the nearest hops. Each line is split on its own, so a
+        // line holds the nearest hops. Each line is walked on its own, so a
         // quoted string never runs on into the next line.
         for line in lines.iter().rev() {
-            elements.clear();
-            split_list(line, b',', quoted_strings, &mut elements)?;
-            for element in elements.iter().rev() {
-                walked += 1;
-                walked_len = walked_len.saturating_add(element.len() + 2);
-                if walked > MAX_ELEMENTS {
+            let mut elements = ElementsFromRight::new(line, quoted_strings);
+            while elements.has_next() {
+                if walked >= MAX_ELEMENTS {
                     return Err(Unusable::header("more than 64 hops before the client"));
                 }
-                if walked_len > MAX_HEADER_LEN {
-                    return Err(Unusable::header("more than 8 KiB before the client"));
-                }
+                let budget = MAX_HEADER_LEN.saturating_sub(walked_len.saturating_add(2));
+                let element = match elements.next_within(budget) {
+                    None => break,
+                    Some(Ok(element)) => element,
+                    Some(Err(WalkError::TooLong)) => {
+                        return Err(Unusable::header("more than 8 KiB before the client"));
+                    }
+                    Some(Err(WalkError::Unusable(unusable))) => return Err(unusable),
+                };
+                walked += 1;
+                walked_len = walked_len.saturating_add(element.len() + 2);
                 let ip = match self.header {
                     ForwardedHeader::XForwardedFor => parse_x_forwarded_for(element),
                     ForwardedHeader::Forwarded => parse_forwarded(element),
