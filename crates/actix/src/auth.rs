@@ -1,9 +1,14 @@
-//! Bearer-token authentication and role guards as actix-web extractors
-//! (feature `auth`).
+//! Bearer-token authentication as actix-web middleware, and role guards as
+//! extractors (feature `auth`).
 //!
-//! Install the authenticator once
-//! (`App::app_data(auth_data(..))`); handlers then take [`Authenticated`] or
-//! [`RequireRole<R>`]. The decisions live in [`palisade_auth_tokens`].
+//! [`Authentication`] verifies the token once, before the middleware inside
+//! it (a per-subject rate limit keys on the [`Principal`] it inserts);
+//! handlers take [`Authenticated`] or [`RequireRole<R>`], which read what
+//! the middleware found. Without it (the older
+//! `App::app_data(auth_data(..))`) the extractors verify the token
+//! themselves, after every middleware. The decisions live in
+//! [`palisade_auth_tokens`], whose types a service needs are re-exported
+//! here.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -11,10 +16,27 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
-use palisade_auth_tokens::bearer::{self, Authenticate};
-pub use palisade_auth_tokens::bearer::{Admin, Moderator, RoleRequirement, User};
+use palisade_auth_tokens::bearer::Authenticate;
 
 use crate::ApiError;
+
+mod middleware;
+pub use middleware::{Authentication, AuthenticationMiddleware};
+
+// The core's types a service needs, so this crate is its one dependency.
+pub use palisade_auth_tokens::authz::{
+    Authorizer, Principal, Role, RoleHierarchy, RolePermissions,
+};
+pub use palisade_auth_tokens::bearer::{
+    Admin, AuthMode, BearerAuth, Moderator, RoleRequirement, User,
+};
+pub use palisade_auth_tokens::refresh::{MemoryFamilyStore, RefreshFamilies, TokenPair};
+pub use palisade_auth_tokens::revocation::{MemoryRevocationStore, RevocationStore};
+pub use palisade_auth_tokens::{
+    Algorithm, Claims, Grant, IssuedToken, Keyring, NoCustomClaims, SigningKey, SystemClock,
+    TokenError, TokenIssuer, TokenPolicy, TokenVerifier, authz, bearer, refresh, revocation,
+};
+pub use secrecy::{SecretSlice, SecretString};
 
 /// The app data that makes an [`Authenticate`] available to the extractors.
 pub fn auth_data(auth: impl Authenticate) -> web::Data<dyn Authenticate> {
@@ -25,7 +47,9 @@ pub fn auth_data(auth: impl Authenticate) -> web::Data<dyn Authenticate> {
 /// A caller whose bearer token verified and is not revoked. Rejections are
 /// the RFC 6750 responses: 401 `Bearer realm="…"` without credentials, 401
 /// `error="invalid_token"` for a bad token, 503 when the revocation store
-/// cannot answer. The principal also goes into the request extensions.
+/// cannot answer. Behind [`Authentication`] it is what the middleware
+/// found; without it the extractor verifies the token itself, after every
+/// middleware (too late for a per-subject rate limit).
 #[derive(Clone, Debug)]
 pub struct Authenticated(pub bearer::Authenticated);
 
@@ -37,10 +61,13 @@ impl std::ops::Deref for Authenticated {
     }
 }
 
-fn authenticator(request: &HttpRequest) -> Result<web::Data<dyn Authenticate>, ApiError> {
+fn authenticator(request: &HttpRequest) -> Result<Arc<dyn Authenticate>, ApiError> {
+    if let Some(auth) = request.extensions().get::<Arc<dyn Authenticate>>() {
+        return Ok(Arc::clone(auth));
+    }
     request
         .app_data::<web::Data<dyn Authenticate>>()
-        .cloned()
+        .map(|auth| auth.clone().into_inner())
         .ok_or_else(|| ApiError(bearer::not_configured()))
 }
 
@@ -55,12 +82,13 @@ async fn authenticate(request: HttpRequest) -> Result<Authenticated, ApiError> {
         .map(|value| value.as_bytes().to_vec())
         .collect();
     let credentials = bearer::credentials(lines.iter().map(Vec::as_slice));
-    let authenticated = Authenticated(auth.authenticate(credentials).await.map_err(ApiError)?);
-    request
-        .extensions_mut()
-        .insert(authenticated.principal.clone());
-    request.extensions_mut().insert(authenticated.clone());
-    Ok(authenticated)
+    let authenticated = auth.authenticate(credentials).await.map_err(ApiError)?;
+    middleware::remember(
+        &mut request.extensions_mut(),
+        &auth,
+        Some(authenticated.clone()),
+    );
+    Ok(Authenticated(authenticated))
 }
 
 impl FromRequest for Authenticated {

@@ -8,8 +8,10 @@ mod error;
 mod harden;
 #[cfg(feature = "headers")]
 pub mod headers;
+mod identity;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
 
 pub use error::ApiError;
 pub use harden::{Harden, HardenMiddleware};
+pub use identity::AnonymousCaller;

@@ -11,20 +11,30 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use futures_util::future::LocalBoxFuture;
-use palisade_ratelimit::client_ip::ClientIpResolver;
-use palisade_ratelimit::{Clock, RateLimiter, RateStore, keys};
+use palisade_errors::Error;
 
 use crate::ApiError;
 
-/// What a request is limited by: a function from the request to its key, or
-/// `None` to leave the request to other limits.
-pub type KeyFn = Arc<dyn Fn(&ServiceRequest) -> Option<String> + Send + Sync>;
+mod by_extension;
+pub use by_extension::{ByExtension, by_extension};
+
+// The core's types a service needs, so this crate is its one dependency.
+pub use palisade_ratelimit::client_ip::{ClientIp, ClientIpResolver, ForwardedHeader, IpNet};
+pub use palisade_ratelimit::{
+    Admission, Clock, FailMode, HeaderStyle, ManualClock, MemoryStore, Policy, Quota, RateLimiter,
+    RateStore, SystemClock, client_ip, keys, login,
+};
+
+/// What a request is limited by: a function from the request to
+/// `Ok(Some(key))`, `Ok(None)` to leave the request to other limits, or
+/// `Err` to refuse it with that error.
+pub type KeyFn = Arc<dyn Fn(&ServiceRequest) -> Result<Option<String>, Error> + Send + Sync>;
 
 /// Keys by client IP: the socket peer, or behind trusted proxies the address
 /// `resolver` takes from the forwarding header. IPv6 clients are keyed by
 /// their /56. Without a peer address every request shares `ip:unknown`.
 pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
-    Arc::new(move |request| Some(ip_key(&resolver, request)))
+    Arc::new(move |request| Ok(Some(ip_key(&resolver, request))))
 }
 
 /// Keys by route and client IP (`METHOD /items/{id}|ip`), for a limit per
@@ -35,25 +45,11 @@ pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
 pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
     Arc::new(move |request| {
         let route = request.match_pattern();
-        Some(keys::route_key(
+        Ok(Some(keys::route_key(
             request.method().as_str(),
             route.as_deref(),
             &ip_key(&resolver, request),
-        ))
-    })
-}
-
-/// Keys by a value an earlier, verifying middleware put into the request
-/// extensions (an authenticated subject, an API key id): never by an
-/// unverified token. Requests without it are left to other limits.
-pub fn by_extension<T, F>(key: F) -> KeyFn
-where
-    T: 'static,
-    F: Fn(&T) -> String + Send + Sync + 'static,
-{
-    Arc::new(move |request| {
-        use actix_web::HttpMessage;
-        request.extensions().get::<T>().map(&key)
+        )))
     })
 }
 
@@ -162,8 +158,17 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let Some(key) = (self.layer.key)(&request) else {
-            return Box::pin(async move { Ok(service.call(request).await?.map_into_left_body()) });
+        let key = match (self.layer.key)(&request) {
+            Ok(Some(key)) => key,
+            Ok(None) => {
+                return Box::pin(
+                    async move { Ok(service.call(request).await?.map_into_left_body()) },
+                );
+            }
+            Err(error) => {
+                let response = request.error_response(ApiError(error));
+                return Box::pin(async move { Ok(response.map_into_right_body()) });
+            }
         };
         let limiter = Arc::clone(&self.layer.limiter);
         let cost = self.layer.cost;

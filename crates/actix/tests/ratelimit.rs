@@ -1,5 +1,7 @@
 //! Rate limits through a real actix-web `App`: the behaviours the axum
-//! adapter is tested for too (`palisade-axum` `tests/ratelimit.rs`).
+//! adapter is tested for too (`palisade-axum` `tests/ratelimit.rs`). Limits
+//! keyed by an authenticated identity run behind the real authentication
+//! middleware in `tests/identity.rs`.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -7,19 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use actix_web::body::to_bytes;
-use actix_web::dev::{Service, ServiceRequest};
+use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::test::{TestRequest, init_service};
-use actix_web::{App, HttpMessage, web};
+use actix_web::{App, web};
 use palisade_actix::Harden;
-use palisade_actix::ratelimit::{KeyFn, RateLimit, by_extension, by_ip, by_route_and_ip};
+use palisade_actix::ratelimit::{RateLimit, by_ip, by_route_and_ip};
 use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader, IpNet};
 use palisade_ratelimit::{MemoryStore, Policy, RateLimiter};
-
-/// What a verifying auth middleware would put into the extensions.
-#[derive(Clone)]
-struct Subject(String);
 
 fn limiter(name: &str, quota: &str) -> Arc<RateLimiter<MemoryStore>> {
     Arc::new(RateLimiter::new(
@@ -27,17 +25,6 @@ fn limiter(name: &str, quota: &str) -> Arc<RateLimiter<MemoryStore>> {
         Policy::parse([quota]).unwrap(),
         MemoryStore::new().with_max_entries(1000),
     ))
-}
-
-fn anonymous_only(resolver: ClientIpResolver) -> KeyFn {
-    let by_ip = by_ip(resolver);
-    Arc::new(move |request: &ServiceRequest| {
-        if request.extensions().get::<Subject>().is_some() {
-            None
-        } else {
-            by_ip(request)
-        }
-    })
 }
 
 macro_rules! app {
@@ -49,11 +36,7 @@ macro_rules! app {
                     web::resource("/items")
                         .wrap(RateLimit::new(
                             limiter("anon", "2/minute"),
-                            anonymous_only($resolver),
-                        ))
-                        .wrap(RateLimit::new(
-                            limiter("user", "5/minute"),
-                            by_extension(|subject: &Subject| format!("sub:{}", subject.0)),
+                            by_ip($resolver),
                         ))
                         .route(web::get().to(move || {
                             let handled = Arc::clone(&handled);
@@ -64,14 +47,6 @@ macro_rules! app {
                         })),
                 )
                 .route("/health", web::get().to(|| async { "ok" }))
-                // Stands in for token verification: trusts `x-test-subject`.
-                .wrap_fn(|request, service| {
-                    if let Some(subject) = request.headers().get("x-test-subject") {
-                        let subject = subject.to_str().unwrap().to_owned();
-                        request.extensions_mut().insert(Subject(subject));
-                    }
-                    service.call(request)
-                })
                 .wrap(Harden::new()),
         )
         .await
@@ -212,48 +187,6 @@ async fn behind_a_trusted_proxy_the_rightmost_untrusted_address_is_the_client() 
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-}
-
-#[actix_web::test]
-async fn authenticated_callers_are_limited_per_subject_not_per_ip() {
-    let handled = Arc::new(AtomicU32::new(0));
-    let app = app!(ClientIpResolver::peer_only(), handled);
-    for i in 0..5 {
-        let peer = format!("198.51.100.{i}:1000");
-        let (status, headers, _) =
-            get_from(&app, "/items", &peer, &[("x-test-subject", "alice")]).await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(
-            headers
-                .get("ratelimit")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("\"user-60s\"")
-        );
-    }
-    assert_eq!(
-        get_from(
-            &app,
-            "/items",
-            "198.51.100.9:1000",
-            &[("x-test-subject", "alice")]
-        )
-        .await
-        .0,
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    assert_eq!(
-        get_from(
-            &app,
-            "/items",
-            "198.51.100.9:1000",
-            &[("x-test-subject", "bob")]
-        )
-        .await
-        .0,
-        StatusCode::OK
-    );
 }
 
 #[actix_web::test]

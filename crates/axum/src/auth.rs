@@ -1,9 +1,13 @@
-//! Bearer-token authentication and role guards as axum extractors
-//! (feature `auth`).
+//! Bearer-token authentication as a tower layer, and role guards as axum
+//! extractors (feature `auth`).
 //!
-//! Install the authenticator once (`Router::layer(auth_extension(..))`);
-//! handlers then take [`Authenticated`] or [`RequireRole<R>`]. The decisions
-//! live in [`palisade_auth_tokens`].
+//! [`AuthLayer`] verifies the token once, before the layers inside it (a
+//! per-subject rate limit keys on the [`Principal`] it inserts); handlers
+//! take [`Authenticated`] or [`RequireRole<R>`], which read what the layer
+//! found. Without the layer (the older `Router::layer(auth_extension(..))`)
+//! the extractors verify the token themselves, after every layer. The
+//! decisions live in [`palisade_auth_tokens`], whose types a service needs
+//! are re-exported here.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -12,10 +16,27 @@ use axum::Extension;
 use axum::extract::FromRequestParts;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
-use palisade_auth_tokens::bearer::{self, Authenticate};
-pub use palisade_auth_tokens::bearer::{Admin, Moderator, RoleRequirement, User};
+use palisade_auth_tokens::bearer::Authenticate;
 
 use crate::ApiError;
+
+mod layer;
+pub use layer::{AuthLayer, AuthService};
+
+// The core's types a service needs, so this crate is its one dependency.
+pub use palisade_auth_tokens::authz::{
+    Authorizer, Principal, Role, RoleHierarchy, RolePermissions,
+};
+pub use palisade_auth_tokens::bearer::{
+    Admin, AuthMode, BearerAuth, Moderator, RoleRequirement, User,
+};
+pub use palisade_auth_tokens::refresh::{MemoryFamilyStore, RefreshFamilies, TokenPair};
+pub use palisade_auth_tokens::revocation::{MemoryRevocationStore, RevocationStore};
+pub use palisade_auth_tokens::{
+    Algorithm, Claims, Grant, IssuedToken, Keyring, NoCustomClaims, SigningKey, SystemClock,
+    TokenError, TokenIssuer, TokenPolicy, TokenVerifier, authz, bearer, refresh, revocation,
+};
+pub use secrecy::{SecretSlice, SecretString};
 
 /// The extension that makes an [`Authenticate`] available to the extractors.
 pub fn auth_extension(auth: impl Authenticate) -> Extension<Arc<dyn Authenticate>> {
@@ -27,8 +48,9 @@ pub fn auth_extension(auth: impl Authenticate) -> Extension<Arc<dyn Authenticate
 /// `error="invalid_token"` for a bad token, 503 when the revocation store
 /// cannot answer.
 ///
-/// The [`Principal`](palisade_auth_tokens::authz::Principal) is also put into the request extensions, so a later
-/// per-subject rate limit can key on a verified identity.
+/// Behind an [`AuthLayer`] it is what the layer found; without one the
+/// extractor verifies the token itself, after every layer (too late for a
+/// per-subject rate limit).
 #[derive(Clone, Debug)]
 pub struct Authenticated(pub bearer::Authenticated);
 
@@ -62,10 +84,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
             .iter()
             .map(http::HeaderValue::as_bytes);
         let credentials = bearer::credentials(lines);
-        let authenticated = Authenticated(auth.authenticate(credentials).await.map_err(ApiError)?);
-        parts.extensions.insert(authenticated.principal.clone());
-        parts.extensions.insert(authenticated.clone());
-        Ok(authenticated)
+        let authenticated = auth.authenticate(credentials).await.map_err(ApiError)?;
+        layer::remember(&mut parts.extensions, &auth, Some(authenticated.clone()));
+        Ok(Authenticated(authenticated))
     }
 }
 

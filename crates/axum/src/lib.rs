@@ -8,6 +8,7 @@ mod error;
 mod extract;
 #[cfg(feature = "headers")]
 pub mod headers;
+mod identity;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
 mod request_id;
@@ -15,6 +16,7 @@ mod request_id;
 pub use compose::Hardening;
 pub use error::ApiError;
 pub use extract::{Json, Path, Query};
+pub use identity::AnonymousCaller;
 pub use request_id::{RequestIdLayer, RequestIdService};
 
 use axum::Router;

@@ -12,17 +12,27 @@ use std::task::{Context, Poll};
 use axum::extract::{ConnectInfo, MatchedPath};
 use axum::response::{IntoResponse, Response};
 use http::Request;
-use palisade_ratelimit::client_ip::ClientIpResolver;
-use palisade_ratelimit::{Clock, RateLimiter, RateStore, keys};
+use palisade_errors::Error;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::ApiError;
 
-/// What a request is limited by: a function from the request to its key, or
-/// `None` to leave the request to other limits (e.g. a per-subject limit on
-/// an anonymous request).
-pub type KeyFn = Arc<dyn Fn(&Request<axum::body::Body>) -> Option<String> + Send + Sync>;
+mod by_extension;
+pub use by_extension::{ByExtension, by_extension};
+
+// The core's types a service needs, so this crate is its one dependency.
+pub use palisade_ratelimit::client_ip::{ClientIp, ClientIpResolver, ForwardedHeader, IpNet};
+pub use palisade_ratelimit::{
+    Admission, Clock, FailMode, HeaderStyle, ManualClock, MemoryStore, Policy, Quota, RateLimiter,
+    RateStore, SystemClock, client_ip, keys, login,
+};
+
+/// What a request is limited by: a function from the request to
+/// `Ok(Some(key))`, `Ok(None)` to leave the request to other limits, or
+/// `Err` to refuse it with that error.
+pub type KeyFn =
+    Arc<dyn Fn(&Request<axum::body::Body>) -> Result<Option<String>, Error> + Send + Sync>;
 
 /// Keys by client IP: the socket peer (from axum's `ConnectInfo`, so serve
 /// with `into_make_service_with_connect_info::<SocketAddr>()`), or behind
@@ -32,7 +42,7 @@ pub type KeyFn = Arc<dyn Fn(&Request<axum::body::Body>) -> Option<String> + Send
 /// Without `ConnectInfo` every request shares the key `ip:unknown`: limited
 /// together rather than not at all, with an error logged.
 pub fn by_ip(resolver: ClientIpResolver) -> KeyFn {
-    Arc::new(move |request| Some(ip_key(&resolver, request)))
+    Arc::new(move |request| Ok(Some(ip_key(&resolver, request))))
 }
 
 /// Keys by route and client IP (`METHOD /items/{id}|ip`), for a limit per
@@ -47,24 +57,12 @@ pub fn by_route_and_ip(resolver: ClientIpResolver) -> KeyFn {
             .extensions()
             .get::<MatchedPath>()
             .map(MatchedPath::as_str);
-        Some(keys::route_key(
+        Ok(Some(keys::route_key(
             request.method().as_str(),
             route,
             &ip_key(&resolver, request),
-        ))
+        )))
     })
-}
-
-/// Keys by a value an earlier, verifying layer put into the request
-/// extensions (an authenticated subject, an API key id): never by an
-/// unverified token, or an attacker could spend a victim's quota. Requests
-/// without it are left to other limits.
-pub fn by_extension<T, F>(key: F) -> KeyFn
-where
-    T: Send + Sync + 'static,
-    F: Fn(&T) -> String + Send + Sync + 'static,
-{
-    Arc::new(move |request| request.extensions().get::<T>().map(&key))
 }
 
 fn ip_key(resolver: &ClientIpResolver, request: &Request<axum::body::Body>) -> String {
@@ -163,8 +161,13 @@ where
     }
 
     fn call(&mut self, request: Request<axum::body::Body>) -> Self::Future {
-        let Some(key) = (self.layer.key)(&request) else {
-            return Box::pin(self.inner.call(request));
+        let key = match (self.layer.key)(&request) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Box::pin(self.inner.call(request)),
+            Err(error) => {
+                let response = ApiError(error).into_response();
+                return Box::pin(async move { Ok(response) });
+            }
         };
         // The inner service was polled ready; keep that one, give the clone
         // to the next call (the usual tower pattern for async work first).

@@ -1,5 +1,7 @@
 //! Rate limits through a real axum router: the behaviours the actix adapter
-//! is tested for too (`palisade-actix` `tests/ratelimit.rs`).
+//! is tested for too (`palisade-actix` `tests/ratelimit.rs`). Limits keyed
+//! by an authenticated identity run behind the real authentication layer in
+//! `tests/identity.rs`.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -11,28 +13,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use axum::routing::get;
 use http_body_util::BodyExt;
 use palisade_axum::harden;
-use palisade_axum::ratelimit::{RateLimitLayer, by_extension, by_ip, by_route_and_ip};
+use palisade_axum::ratelimit::{RateLimitLayer, by_ip, by_route_and_ip};
 use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader, IpNet};
 use palisade_ratelimit::{MemoryStore, Policy, RateLimiter};
 use tower::ServiceExt;
-
-/// What a verifying auth layer would put into the extensions.
-#[derive(Clone)]
-struct Subject(String);
-
-/// Stands in for token verification: trusts `x-test-subject`.
-async fn fake_auth(mut request: Request, next: Next) -> Response {
-    if let Some(subject) = request.headers().get("x-test-subject") {
-        let subject = subject.to_str().unwrap().to_owned();
-        request.extensions_mut().insert(Subject(subject));
-    }
-    next.run(request).await
-}
 
 fn limiter(name: &str, quota: &str) -> Arc<RateLimiter<MemoryStore>> {
     Arc::new(RateLimiter::new(
@@ -50,15 +37,6 @@ struct App {
 fn app(resolver: ClientIpResolver) -> App {
     let handled = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&handled);
-    let anonymous = by_ip(resolver);
-    // Anonymous callers: 2/minute per IP; authenticated: 5/minute per subject.
-    let anonymous_only: palisade_axum::ratelimit::KeyFn = Arc::new(move |request| {
-        if request.extensions().get::<Subject>().is_some() {
-            None
-        } else {
-            anonymous(request)
-        }
-    });
     let router = Router::new()
         .route(
             "/items",
@@ -69,15 +47,10 @@ fn app(resolver: ClientIpResolver) -> App {
         )
         .route_layer(RateLimitLayer::new(
             limiter("anon", "2/minute"),
-            anonymous_only,
-        ))
-        .route_layer(RateLimitLayer::new(
-            limiter("user", "5/minute"),
-            by_extension(|subject: &Subject| format!("sub:{}", subject.0)),
+            by_ip(resolver),
         ))
         // Added after the route layers: not limited.
-        .route("/health", get(|| async { "ok" }))
-        .layer(middleware::from_fn(fake_auth));
+        .route("/health", get(|| async { "ok" }));
     App {
         router: harden(router),
         handled,
@@ -213,47 +186,6 @@ async fn behind_a_trusted_proxy_the_rightmost_untrusted_address_is_the_client() 
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn authenticated_callers_are_limited_per_subject_not_per_ip() {
-    let app = app(ClientIpResolver::peer_only());
-    // Five requests for alice from five addresses: one budget.
-    for i in 0..5 {
-        let peer = format!("198.51.100.{i}:1000");
-        let (status, headers, _) =
-            get_from(&app, "/items", &peer, &[("x-test-subject", "alice")]).await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(
-            headers["ratelimit"]
-                .to_str()
-                .unwrap()
-                .starts_with("\"user-60s\"")
-        );
-    }
-    assert_eq!(
-        get_from(
-            &app,
-            "/items",
-            "198.51.100.9:1000",
-            &[("x-test-subject", "alice")]
-        )
-        .await
-        .0,
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    // Bob's budget is his own.
-    assert_eq!(
-        get_from(
-            &app,
-            "/items",
-            "198.51.100.9:1000",
-            &[("x-test-subject", "bob")]
-        )
-        .await
-        .0,
-        StatusCode::OK
-    );
 }
 
 #[tokio::test]
