@@ -60,3 +60,77 @@ pub(crate) fn render(error: &Error, request_id: Option<&RequestId>) -> HttpRespo
 pub(crate) fn to_actix_status(status: http::StatusCode) -> StatusCode {
     StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
+
+/// Logs an error response no core decided (actix's own refusals): a 5xx at
+/// `error` with its source, an input refusal (400, 405, 413, 414, 415, 422,
+/// 431) as one `input_validation_fail` event (the source, which can quote the
+/// input, only at `debug`).
+pub(crate) fn log_framework_refusal(error: &Error, status: u16) {
+    let kind = error.kind();
+    let source = std::error::Error::source(error).map(ToString::to_string);
+    if kind.status().is_server_error() {
+        tracing::error!(
+            code = kind.code(),
+            status,
+            source = source.as_deref(),
+            "request failed"
+        );
+        return;
+    }
+    if let Some(source) = &source {
+        tracing::debug!(code = kind.code(), %source, "request refused");
+    }
+    if matches!(
+        kind,
+        ErrorKind::BadRequest
+            | ErrorKind::MethodNotAllowed
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::UriTooLong
+            | ErrorKind::UnsupportedMediaType
+            | ErrorKind::ValidationFailed
+            | ErrorKind::HeadersTooLarge
+    ) {
+        tracing::info!(
+            event = palisade_errors::SecurityEvent::InputValidationFail.as_str(),
+            reason = kind.code(),
+            status,
+            "request refused by the framework"
+        );
+    }
+}
+
+/// The methods of `Allow` header lines in the order both adapters use
+/// (`GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`, then others by name),
+/// HEAD added wherever GET is (both adapters answer HEAD for GET routes).
+pub(crate) fn canonical_allow<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<http::Method> {
+    const ORDER: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let mut methods: Vec<http::Method> = Vec::new();
+    for line in lines {
+        for item in std::str::from_utf8(line).unwrap_or_default().split(',') {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            if let Ok(method) = http::Method::from_bytes(item.as_bytes())
+                && !methods.contains(&method)
+            {
+                methods.push(method);
+            }
+        }
+    }
+    if methods.contains(&http::Method::GET) && !methods.contains(&http::Method::HEAD) {
+        methods.push(http::Method::HEAD);
+    }
+    let rank = |method: &http::Method| {
+        ORDER
+            .iter()
+            .position(|name| *name == method.as_str())
+            .unwrap_or(ORDER.len())
+    };
+    methods.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.as_str().cmp(b.as_str()))
+    });
+    methods
+}

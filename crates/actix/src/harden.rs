@@ -4,8 +4,8 @@ use std::panic::AssertUnwindSafe;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 use futures_util::future::LocalBoxFuture;
@@ -76,7 +76,13 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, request: ServiceRequest) -> Self::Future {
+    fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        // actix routes HEAD only to explicit HEAD routes (axum answers it for
+        // every GET route): HEAD is served as GET, without the body.
+        let head = request.method() == Method::HEAD;
+        if head {
+            request.head_mut().method = Method::GET;
+        }
         let id = request
             .headers()
             .get("x-request-id")
@@ -103,20 +109,26 @@ where
                 // `HttpRequest` must not be cloned before routing), so errors
                 // without a response leave as `Err` that renders itself.
                 match outcome {
-                    Ok(Ok(response)) => Ok(finish(response.map_into_boxed_body(), &id)),
+                    Ok(Ok(response)) => {
+                        let response = finish(response.map_into_boxed_body(), &id);
+                        Ok(if head {
+                            without_body(response)
+                        } else {
+                            response
+                        })
+                    }
                     Ok(Err(error)) => {
                         // Look through the headers other middleware attached
                         // to the error (CORS, security headers) to the error
                         // itself, and keep those headers for the envelope.
                         let (inner, decorators) = crate::decorate::unwrap(&error);
-                        let error = classify(inner).unwrap_or_else(|| {
-                            let status = inner.as_response_error().status_code();
-                            Error::new(kind_of(status))
-                        });
+                        let status = inner.as_response_error().status_code();
+                        let error = envelope_error(Some(inner), status, None);
                         Err(Enveloped {
                             error,
                             id,
                             decorators,
+                            head,
                         }
                         .into())
                     }
@@ -127,6 +139,7 @@ where
                             error,
                             id,
                             decorators: Vec::new(),
+                            head,
                         }
                         .into())
                     }
@@ -143,6 +156,8 @@ struct Enveloped {
     error: Error,
     id: RequestId,
     decorators: Vec<crate::decorate::Decorator>,
+    /// A HEAD request (served as GET): the answer has no body.
+    head: bool,
 }
 
 impl std::fmt::Debug for Enveloped {
@@ -170,8 +185,88 @@ impl ResponseError for Enveloped {
         for decorate in &self.decorators {
             decorate(response.headers_mut());
         }
+        if self.head {
+            response = response.set_body(BoxBody::new(()));
+        }
         response
     }
+}
+
+/// The answer to a HEAD request served as GET: its headers, no body.
+fn without_body(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    response.map_body(|_, _| BoxBody::new(()))
+}
+
+/// The panic of a handler (or a middleware) below the CORS middleware, caught
+/// there so CORS and the security headers still decorate its 500. Logged
+/// where it was caught, as `sys_crash`.
+#[derive(Debug)]
+pub(crate) struct Panicked;
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("handler panicked")
+    }
+}
+
+impl ResponseError for Panicked {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        render(&Error::new(ErrorKind::Internal), None)
+    }
+}
+
+/// The envelope error for an error response, logged once here:
+/// - a [`Panicked`] was logged where it was caught;
+/// - an [`ApiError`] (a core's or the application's decision; the core
+///   logged its own security event): a 5xx at `error` with its source;
+/// - anything actix refused on its own (payload, path, query, method): a 5xx
+///   at `error`, an input refusal as one `input_validation_fail` event.
+fn envelope_error(
+    error: Option<&actix_web::Error>,
+    status: StatusCode,
+    allow: Option<&actix_web::http::header::HeaderMap>,
+) -> Error {
+    let mut envelope = match error {
+        Some(error) if error.as_error::<Panicked>().is_some() => Error::new(ErrorKind::Internal),
+        Some(error) if error.as_error::<ApiError>().is_some() => {
+            let envelope = classify(error).unwrap_or_else(|| Error::new(kind_of(status)));
+            let source = std::error::Error::source(&envelope).map(ToString::to_string);
+            if envelope.status().is_server_error() {
+                tracing::error!(
+                    code = envelope.kind().code(),
+                    source = source.as_deref(),
+                    "request failed"
+                );
+            } else {
+                tracing::debug!(
+                    code = envelope.kind().code(),
+                    source = source.as_deref(),
+                    "request refused"
+                );
+            }
+            envelope
+        }
+        other => {
+            let envelope = other
+                .and_then(classify)
+                .unwrap_or_else(|| Error::new(kind_of(status)));
+            crate::error::log_framework_refusal(&envelope, status.as_u16());
+            envelope
+        }
+    };
+    if envelope.kind() == ErrorKind::MethodNotAllowed
+        && envelope.headers().get("allow").is_none()
+        && let Some(headers) = allow
+    {
+        let methods =
+            crate::error::canonical_allow(headers.get_all("allow").map(|value| value.as_bytes()));
+        envelope = envelope.with_allow(&methods);
+    }
+    envelope
 }
 
 fn kind_of(status: StatusCode) -> ErrorKind {
@@ -185,7 +280,7 @@ fn generate() -> RequestId {
     RequestId::from_random_bytes(uuid::Uuid::new_v4().into_bytes())
 }
 
-fn log_panic(panic: &(dyn std::any::Any + Send)) {
+pub(crate) fn log_panic(panic: &(dyn std::any::Any + Send)) {
     let message = panic
         .downcast_ref::<&str>()
         .copied()
@@ -230,23 +325,13 @@ fn classify(error: &actix_web::Error) -> Option<Error> {
 fn finish(response: ServiceResponse<BoxBody>, id: &RequestId) -> ServiceResponse<BoxBody> {
     let status = response.status();
     let (request, mut response) = if status.is_client_error() || status.is_server_error() {
-        let error = response.response().error().and_then(classify).or_else(|| {
-            tracing::debug!(
-                status = status.as_u16(),
-                "framework error replaced by envelope"
-            );
-            Some(Error::new(kind_of(status)))
-        });
-        match error {
-            Some(error) => {
-                if let Some(source) = std::error::Error::source(&error) {
-                    tracing::debug!(code = error.kind().code(), %source, "request refused");
-                }
-                let (request, original) = response.into_parts();
-                (request, with_envelope(original, &error, id))
-            }
-            None => response.into_parts(),
-        }
+        let error = envelope_error(
+            response.response().error(),
+            status,
+            Some(response.headers()),
+        );
+        let (request, original) = response.into_parts();
+        (request, with_envelope(original, &error, id))
     } else {
         response.into_parts()
     };

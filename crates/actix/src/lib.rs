@@ -3,6 +3,7 @@
 
 #[cfg(feature = "auth")]
 pub mod auth;
+mod compose;
 mod decorate;
 mod error;
 mod harden;
@@ -12,6 +13,7 @@ mod identity;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
 
+pub use compose::{Hardening, Layered};
 pub use error::ApiError;
 pub use harden::{Harden, HardenMiddleware};
 pub use identity::AnonymousCaller;
