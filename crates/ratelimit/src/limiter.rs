@@ -468,7 +468,7 @@ fn quota_names(limiter: &str, policy: &Policy) -> Box<[(Duration, u32, Box<str>)
 fn window_name(period: Duration) -> String {
     if period.subsec_nanos() == 0 {
         format!("{}s", period.as_secs())
-    } else if period.subsec_nanos() % 1_000_000 == 0 {
+    } else if period.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}ms", period.as_millis())
     } else {
         format!("{}us", period.as_micros())
