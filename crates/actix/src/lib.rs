@@ -12,6 +12,8 @@ pub mod headers;
 mod identity;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 pub use compose::{Hardening, Layered};
 pub use error::ApiError;

@@ -12,6 +12,8 @@ mod identity;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
 mod request_id;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 pub use compose::Hardening;
 pub use error::ApiError;

@@ -32,11 +32,37 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|error| format!("PALISADE_BIND={bind:?} is not a socket address: {error}"))?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, "palisade-server listening");
-    axum::serve(listener, palisade_server::app())
-        .with_graceful_shutdown(async {
-            // Ctrl-C: finish in-flight requests, then stop.
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    // The hardened loop: head/body deadlines, limits, half-close, and on
+    // SIGINT/SIGTERM stop accepting and drain in-flight requests.
+    palisade_axum::serve::serve(listener, palisade_server::app())
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
+    tracing::info!("palisade-server stopped");
     Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received: draining");
 }
