@@ -98,7 +98,7 @@ impl<S, C: Clock> Clone for RateLimit<S, C> {
     }
 }
 
-impl<S, C: Clock> RateLimit<S, C> {
+impl<S: RateStore, C: Clock> RateLimit<S, C> {
     /// The middleware for `limiter`, keyed by `key`, each request costing 1.
     pub fn new(limiter: Arc<RateLimiter<S, C>>, key: KeyFn) -> Self {
         RateLimit {
@@ -109,10 +109,14 @@ impl<S, C: Clock> RateLimit<S, C> {
     }
 
     /// What each request through this middleware costs.
-    #[must_use]
-    pub fn cost(mut self, cost: u32) -> Self {
-        self.cost = cost;
-        self
+    ///
+    /// # Errors
+    ///
+    /// A cost above the policy's smallest limit could never be admitted (a
+    /// client would get 429 for ever): it is refused here, at start-up.
+    pub fn cost(mut self, cost: u32) -> Result<Self, palisade_ratelimit::ConfigError> {
+        self.cost = self.limiter.check_cost(cost)?;
+        Ok(self)
     }
 }
 

@@ -213,3 +213,26 @@ async fn path_parameters_do_not_mint_fresh_route_budgets() {
     let (status, ..) = get_from(&app, "/items/3", "203.0.113.8:1", &[]).await;
     assert_eq!(status, StatusCode::OK, "another client has its own budget");
 }
+
+/// A fixed cost above the smallest limit could never be admitted: a client
+/// would be told to retry for ever. The builder refuses it at start-up.
+#[actix_web::test]
+async fn a_cost_above_the_smallest_limit_is_refused_when_the_layer_is_built() {
+    let fits = RateLimit::new(
+        limiter("cost", "10/second"),
+        by_ip(ClientIpResolver::peer_only()),
+    )
+    .cost(10);
+    assert!(fits.is_ok());
+    let error = RateLimit::new(
+        limiter("cost", "10/second"),
+        by_ip(ClientIpResolver::peer_only()),
+    )
+    .cost(11)
+    .err()
+    .expect("a cost of 11 never fits 10/second");
+    assert_eq!(
+        error.kind(),
+        palisade_ratelimit::ConfigErrorKind::InvalidCost
+    );
+}

@@ -101,7 +101,7 @@ impl<S, C: Clock> Clone for RateLimitLayer<S, C> {
     }
 }
 
-impl<S, C: Clock> RateLimitLayer<S, C> {
+impl<S: RateStore, C: Clock> RateLimitLayer<S, C> {
     /// The layer for `limiter`, keyed by `key`, each request costing 1.
     pub fn new(limiter: Arc<RateLimiter<S, C>>, key: KeyFn) -> Self {
         RateLimitLayer {
@@ -112,10 +112,14 @@ impl<S, C: Clock> RateLimitLayer<S, C> {
     }
 
     /// What each request through this layer costs (e.g. 5 for an export).
-    #[must_use]
-    pub fn cost(mut self, cost: u32) -> Self {
-        self.cost = cost;
-        self
+    ///
+    /// # Errors
+    ///
+    /// A cost above the policy's smallest limit could never be admitted (a
+    /// client would get 429 for ever): it is refused here, at start-up.
+    pub fn cost(mut self, cost: u32) -> Result<Self, palisade_ratelimit::ConfigError> {
+        self.cost = self.limiter.check_cost(cost)?;
+        Ok(self)
     }
 }
 
