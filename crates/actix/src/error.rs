@@ -61,11 +61,27 @@ pub(crate) fn to_actix_status(status: http::StatusCode) -> StatusCode {
     StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// Logs an error response no core decided (actix's own refusals): a 5xx at
-/// `error` with its source, an input refusal (400, 405, 413, 414, 415, 422,
-/// 431) as one `input_validation_fail` event (the source, which can quote the
-/// input, only at `debug`).
+/// A 401/403/429 that no core reported (a handler returned it itself): its
+/// one security event, `reason = "handler"`. A core's refusal is marked
+/// [`logged`](Error::logged) and was logged where it was decided.
+pub(crate) fn log_unlogged_refusal(error: &Error) {
+    if let Some(event) = error.unlogged_refusal() {
+        tracing::info!(
+            event = event.as_str(),
+            reason = "handler",
+            status = error.status().as_u16(),
+            "request refused by the application"
+        );
+    }
+}
+
+/// Logs an error response no core decided (actix's own refusals, a bare
+/// status a handler returned): a 5xx at `error` with its source, an input
+/// refusal (400, 405, 413, 414, 415, 422, 431) as one
+/// `input_validation_fail` event (the source, which can quote the input,
+/// only at `debug`), a 401/403/429 as its refusal event.
 pub(crate) fn log_framework_refusal(error: &Error, status: u16) {
+    log_unlogged_refusal(error);
     let kind = error.kind();
     let source = std::error::Error::source(error).map(ToString::to_string);
     if kind.status().is_server_error() {

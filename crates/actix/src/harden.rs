@@ -221,8 +221,9 @@ impl ResponseError for Panicked {
 
 /// The envelope error for an error response, logged once here:
 /// - a [`Panicked`] was logged where it was caught;
-/// - an [`ApiError`] (a core's or the application's decision; the core
-///   logged its own security event): a 5xx at `error` with its source;
+/// - an [`ApiError`] (a core's or the application's decision): a 5xx at
+///   `error` with its source; a 401/403/429 no core logged (the handler's
+///   own) as its security event, `reason = "handler"`;
 /// - anything actix refused on its own (payload, path, query, method): a 5xx
 ///   at `error`, an input refusal as one `input_validation_fail` event.
 fn envelope_error(
@@ -234,6 +235,7 @@ fn envelope_error(
         Some(error) if error.as_error::<Panicked>().is_some() => Error::new(ErrorKind::Internal),
         Some(error) if error.as_error::<ApiError>().is_some() => {
             let envelope = classify(error).unwrap_or_else(|| Error::new(kind_of(status)));
+            crate::error::log_unlogged_refusal(&envelope);
             let source = std::error::Error::source(&envelope).map(ToString::to_string);
             if envelope.status().is_server_error() {
                 tracing::error!(

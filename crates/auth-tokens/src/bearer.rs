@@ -126,7 +126,7 @@ pub async fn authenticate_request(
 /// as a request without credentials at a required layer.
 pub fn refuse_anonymous(authorizer: &Authorizer) -> Error {
     crate::token::log_refusal_reason("missing", None);
-    authorizer.challenge_missing()
+    authorizer.challenge_missing().logged()
 }
 
 /// What an `Authorization` header holds, as far as bearer auth is concerned.
@@ -179,11 +179,11 @@ impl<S: RevocationStore, C: Clock> Authenticate for BearerAuth<S, C> {
                 // (RFC 6750 §3.1).
                 Credentials::None => {
                     crate::token::log_refusal_reason("missing", None);
-                    return Err(self.authorizer.challenge_missing());
+                    return Err(self.authorizer.challenge_missing().logged());
                 }
                 Credentials::Malformed => {
                     crate::token::log_refusal_reason("malformed_header", None);
-                    return Err(self.authorizer.challenge_invalid_token());
+                    return Err(self.authorizer.challenge_invalid_token().logged());
                 }
                 Credentials::Bearer(token) => token,
             };

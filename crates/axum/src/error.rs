@@ -40,6 +40,7 @@ pub(crate) fn render(error: &Error, request_id: Option<&palisade_errors::Request
 
 /// Internal detail goes to the log at the point of failure, never to the client.
 fn log_error(error: &Error) {
+    log_unlogged_refusal(error);
     let source = std::error::Error::source(error).map(ToString::to_string);
     if error.status().is_server_error() {
         tracing::error!(
@@ -52,6 +53,20 @@ fn log_error(error: &Error) {
             code = error.kind().code(),
             source = source.as_deref(),
             "request refused"
+        );
+    }
+}
+
+/// A 401/403/429 that no core reported (a handler returned it itself): its
+/// one security event, `reason = "handler"`. A core's refusal is marked
+/// [`logged`](Error::logged) and was logged where it was decided.
+pub(crate) fn log_unlogged_refusal(error: &Error) {
+    if let Some(event) = error.unlogged_refusal() {
+        tracing::info!(
+            event = event.as_str(),
+            reason = "handler",
+            status = error.status().as_u16(),
+            "request refused by the application"
         );
     }
 }
@@ -76,11 +91,16 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     response
 }
 
-/// Logs an error response the framework made on its own (no [`ApiError`]):
-/// a 5xx at `error`, an input refusal (400, 405, 413, 414, 415, 422, 431) as
-/// one `input_validation_fail` event: no core made these refusals.
+/// Logs an error response made without an [`ApiError`] (axum's own, or a
+/// bare status a handler returned): a 5xx at `error`, an input refusal (400,
+/// 405, 413, 414, 415, 422, 431) as one `input_validation_fail` event, a
+/// 401/403/429 as its refusal event (`reason = "handler"`): no core made
+/// these refusals.
 pub(crate) fn log_framework_refusal(kind: ErrorKind, status: u16) {
-    if kind.status().is_server_error() {
+    let error = Error::new(kind);
+    if error.unlogged_refusal().is_some() {
+        log_unlogged_refusal(&error);
+    } else if kind.status().is_server_error() {
         tracing::error!(code = kind.code(), status, "request failed");
     } else if is_input_refusal(kind) {
         tracing::info!(

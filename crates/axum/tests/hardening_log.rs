@@ -34,10 +34,9 @@ async fn forbidden() -> Result<&'static str, ApiError> {
     Err(Error::new(ErrorKind::Forbidden).into())
 }
 
-async fn limited() -> Result<&'static str, ApiError> {
-    Err(Error::new(ErrorKind::RateLimited)
-        .with_retry_after(30)
-        .into())
+async fn limited() -> StatusCode {
+    // A bare status, no `ApiError`: still the handler's refusal.
+    StatusCode::TOO_MANY_REQUESTS
 }
 
 async fn failing() -> Result<&'static str, ApiError> {
@@ -95,6 +94,9 @@ async fn errors_and_denials_are_logged_once_with_the_request_id_and_no_secret() 
     send(&app, send_with("GET", "/failing", "req-500")).await;
     send(&app, send_with("GET", "/boom", "req-panic")).await;
     send(&app, send_with("DELETE", "/items", "req-405")).await;
+    send(&app, send_with("GET", "/unauthorized", "req-401")).await;
+    send(&app, send_with("GET", "/forbidden", "req-403")).await;
+    send(&app, send_with("GET", "/limited", "req-429")).await;
     let preflight = Request::builder()
         .method("OPTIONS")
         .uri("/items")
@@ -133,6 +135,19 @@ async fn errors_and_denials_are_logged_once_with_the_request_id_and_no_secret() 
     assert_eq!(cors.len(), 1, "{cors:?}");
     assert_eq!(cors[0].span_field("request_id"), Some("req-cors"));
     assert!(cors[0].level <= tracing::Level::INFO);
+
+    // The handlers' own refusals: one event each, with the request id.
+    for (event, id) in [
+        (SecurityEvent::AuthnTokenInvalid, "req-401"),
+        (SecurityEvent::AuthzFail, "req-403"),
+        (SecurityEvent::ExcessRateLimitExceeded, "req-429"),
+    ] {
+        let logged = capture.named(event);
+        assert_eq!(logged.len(), 1, "{event:?}: {logged:?}");
+        assert_eq!(logged[0].span_field("request_id"), Some(id));
+        assert_eq!(logged[0].field("reason"), Some("handler"));
+        assert!(logged[0].level <= tracing::Level::INFO);
+    }
 
     capture.assert_vocabulary();
     capture.assert_absent("s3cr3t-t0ken");

@@ -26,6 +26,7 @@ pub struct Error {
     headers: HeaderMap,
     details: Vec<FieldError>,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    logged: bool,
 }
 
 /// One `{field, code}` pair of a validation failure.
@@ -90,6 +91,7 @@ impl Error {
             headers: HeaderMap::new(),
             details: Vec::new(),
             source: None,
+            logged: false,
         }
     }
 
@@ -136,6 +138,40 @@ impl Error {
         let value = HeaderValue::from_str(&list).expect("methods are header-safe tokens");
         self.headers.insert(ALLOW, value);
         self
+    }
+
+    /// Marks the error as reported: the code that decided this refusal has
+    /// emitted its security event. A core calls it where it logs a denial
+    /// (a rate-limit refusal, a refused token, an authorization failure, a
+    /// refused preflight), so the adapters log a 401/403/429 that is not
+    /// marked — one a handler returned itself — once, and a marked one never
+    /// again: one refusal, one event.
+    #[must_use]
+    pub fn logged(mut self) -> Error {
+        self.logged = true;
+        self
+    }
+
+    /// Whether the decision's security event was already emitted (see
+    /// [`logged`](Self::logged)).
+    pub fn is_logged(&self) -> bool {
+        self.logged
+    }
+
+    /// The security event an adapter emits for this error when nothing has
+    /// logged it yet: `authn_token_invalid` for a 401, `authz_fail` for a
+    /// 403 `forbidden`, `excess_rate_limit_exceeded` for a 429; `None` for
+    /// any other kind and for an error already [`logged`](Self::logged).
+    pub fn unlogged_refusal(&self) -> Option<crate::SecurityEvent> {
+        if self.logged {
+            return None;
+        }
+        match self.kind {
+            ErrorKind::Unauthorized => Some(crate::SecurityEvent::AuthnTokenInvalid),
+            ErrorKind::Forbidden => Some(crate::SecurityEvent::AuthzFail),
+            ErrorKind::RateLimited => Some(crate::SecurityEvent::ExcessRateLimitExceeded),
+            _ => None,
+        }
     }
 
     /// Adds one `{field, code}` validation detail.

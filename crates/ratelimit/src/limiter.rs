@@ -375,7 +375,8 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
             "request refused by rate limit"
         );
         let mut error = Error::new(ErrorKind::RateLimited)
-            .with_retry_after(decision.retry_after_secs().unwrap_or(1));
+            .with_retry_after(decision.retry_after_secs().unwrap_or(1))
+            .logged();
         for (name, value) in &headers {
             error = error.with_header(name.clone(), value.clone());
         }

@@ -387,6 +387,6 @@ impl Authorizer {
             required = %loggable(required),
             "authorization denied"
         );
-        Error::new(kind)
+        Error::new(kind).logged()
     }
 }

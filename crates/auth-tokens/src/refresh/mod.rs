@@ -512,9 +512,10 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Option<Grant>>,
     {
-        let sid = claims
-            .sid
-            .ok_or_else(|| TokenError::new(TokenErrorKind::InvalidClaims))?;
+        let sid = claims.sid.ok_or_else(|| {
+            log_refusal(TokenErrorKind::InvalidClaims, Some(&claims.sub));
+            TokenError::new(TokenErrorKind::InvalidClaims)
+        })?;
         let subject = claims.sub;
         let family = FamilyRef {
             subject: &subject,

@@ -124,12 +124,14 @@ impl TokenError {
     }
 
     /// 503 for a store that did not answer, 500 for a token that could not
-    /// be signed, `invalid_token` for every refusal.
+    /// be signed, `invalid_token` for every refusal (marked
+    /// [`logged`](Error::logged): the crate logs each refusal where it makes
+    /// the `TokenError`).
     fn respond(&self, invalid_token: impl FnOnce() -> Error) -> Error {
         match self.kind {
             TokenErrorKind::StoreUnavailable => Error::new(ErrorKind::Unavailable),
             TokenErrorKind::CannotSign => Error::new(ErrorKind::Internal),
-            _ => invalid_token(),
+            _ => invalid_token().logged(),
         }
     }
 }

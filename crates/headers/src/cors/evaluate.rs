@@ -224,7 +224,9 @@ impl CorsPolicy {
         // No Access-Control-Allow-Origin: the browser fails the preflight and
         // the page learns nothing but that it failed.
         CorsDecision::PreflightRejected(
-            Error::new(ErrorKind::CorsRejected).with_header(VARY, preflight_vary()),
+            Error::new(ErrorKind::CorsRejected)
+                .with_header(VARY, preflight_vary())
+                .logged(),
         )
     }
 }

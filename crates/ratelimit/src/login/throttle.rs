@@ -285,7 +285,9 @@ fn throttled(reason: ThrottleReason, retry_after: Duration, account: &str, ip: I
         retry_after_secs = secs,
         "login attempt throttled"
     );
-    Error::new(ErrorKind::RateLimited).with_retry_after(secs)
+    Error::new(ErrorKind::RateLimited)
+        .with_retry_after(secs)
+        .logged()
 }
 
 #[cfg(test)]
