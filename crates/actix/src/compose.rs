@@ -151,6 +151,18 @@ where
 /// `App::route` for other methods (actix moves their method guard onto the
 /// resource, and would answer 404), and 404 for unknown paths. HEAD is
 /// served by GET routes, without the body ([`Harden`] does that).
+///
+/// Side effects of that resource (`/{palisade_unmatched:.*}`, matching every
+/// path):
+/// - call `apply` last: a service registered on the returned app comes after
+///   it and is never reached; an `App::default_service` is never reached
+///   either (the resource answers every unmatched path);
+/// - an unmatched request's `match_pattern()` is
+///   `/{palisade_unmatched:.*}`: a limit keyed by route counts all
+///   unmatched requests of a method and client in one shared budget.
+///
+/// HEAD is rewritten to GET before routing, so an explicit `web::head()`
+/// route is never reached: the GET route answers HEAD, without the body.
 #[must_use]
 pub struct Hardening<I = Identity, L = Identity> {
     #[cfg(feature = "headers")]

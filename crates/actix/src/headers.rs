@@ -74,9 +74,10 @@ struct HeadersApplied;
 /// one, the inner policy wins (e.g. `html()` on the docs page, `api()`
 /// elsewhere).
 ///
-/// Register the app-wide one after [`Harden`](crate::Harden)
-/// (`.wrap(Harden::new()).wrap(SecureHeaders::new(..))`), so the 500 of a
-/// contained panic carries the headers too.
+/// The app-wide policy goes to
+/// [`Hardening::security_headers`](crate::Hardening::security_headers)
+/// rather than to `App::wrap`: there it sits outside CORS and the panic
+/// catcher, so preflight answers and a panic's 500 carry the headers too.
 #[derive(Clone, Debug)]
 pub struct SecureHeaders {
     headers: Arc<SecurityHeaders>,
@@ -173,8 +174,10 @@ where
 /// `cors_rejected` envelope) and adds the CORS headers and `Vary: Origin` to
 /// every other response, error responses included.
 ///
-/// Register it app-wide, before [`Harden`](crate::Harden) (so `Harden` wraps
-/// it and fills in the request id of a rejection).
+/// App-wide, give the policy to [`Hardening::cors`](crate::Hardening::cors)
+/// rather than registering this middleware yourself: there it sits inside
+/// the request id (a refused preflight carries one) and outside the panic
+/// catcher (a panic's 500 carries the CORS headers).
 #[derive(Clone, Debug)]
 pub struct Cors {
     policy: Arc<CorsPolicy>,

@@ -28,9 +28,12 @@ struct HeadersApplied;
 ///
 /// With CSP nonces on, each request gets a fresh [`CspNonce`] in its
 /// extensions (extract it with [`Nonce`]) and the response's CSP carries it.
-/// Layered per route (`route_layer`, or `layer` on a nested router) inside an
-/// app-wide one, the per-route policy wins: e.g. `html()` on the docs page and
-/// `api()` everywhere else.
+/// The app-wide policy goes to
+/// [`Hardening::security_headers`](crate::Hardening::security_headers)
+/// (outside CORS and the panic catcher, so preflight answers and a panic's
+/// 500 carry the headers). This layer, per route (`route_layer`, or `layer`
+/// on a nested router), wins over the app-wide policy there: e.g. `html()`
+/// on the docs page and `api()` everywhere else.
 #[derive(Clone, Debug)]
 pub struct SecurityHeadersLayer {
     headers: Arc<SecurityHeaders>,
@@ -123,8 +126,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Nonce {
 /// `cors_rejected` envelope) and adds the CORS headers and `Vary: Origin` to
 /// every other response, error responses included.
 ///
-/// Put it outside the routes (`Router::layer`, before `harden`), so that 404s
-/// and 405s also carry the headers a browser needs to read them.
+/// App-wide, give the policy to [`Hardening::cors`](crate::Hardening::cors)
+/// rather than adding this layer yourself: there it sits inside the request
+/// id (a refused preflight carries one) and outside the panic catcher (a
+/// panic's 500 carries the CORS headers), so every response class, 404 and
+/// 405 included, is readable by the allowed front end.
 #[derive(Clone, Debug)]
 pub struct CorsLayer {
     policy: Arc<CorsPolicy>,
