@@ -3,6 +3,10 @@
 //! `fetch` (simple, preflighted, credentialed). The allowed origin reads the
 //! answers; the same page from a disallowed origin is blocked; an injected
 //! inline script is blocked by the `html()` CSP while the nonced one runs.
+//! The API is composed with `Hardening`, so the allowed page reads the 500
+//! envelope of a panicking route cross-origin, its `request_id` equal to
+//! the `X-Request-Id` header (exposed by the CORS policy); the disallowed
+//! page cannot read it.
 //!
 //! Skipped (with a message) when Chromium is not installed, except under
 //! `CI=true`, where a missing browser fails the test.
@@ -21,8 +25,8 @@ use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use palisade_axum::harden;
-use palisade_axum::headers::{CorsLayer, Nonce, SecurityHeadersLayer};
+use palisade_axum::Hardening;
+use palisade_axum::headers::{Nonce, SecurityHeadersLayer};
 use palisade_headers::csp::Csp;
 use palisade_headers::{CorsPolicy, HeaderPolicy, Source};
 use tokio::net::TcpListener;
@@ -55,6 +59,15 @@ async function attempt(id, request) {
     method: 'PUT',
     headers: {'X-Evil': '1'},
   }));
+  try {
+    const response = await fetch(api + '/boom');
+    const id = response.headers.get('x-request-id');
+    const body = await response.json();
+    const same = id !== null && body.error.request_id === id ? 'id-matches' : 'id-differs:' + id;
+    out('panic', response.status + ':' + body.error.code + ':' + same);
+  } catch (error) {
+    out('panic', 'blocked');
+  }
   out('done', 'yes');
 })();
 "#;
@@ -75,28 +88,32 @@ fn api(allowed_page: SocketAddr) -> Router {
     let cors = CorsPolicy::builder()
         .allow_origin(format!("http://{allowed_page}"))
         .allow_credentials(true)
+        .expose_headers(["X-Request-Id"])
         .build()
         .unwrap();
-    harden(
-        Router::new()
-            .route(
-                "/items",
-                get(|| async { "items" }).put(|| async { "updated" }),
-            )
-            .route(
-                "/me",
-                get(|headers: HeaderMap| async move {
-                    let cookie = headers
-                        .get(COOKIE)
-                        .map_or("none", |value| value.to_str().unwrap_or("?"));
-                    format!("cookie={cookie}")
-                }),
-            )
-            .layer(CorsLayer::new(cors)),
-    )
-    .layer(SecurityHeadersLayer::new(
-        HeaderPolicy::api().https(false).build().unwrap(),
-    ))
+    let routes = Router::new()
+        .route(
+            "/items",
+            get(|| async { "items" }).put(|| async { "updated" }),
+        )
+        .route(
+            "/me",
+            get(|headers: HeaderMap| async move {
+                let cookie = headers
+                    .get(COOKIE)
+                    .map_or("none", |value| value.to_str().unwrap_or("?"));
+                format!("cookie={cookie}")
+            }),
+        )
+        .route("/boom", get(boom));
+    Hardening::new()
+        .security_headers(HeaderPolicy::api().https(false).build().unwrap())
+        .cors(cors)
+        .apply(routes)
+}
+
+async fn boom() -> &'static str {
+    panic!("handler exploded");
 }
 
 async fn fetch_page(State(api): State<SocketAddr>, Nonce(nonce): Nonce) -> impl IntoResponse {
@@ -255,6 +272,11 @@ async fn chromium_enforces_cors_and_csp() {
         "{allowed}"
     );
     assert!(allowed.contains("disallowed_header=blocked"), "{allowed}");
+    // A panic's 500, read cross-origin: the envelope with the request id.
+    assert!(
+        allowed.contains("panic=500:internal:id-matches"),
+        "{allowed}"
+    );
     // CSP: the nonced inline script ran, the injected one did not.
     // (The script texts are in the DOM too; they build the marker from parts,
     // so only a script that ran puts the whole `<p id="…">` there.)
@@ -272,7 +294,13 @@ async fn chromium_enforces_cors_and_csp() {
         disallowed.contains("done=yes"),
         "page did not finish: {disallowed}"
     );
-    for id in ["simple", "preflighted", "credentialed", "disallowed_header"] {
+    for id in [
+        "simple",
+        "preflighted",
+        "credentialed",
+        "disallowed_header",
+        "panic",
+    ] {
         assert!(
             disallowed.contains(&format!("{id}=blocked")),
             "{id}: {disallowed}"
