@@ -32,6 +32,10 @@ pub enum ConfigErrorKind {
     /// A Redis key prefix is empty or holds a brace, whitespace or a
     /// control character.
     InvalidKeyPrefix,
+    /// A [`RefreshCookie`](crate::cookie::RefreshCookie) setting: a name
+    /// without `__Host-` (unless chosen dangerously), an allowed origin that
+    /// is not `scheme://host[:port]`, no allowed origin, a bad CSRF header.
+    InvalidCookie,
 }
 
 impl ConfigError {

@@ -6,6 +6,7 @@ pub mod bearer;
 mod challenge;
 mod clock;
 mod config;
+pub mod cookie;
 mod keyring;
 #[cfg(feature = "redis")]
 mod redis_support;

@@ -97,9 +97,13 @@ use crate::token::{log_refusal, log_store_unavailable};
 use crate::{Clock, Grant, IssuedToken, NoCustomClaims, TokenError, TokenErrorKind};
 use crate::{TokenIssuer, TokenVerifier};
 
+mod binding;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_store;
+
+use binding::{Binding, device_key};
+pub use binding::{DeviceId, MAX_DEVICE_ID_LEN, MIN_DEVICE_ID_LEN};
 
 pub use memory::{DEFAULT_MAX_FAMILIES, MemoryFamilyStore};
 #[cfg(feature = "redis")]
@@ -277,6 +281,8 @@ pub struct RefreshFamilies<S: FamilyStore, C: Clock> {
     verifier: TokenVerifier<C>,
     store: S,
     sealing_key: LessSafeKey,
+    /// Hashes device ids of bound families (see `binding.rs`).
+    device_key: aws_lc_rs::hmac::Key,
     config: FamilyConfig,
 }
 
@@ -310,6 +316,7 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
             verifier,
             store,
             sealing_key: LessSafeKey::new(key),
+            device_key: device_key(bytes),
             config: FamilyConfig {
                 max_sessions: config.max_sessions.max(1),
                 ..config
@@ -342,6 +349,16 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         grant: &Grant,
         not_before: Option<u64>,
     ) -> Result<Login, TokenError> {
+        self.start_family(grant, not_before, Binding::default())
+            .await
+    }
+
+    async fn start_family(
+        &self,
+        grant: &Grant,
+        not_before: Option<u64>,
+        binding: Binding,
+    ) -> Result<Login, TokenError> {
         let sid = crate::random_id().ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
         let grant = Grant {
             session: Some(sid.clone()),
@@ -352,7 +369,7 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
             .issue_access_after(&grant, NoCustomClaims {}, not_before)?;
         let refresh = self
             .issuer
-            .issue_refresh_after(&grant.subject, &sid, not_before)?;
+            .issue_refresh_with(&grant.subject, &sid, binding, not_before)?;
         let family = FamilyRef {
             subject: &grant.subject,
             sid: &sid,
@@ -411,8 +428,8 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Option<Grant>>,
     {
-        let claims = self.verifier.verify_refresh(refresh_token)?;
-        self.rotate_verified(claims, user_lookup).await
+        let claims = self.verifier.verify_refresh_as::<Binding>(refresh_token)?;
+        self.rotate_verified(claims, None, user_lookup).await
     }
 
     /// [`refresh_without_revocation_dangerously`](Self::refresh_without_revocation_dangerously),
@@ -433,10 +450,26 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         Fut: Future<Output = Option<Grant>>,
         R: crate::revocation::RevocationStore,
     {
-        let claims = self
-            .verifier
-            .verify_refresh_unrevoked(refresh_token, revocations)
-            .await?;
+        self.refresh_checked(refresh_token, None, user_lookup, revocations)
+            .await
+    }
+
+    /// [`refresh_unrevoked`](Self::refresh_unrevoked) with the device id the
+    /// request presented (see `binding.rs`).
+    async fn refresh_checked<F, Fut, R>(
+        &self,
+        refresh_token: &str,
+        device: Option<&DeviceId>,
+        user_lookup: F,
+        revocations: &R,
+    ) -> Result<TokenPair, TokenError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Option<Grant>>,
+        R: crate::revocation::RevocationStore,
+    {
+        let claims = self.verifier.verify_refresh_as::<Binding>(refresh_token)?;
+        crate::token::check_unrevoked(&claims, revocations).await?;
         let subject = claims.sub.clone();
         let sid = claims.sid.clone();
         let jti = claims.jti.clone();
@@ -450,7 +483,7 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
             |iat| claims.exp.saturating_sub(iat),
         );
         let family_until = claims.exp.saturating_add(lifetime).saturating_add(60);
-        let result = self.rotate_verified(claims, user_lookup).await;
+        let result = self.rotate_verified(claims, device, user_lookup).await;
         let Some(sid) = sid else { return result };
         let revoke_family = async || {
             revocations
@@ -505,7 +538,8 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
 
     async fn rotate_verified<F, Fut>(
         &self,
-        claims: crate::token::Claims<NoCustomClaims>,
+        claims: crate::token::Claims<Binding>,
+        device: Option<&DeviceId>,
         user_lookup: F,
     ) -> Result<TokenPair, TokenError>
     where
@@ -516,6 +550,9 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
             log_refusal(TokenErrorKind::InvalidClaims, Some(&claims.sub));
             TokenError::new(TokenErrorKind::InvalidClaims)
         })?;
+        self.check_binding(&claims.sub, &claims.custom, &sid, device)
+            .await?;
+        let binding = claims.custom;
         let subject = claims.sub;
         let family = FamilyRef {
             subject: &subject,
@@ -542,7 +579,9 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         // successor in the same step that makes it current. Losers of a race
         // discard theirs and return the winner's.
         let access = self.issuer.issue_access(&grant, NoCustomClaims {})?;
-        let refresh = self.issuer.issue_refresh(&subject, &sid)?;
+        let refresh = self
+            .issuer
+            .issue_refresh_with(&subject, &sid, binding, None)?;
         let presented = token_hash(&claims.jti);
         let successor = token_hash(&refresh.jti);
         let pair = TokenPair {

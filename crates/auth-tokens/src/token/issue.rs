@@ -133,12 +133,23 @@ impl<C: Clock> TokenIssuer<C> {
         session: &str,
         not_before: Option<u64>,
     ) -> Result<IssuedToken, TokenError> {
+        self.issue_refresh_with(subject, session, NoCustomClaims {}, not_before)
+    }
+
+    /// A refresh token carrying `custom` claims (a family's device binding).
+    pub(crate) fn issue_refresh_with<T: Serialize>(
+        &self,
+        subject: &str,
+        session: &str,
+        custom: T,
+        not_before: Option<u64>,
+    ) -> Result<IssuedToken, TokenError> {
         let grant = Grant {
             subject: subject.to_owned(),
             session: Some(session.to_owned()),
             ..Grant::default()
         };
-        self.issue(TokenType::Refresh, &grant, NoCustomClaims {}, not_before)
+        self.issue(TokenType::Refresh, &grant, custom, not_before)
     }
 
     fn issue<T: Serialize>(

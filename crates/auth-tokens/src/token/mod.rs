@@ -13,4 +13,4 @@ pub use error::{DEFAULT_REALM, TokenError, TokenErrorKind};
 pub use issue::{Grant, IssuedToken, TokenIssuer, random_id};
 pub use policy::{MAX_LEEWAY, Relaxations, TokenPolicy, TokenPolicyBuilder};
 pub use verify::TokenVerifier;
-pub(crate) use verify::{log_refusal, log_refusal_reason, log_store_unavailable};
+pub(crate) use verify::{check_unrevoked, log_refusal, log_refusal_reason, log_store_unavailable};

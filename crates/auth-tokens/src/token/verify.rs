@@ -196,7 +196,16 @@ impl<C: Clock> TokenVerifier<C> {
 
     /// Verifies a refresh token and returns its claims.
     pub fn verify_refresh(&self, token: &str) -> Result<Claims<NoCustomClaims>, TokenError> {
-        self.logged(self.check::<ClaimsParts<NoCustomClaims>>(token, TokenType::Refresh))
+        self.verify_refresh_as(token)
+    }
+
+    /// [`verify_refresh`](Self::verify_refresh) reading the refresh token's
+    /// own claims (the family's device binding) into `T`.
+    pub(crate) fn verify_refresh_as<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Claims<T>, TokenError> {
+        self.logged(self.check::<ClaimsParts<T>>(token, TokenType::Refresh))
     }
 
     /// Verifies a token of `token_type` into any claims type (for tokens of
@@ -367,7 +376,7 @@ impl<C: Clock> TokenVerifier<C> {
     }
 }
 
-async fn check_unrevoked<T, S: RevocationStore>(
+pub(crate) async fn check_unrevoked<T, S: RevocationStore>(
     claims: &Claims<T>,
     store: &S,
 ) -> Result<(), TokenError> {
