@@ -245,7 +245,9 @@ async fn logout_flood_cannot_grow_memory_and_not_before_markers_survive_it() {
         assert!(store.len() <= 100);
     }
     assert_eq!(store.len(), 100);
-    assert_eq!(store.evictions(), 210);
+    // 210 to fit the flood, plus one: the first evicted revocation became
+    // the attacker's `not_before`, which took a slot of its own (#11).
+    assert_eq!(store.evictions(), 211);
     for victim in 0..10 {
         assert_eq!(
             store.not_before(&format!("victim-{victim}")).await.unwrap(),
@@ -254,17 +256,20 @@ async fn logout_flood_cannot_grow_memory_and_not_before_markers_survive_it() {
         );
     }
     // The evicted ones are the revocations closest to expiry; the latest
-    // survive.
+    // survive as themselves, the evicted ones as the attacker's
+    // `not_before` (issue #11: eviction used to make them valid again).
     let revoked = |jti: &'static str| TokenRef {
         subject: "attacker",
         jti,
         sid: None,
-        issued_at: START + 1,
+        issued_at: START,
     };
     assert!(store.is_revoked(revoked("jti-299")).await.unwrap());
-    assert!(!store.is_revoked(revoked("jti-0")).await.unwrap());
+    assert!(store.is_revoked(revoked("jti-0")).await.unwrap());
+    assert_eq!(store.not_before("attacker").await.unwrap(), Some(START));
 
-    // Markers go too, but only when nothing else is left.
+    // Markers go too, but only when nothing else is left, and then into
+    // their shard's floor: still refused (issue #11: they used to be lost).
     for victim in 10..200 {
         store
             .revoke_subject(&format!("victim-{victim}"))
@@ -272,7 +277,66 @@ async fn logout_flood_cannot_grow_memory_and_not_before_markers_survive_it() {
             .unwrap();
     }
     assert_eq!(store.len(), 100);
-    assert!(!store.is_revoked(revoked("jti-299")).await.unwrap());
+    assert!(store.is_revoked(revoked("jti-299")).await.unwrap());
+    assert!(store.is_revoked(revoked("jti-0")).await.unwrap());
+}
+
+#[tokio::test]
+async fn logout_flood_past_the_bound_never_unrevokes_a_token() {
+    // Issue #11: a full store evicted live revocations, so revocation
+    // failed open under a logout flood. Now it degrades to the subject's
+    // `not_before`, then to its shard's floor, never to nothing.
+    let clock = ManualClock::from_unix_secs(START);
+    let store = MemoryRevocationStore::with_clock(clock.clone()).with_max_entries(50);
+    let mut revoked = Vec::new();
+    for round in 0..400u64 {
+        let subject = format!("user-{}", round % 37);
+        let jti = format!("jti-{round}");
+        let sid = format!("sid-{round}");
+        if round % 3 == 0 {
+            store
+                .revoke_family(&subject, &sid, START + 86_400 + round)
+                .await
+                .unwrap();
+        } else {
+            store
+                .revoke_token(&subject, &jti, START + 900 + round)
+                .await
+                .unwrap();
+        }
+        if round % 50 == 0 {
+            store
+                .revoke_subject(&format!("other-{round}"))
+                .await
+                .unwrap();
+        }
+        revoked.push((subject, jti, sid, START + round / 10));
+        assert!(store.len() <= 50);
+        clock.set(std::time::UNIX_EPOCH + Duration::from_secs(START + (round + 1) / 10));
+    }
+    assert!(store.evictions() > 300, "{}", store.evictions());
+    for (subject, jti, sid, issued_at) in &revoked {
+        let token = TokenRef {
+            subject,
+            jti,
+            sid: Some(sid),
+            issued_at: *issued_at,
+        };
+        assert!(
+            store.is_revoked(token).await.unwrap(),
+            "{jti} of {subject} is valid again"
+        );
+    }
+    // Still within its lifetime, not for ever: once every revocation would
+    // have expired, a new token of the same subject is valid.
+    clock.advance(Duration::from_secs(2 * 86_400));
+    let later = TokenRef {
+        subject: "user-1",
+        jti: "fresh",
+        sid: None,
+        issued_at: START + 2 * 86_400,
+    };
+    assert!(!store.is_revoked(later).await.unwrap());
 }
 
 #[tokio::test]
@@ -306,7 +370,20 @@ async fn a_large_store_stays_within_its_bound_across_shards() {
     }
     assert!(store.len() <= 50_000, "{}", store.len());
     assert!(store.len() >= 49_000, "shards fill evenly: {}", store.len());
-    assert_eq!(store.evictions(), subjects - store.len() as u64);
+    // At least one eviction per entry that did not fit; more, since an
+    // evicted revocation becomes its subject's `not_before`, which takes a
+    // slot too (issue #11: evictions degrade, never unrevoke).
+    assert!(store.evictions() >= subjects - store.len() as u64);
+    for n in (0..subjects).step_by(997) {
+        let subject = format!("user-{n}");
+        let token = TokenRef {
+            subject: &subject,
+            jti: "jti",
+            sid: None,
+            issued_at: START,
+        };
+        assert!(store.is_revoked_now(token), "user-{n}");
+    }
 }
 
 #[tokio::test]

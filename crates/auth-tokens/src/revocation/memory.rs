@@ -74,16 +74,30 @@ struct Marker {
     expires_at: u64,
 }
 
+/// A `jti` or family revocation: its expiry, and the key of its subject's
+/// `not_before`, which takes it over if it is evicted.
+#[derive(Clone, Copy)]
+struct Revoked {
+    expires_at: u64,
+    subject: Key,
+}
+
 /// One shard. Each map has an index by expiry, so expired entries are
 /// dropped, and the entry to evict is found, in O(log n).
 struct Shard {
     capacity: usize,
-    /// `jti` and family revocations → their expiry.
-    revoked: Map<u64>,
+    /// `jti` and family revocations.
+    revoked: Map<Revoked>,
     revoked_by_expiry: BTreeSet<(u64, Key)>,
     /// Subjects' `not_before` markers.
     markers: Map<Marker>,
     markers_by_expiry: BTreeSet<(u64, Key)>,
+    /// The last resort once only markers are left: every subject whose
+    /// `not_before` key falls in this shard counts as logged out everywhere
+    /// up to `floor` (the latest `at` of a marker evicted from it). Never
+    /// lowered, never dropped: it only refuses tokens issued before it,
+    /// which all expire.
+    floor: u64,
 }
 
 impl Shard {
@@ -94,6 +108,7 @@ impl Shard {
             revoked_by_expiry: BTreeSet::new(),
             markers: Map::default(),
             markers_by_expiry: BTreeSet::new(),
+            floor: 0,
         }
     }
 
@@ -120,33 +135,43 @@ impl Shard {
         }
     }
 
-    /// Evicts one live entry: the `jti` or family revocation closest to its
-    /// expiry (it re-validates a token for the shortest time), and a
-    /// `not_before` marker (which covers every session of a subject) only
-    /// when the shard holds nothing else.
-    fn evict_one(&mut self) -> bool {
+    /// Evicts one live entry, never losing what it revoked: the `jti` or
+    /// family revocation closest to its expiry is returned, for its
+    /// subject's `not_before` to take over (the caller raises it); a
+    /// `not_before` marker (which covers every session of a subject) goes
+    /// only when the shard holds nothing else, into the shard's `floor`.
+    fn evict_one(&mut self) -> Option<Option<Revoked>> {
         if let Some((_, key)) = self.revoked_by_expiry.pop_first() {
-            self.revoked.remove(&key);
-            return true;
+            return Some(self.revoked.remove(&key));
         }
         if let Some((_, key)) = self.markers_by_expiry.pop_first() {
-            self.markers.remove(&key);
-            return true;
+            if let Some(marker) = self.markers.remove(&key) {
+                self.floor = self.floor.max(marker.at);
+            }
+            return Some(None);
         }
-        false
+        None
     }
 
     fn live_revocation(&self, key: Key, now: u64) -> bool {
         self.revoked
             .get(&key)
-            .is_some_and(|&expires_at| expires_at > now)
+            .is_some_and(|revoked| revoked.expires_at > now)
     }
 
+    /// The subject's `not_before`: its marker, or the shard's floor (the
+    /// later of the two).
     fn live_marker(&self, key: Key, now: u64) -> Option<u64> {
-        self.markers
+        let marker = self
+            .markers
             .get(&key)
             .filter(|marker| marker.expires_at > now)
-            .map(|marker| marker.at)
+            .map(|marker| marker.at);
+        match (marker, self.floor) {
+            (marker, 0) => marker,
+            (Some(at), floor) => Some(at.max(floor)),
+            (None, floor) => Some(floor),
+        }
     }
 }
 
@@ -201,10 +226,19 @@ impl Shards {
     }
 
     /// Makes room for one new entry in `shard`, expired entries first.
-    fn make_room(&self, shard: &mut Shard) {
+    /// Returns the live revocations evicted, for their subjects'
+    /// `not_before` to take over once the shard's lock is released.
+    fn make_room(&self, shard: &mut Shard) -> Vec<Revoked> {
         let mut evicted = 0u64;
-        while shard.len() >= shard.capacity && shard.evict_one() {
-            evicted += 1;
+        let mut taken_over = Vec::new();
+        while shard.len() >= shard.capacity {
+            match shard.evict_one() {
+                Some(revoked) => {
+                    evicted += 1;
+                    taken_over.extend(revoked);
+                }
+                None => break,
+            }
         }
         if evicted > 0 {
             let total = self.evictions.fetch_add(evicted, Ordering::Relaxed) + evicted;
@@ -215,47 +249,84 @@ impl Shards {
                 evicted,
                 total,
                 max_entries = self.max_entries,
-                "revocation store full of live revocations: evicted the one closest to expiry, \
-                 which makes a revoked token valid again; raise max_entries"
+                "revocation store full of live revocations: the one closest to expiry became \
+                 its subject's logout-everywhere (coarser, never lost); raise max_entries"
             );
+        }
+        taken_over
+    }
+
+    /// A full store degrades, never forgets: each evicted `jti` or family
+    /// revocation raises its subject's `not_before` to `now` (every token of
+    /// the subject issued so far, the revoked one included, stays refused)
+    /// until the revocation would have expired. Raising a marker may evict
+    /// in turn; every round removes a revocation, so this ends.
+    fn take_over(&self, mut pending: Vec<Revoked>, now: u64) {
+        while let Some(revoked) = pending.pop() {
+            let marker = Marker {
+                at: now,
+                expires_at: revoked.expires_at,
+            };
+            let (_, more) = self.mark_one(revoked.subject, marker, now);
+            pending.extend(more);
         }
     }
 
-    fn revoke(&self, key: Key, expires_at: u64, now: u64) {
-        let mut shard = self.shard(key);
-        shard.drop_expired(now);
-        match shard.revoked.get(&key).copied() {
-            Some(old) if old >= expires_at => return,
-            Some(old) => {
-                shard.revoked_by_expiry.remove(&(old, key));
-            }
-            None => self.make_room(&mut shard),
-        }
-        shard.revoked.insert(key, expires_at);
-        shard.revoked_by_expiry.insert((expires_at, key));
+    fn revoke(&self, key: Key, subject: Key, expires_at: u64, now: u64) {
+        let evicted = {
+            let mut shard = self.shard(key);
+            shard.drop_expired(now);
+            let evicted = match shard.revoked.get(&key).copied() {
+                Some(old) if old.expires_at >= expires_at => return,
+                Some(old) => {
+                    shard.revoked_by_expiry.remove(&(old.expires_at, key));
+                    Vec::new()
+                }
+                None => self.make_room(&mut shard),
+            };
+            shard.revoked.insert(
+                key,
+                Revoked {
+                    expires_at,
+                    subject,
+                },
+            );
+            shard.revoked_by_expiry.insert((expires_at, key));
+            evicted
+        };
+        self.take_over(evicted, now);
     }
 
     /// Sets (or merges into) a `not_before` marker: the later `at`, the
     /// later expiry. Returns the `at` now in force.
     fn mark(&self, key: Key, new: Marker, now: u64) -> u64 {
+        let (at, evicted) = self.mark_one(key, new, now);
+        self.take_over(evicted, now);
+        at
+    }
+
+    /// [`mark`](Self::mark) in one shard: also returns the revocations it
+    /// evicted, for the caller to hand over once the lock is released.
+    fn mark_one(&self, key: Key, new: Marker, now: u64) -> (u64, Vec<Revoked>) {
         let mut shard = self.shard(key);
         shard.drop_expired(now);
-        let marker = match shard.markers.get(&key).copied() {
+        let (marker, evicted) = match shard.markers.get(&key).copied() {
             Some(old) => {
                 shard.markers_by_expiry.remove(&(old.expires_at, key));
-                Marker {
+                let merged = Marker {
                     at: old.at.max(new.at),
                     expires_at: old.expires_at.max(new.expires_at),
-                }
+                };
+                (merged, Vec::new())
             }
             None => {
-                self.make_room(&mut shard);
-                new
+                let evicted = self.make_room(&mut shard);
+                (new, evicted)
             }
         };
         shard.markers.insert(key, marker);
         shard.markers_by_expiry.insert((marker.expires_at, key));
-        marker.at
+        (marker.at.max(shard.floor), evicted)
     }
 
     fn len(&self) -> usize {
@@ -276,11 +347,18 @@ impl Shards {
 ///   percent of margin: each shard holds its share). At the bound, expired
 ///   entries are dropped first; only if none is left is a live one evicted —
 ///   the `jti` or family revocation closest to its expiry, `not_before`
-///   markers last — and evicting a revocation makes that token valid again.
+///   markers last — and an eviction **degrades the revocation, never drops
+///   it**: an evicted `jti` or family revocation becomes its subject's
+///   `not_before` (now, kept until the revocation would have expired), so
+///   the subject is logged out everywhere instead; an evicted `not_before`
+///   raises a floor of its shard, which logs out every subject whose
+///   `not_before` falls in that shard (about 1/64 of them, all of them in a
+///   store below 16,384 entries) up to that marker. A logout flood thus
+///   costs innocent sessions, never a revoked token coming back.
 ///   Each eviction is counted in [`evictions`](Self::evictions) and logged
 ///   as a warning (`event = "store_eviction"`). Size the bound from your
 ///   logout rate times the refresh lifetime, and rate-limit logins so an
-///   attacker cannot log in and out fast enough to flush revocations.
+///   attacker cannot log in and out fast enough to force these logouts.
 /// - Lookups in [`is_revoked`](RevocationStore::is_revoked) take at most
 ///   three shard locks one after the other, never two at once. Revocations
 ///   only accumulate until they no longer matter, so a "not revoked" answer
@@ -361,14 +439,22 @@ impl<C: Clock> MemoryRevocationStore<C> {
         let now = self.clock.now();
         for old in self.shards.shards.iter() {
             let old = old.lock().unwrap_or_else(PoisonError::into_inner);
-            for (&key, &expires_at) in &old.revoked {
-                if expires_at > now {
-                    shards.revoke(key, expires_at, now);
+            for (&key, revoked) in &old.revoked {
+                if revoked.expires_at > now {
+                    shards.revoke(key, revoked.subject, revoked.expires_at, now);
                 }
             }
             for (&key, marker) in &old.markers {
                 if marker.expires_at > now {
                     shards.mark(key, *marker, now);
+                }
+            }
+            // Keys map to other shards now: every new shard takes the
+            // highest old floor (coarser, never lost).
+            if old.floor > 0 {
+                for shard in shards.shards.iter() {
+                    let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                    shard.floor = shard.floor.max(old.floor);
                 }
             }
         }
@@ -410,7 +496,8 @@ impl<C: Clock> MemoryRevocationStore<C> {
     }
 
     /// Live revocations evicted at the bound since the store was created.
-    /// Each one made a revoked token (or session, or subject) valid again:
+    /// Each one was degraded to a coarser revocation (its subject's, or its
+    /// shard's, `not_before`), logging out sessions that were not revoked:
     /// anything but 0 means [`max_entries`](Self::max_entries) is too small
     /// or someone is flooding logouts.
     pub fn evictions(&self) -> u64 {
@@ -439,13 +526,13 @@ impl<C: Clock> MemoryRevocationStore<C> {
     /// [`RevocationStore::revoke_token`], synchronously.
     pub fn revoke_token_now(&self, subject: &str, jti: &str, expires_at: u64) {
         let key = self.shards.key(Kind::Token, subject, jti);
-        self.revoke(key, expires_at);
+        self.revoke(key, subject, expires_at);
     }
 
     /// [`RevocationStore::revoke_family`], synchronously.
     pub fn revoke_family_now(&self, subject: &str, sid: &str, expires_at: u64) {
         let key = self.shards.key(Kind::Family, subject, sid);
-        self.revoke(key, expires_at);
+        self.revoke(key, subject, expires_at);
     }
 
     /// [`RevocationStore::revoke_subject`], synchronously.
@@ -466,12 +553,13 @@ impl<C: Clock> MemoryRevocationStore<C> {
         self.shards.shard(key).live_marker(key, now)
     }
 
-    fn revoke(&self, key: Key, expires_at: u64) {
+    fn revoke(&self, key: Key, subject: &str, expires_at: u64) {
         let now = self.clock.now();
         // At least one second, so a token at the edge of its life cannot be
         // used in the gap.
         let expires_at = expires_at.max(now.saturating_add(1));
-        self.shards.revoke(key, expires_at, now);
+        let subject = self.shards.key(Kind::NotBefore, subject, "");
+        self.shards.revoke(key, subject, expires_at, now);
     }
 }
 
