@@ -42,6 +42,9 @@ pub enum ConfigErrorKind {
     /// A request cost above the smallest limit of the policy: no request of
     /// that cost can ever be admitted.
     InvalidCost,
+    /// A store breaker setting out of its bounds
+    /// ([`BreakerConfig`](crate::BreakerConfig)).
+    InvalidBreaker,
 }
 
 impl ConfigErrorKind {
@@ -56,6 +59,7 @@ impl ConfigErrorKind {
             ConfigErrorKind::InvalidLoginConfig => "invalid_login_config",
             ConfigErrorKind::InvalidSecret => "invalid_secret",
             ConfigErrorKind::InvalidCost => "invalid_cost",
+            ConfigErrorKind::InvalidBreaker => "invalid_breaker",
         }
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod breaker;
 pub mod client_ip;
 mod clock;
 mod error;
@@ -17,6 +18,7 @@ mod redis_store;
 mod redis_support;
 mod store;
 
+pub use breaker::BreakerConfig;
 pub use clock::{Clock, FastClock, ManualClock, SystemClock, Timestamp};
 pub use error::{CheckError, ConfigError, ConfigErrorKind};
 pub use fail::FailMode;

@@ -4,6 +4,7 @@
 // once per refused request); boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
 use serde::Deserialize;
 
-use crate::clock::micros;
+use crate::breaker::{Breaker, BreakerConfig, Gate, Transition};
 use crate::gcra::{Decision, Mode};
 use crate::quota::Policy;
 use crate::store::RateStore;
@@ -50,7 +51,7 @@ pub struct Admission {
 
 impl Admission {
     /// The decision, or `None` when the store failed and the limiter let the
-    /// request through unmetered ([`FailMode::Open`]).
+    /// request through unmetered (an explicit [`FailMode::Open`]).
     pub fn decision(&self) -> Option<&Decision> {
         self.decision.as_ref()
     }
@@ -62,6 +63,12 @@ impl Admission {
 }
 
 /// A named [`Policy`] over a [`RateStore`].
+///
+/// Store calls go through a breaker ([`BreakerConfig`]): it opens on a
+/// failure rate over a window, or at once when the store is unreachable,
+/// never on one slow reply. A request whose store call failed or was skipped
+/// is decided in a local [`MemoryStore`] fallback by default (each instance
+/// still limits); [`FailMode::Open`] and [`FailMode::Closed`] only by choice.
 ///
 /// ```
 /// use palisade_ratelimit::{MemoryStore, Policy, RateLimiter};
@@ -85,14 +92,17 @@ pub struct RateLimiter<S, C: Clock = FastClock> {
     max_cost: u32,
     policy_header: Option<HeaderValue>,
     store: S,
-    fail_mode: FailMode,
+    /// `None`: the memory fallback (the default); set only by choice.
+    fail_mode: Option<FailMode>,
     fallback: Option<MemoryStore>,
+    /// The fallback when none was given and no fail mode was chosen, made
+    /// on the first store failure (a limiter whose store never fails never
+    /// allocates it).
+    default_fallback: OnceLock<MemoryStore>,
     headers: HeaderStyle,
     clock: C,
-    /// While `now < store_down_until` (µs), the store is skipped: a dead
-    /// Redis costs one timeout per cool-down, not one per request.
-    store_down_until: AtomicU64,
-    cooldown: Duration,
+    /// Whether the store is asked: closed and quiet is one atomic load.
+    breaker: Breaker,
     store_failures: AtomicU64,
     store_skips: AtomicU64,
 }
@@ -109,7 +119,8 @@ impl<S, C: Clock> std::fmt::Debug for RateLimiter<S, C> {
 
 impl<S: RateStore> RateLimiter<S> {
     /// A limiter named `name` (part of every key, so two limiters never share
-    /// state), failing open, with draft headers.
+    /// state), falling back to local memory when the store fails, with draft
+    /// headers.
     pub fn new(name: impl Into<String>, policy: Policy, store: S) -> RateLimiter<S> {
         RateLimiter::with_clock(name, policy, store, FastClock)
     }
@@ -134,22 +145,36 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
             policy,
             policy_header,
             store,
-            fail_mode: FailMode::Open,
+            fail_mode: None,
             fallback: None,
+            default_fallback: OnceLock::new(),
             headers: HeaderStyle::Draft,
             clock,
-            store_down_until: AtomicU64::new(0),
-            cooldown: Duration::from_secs(1),
+            breaker: Breaker::new(&BreakerConfig::default()),
             store_failures: AtomicU64::new(0),
             store_skips: AtomicU64::new(0),
         }
     }
 
-    /// What to do when the store fails (default [`FailMode::Open`]).
+    /// What to do when the store fails, instead of the default local memory
+    /// fallback: [`FailMode::Open`] admits unmetered, [`FailMode::Closed`]
+    /// answers 503. A store set with [`fallback`](Self::fallback) wins.
     #[must_use]
     pub fn fail_mode(mut self, fail_mode: FailMode) -> Self {
-        self.fail_mode = fail_mode;
+        self.fail_mode = Some(fail_mode);
         self
+    }
+
+    /// The store breaker and failure policy ([`BreakerConfig`]; its
+    /// `fail_mode`, when set, as [`fail_mode`](Self::fail_mode)). Fails on a
+    /// setting out of its bounds.
+    pub fn breaker(mut self, config: BreakerConfig) -> Result<Self, ConfigError> {
+        config.check()?;
+        self.breaker = Breaker::new(&config);
+        if let Some(fail_mode) = config.fail_mode {
+            self.fail_mode = Some(fail_mode);
+        }
+        Ok(self)
     }
 
     /// While the store is down, decide in this process's memory instead (each
@@ -167,11 +192,12 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         self
     }
 
-    /// How long the store is skipped after it failed (default 1 s); then it
-    /// is tried again, so the limiter recovers by itself.
+    /// How long the breaker stays open (the store is skipped) before one
+    /// probe is let through (default 1 s; [`BreakerConfig::open_ms`]), so
+    /// the limiter recovers by itself.
     #[must_use]
     pub fn store_cooldown(mut self, cooldown: Duration) -> Self {
-        self.cooldown = cooldown;
+        self.breaker.set_open_for(cooldown);
         self
     }
 
@@ -185,8 +211,8 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         self.store_failures.load(Ordering::Relaxed)
     }
 
-    /// Decisions made without asking the store because it was cooling down
-    /// after a failure (each handled by the fallback or the fail mode).
+    /// Decisions made without asking the store because the breaker was open
+    /// (each handled by the fallback or the fail mode).
     pub fn store_skips(&self) -> u64 {
         self.store_skips.load(Ordering::Relaxed)
     }
@@ -201,9 +227,13 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
 
     /// Admits a request of `cost` for `key` and spends the quota, or refuses
     /// it with a 429 envelope error (`Retry-After` and the rate-limit
-    /// headers), spending nothing. When the store fails: the fallback store
-    /// if set, else [`FailMode::Open`] admits unmetered and
-    /// [`FailMode::Closed`] refuses with 503.
+    /// headers), spending nothing. When the store fails (or the breaker is
+    /// open): the fallback store if set; else a chosen [`FailMode::Open`]
+    /// admits unmetered and [`FailMode::Closed`] refuses with 503; else
+    /// (the default) the local memory fallback decides. A timed-out call
+    /// may still have been counted by the store: the fallback charges it
+    /// too, so it is counted at least once, at most twice, never admitted
+    /// uncounted.
     ///
     /// A cost above the smallest limit of the policy, which no wait could
     /// ever admit, is a configuration error (500 `internal`, logged as
@@ -250,7 +280,7 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
     /// Forgets `key` (e.g. after a successful CAPTCHA).
     pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
         let key = self.scoped(key);
-        if let Some(fallback) = &self.fallback {
+        if let Some(fallback) = self.fallback.as_ref().or(self.default_fallback.get()) {
             fallback.reset_now(&key);
         }
         self.store.reset(&key).await
@@ -262,94 +292,100 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         format!("{}.{}:{key}", self.name.len(), self.name)
     }
 
-    /// Asks the store, unless it failed less than a cool-down ago: then only
-    /// one request (the first after the cool-down) probes it, the others
-    /// skip it until the probe succeeds, so a dead Redis costs one timeout
-    /// per cool-down rather than one per request, and the limiter recovers
-    /// by itself.
+    /// Asks the store, unless the breaker is open. Closed and quiet (the
+    /// fast path), that is one atomic load: no clock, no counter.
     async fn decide(&self, key: &str, cost: u32, mode: Mode) -> Result<Decision, StoreError> {
-        let now = self.clock.now().as_micros();
-        let cooldown = micros(self.cooldown);
-        let down_until = self.store_down_until.load(Ordering::Acquire);
-        if down_until != 0 {
-            // A clock that stepped backwards must not stretch the cool-down:
-            // an `until` further away than one cool-down counts as expired.
-            let cooling = now < down_until && down_until - now <= cooldown;
-            let probe = !cooling
-                && self
-                    .store_down_until
-                    .compare_exchange(
-                        down_until,
-                        now.saturating_add(cooldown),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok();
-            if !probe {
-                self.store_skips.fetch_add(1, Ordering::Relaxed);
-                return Err(StoreError::unavailable(
-                    "rate-limit store skipped: cooling down after a failure",
-                ));
-            }
+        let gate = self.breaker.gate(|| self.clock.now().as_micros());
+        if gate == Gate::Skip {
+            self.store_skips.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::unavailable(
+                "rate-limit store skipped: the breaker is open",
+            ));
         }
         let result = self
             .store
             .decide(&self.scoped(key), &self.policy, cost, mode)
             .await;
         match &result {
-            Ok(_) if down_until != 0 => {
-                self.store_down_until.store(0, Ordering::Release);
-                tracing::info!(
-                    event = SecurityEvent::StoreRecovered.as_str(),
-                    reason = "probe_succeeded",
-                    limiter = %self.name,
-                    "rate-limit store answers again"
-                );
-            }
-            Ok(_) => {}
-            Err(error) => {
-                let failures = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                let previous = self
-                    .store_down_until
-                    .swap(now.saturating_add(cooldown).max(1), Ordering::AcqRel);
-                if previous == 0 {
-                    tracing::warn!(
-                        event = SecurityEvent::StoreUnavailable.as_str(),
-                        reason = self.fail_reason(),
-                        limiter = %self.name,
-                        failures,
-                        store_error = error.kind().as_str(),
-                        %error,
-                        "rate-limit store failed; skipping it for the cool-down"
-                    );
-                }
-            }
+            Ok(_) if gate == Gate::Quiet => {}
+            Ok(_) => self.after_success(gate),
+            Err(error) => self.after_failure(gate, error),
         }
         result
+    }
+
+    #[cold]
+    fn after_success(&self, gate: Gate) {
+        if self.breaker.on_success(gate) == Transition::Recovered {
+            tracing::info!(
+                event = SecurityEvent::StoreRecovered.as_str(),
+                reason = "probe_succeeded",
+                limiter = %self.name,
+                "rate-limit store answers again; breaker closed"
+            );
+        }
+    }
+
+    #[cold]
+    fn after_failure(&self, gate: Gate, error: &StoreError) {
+        let failures = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let unreachable = error.kind() == palisade_errors::StoreErrorKind::Unavailable;
+        let now = self.clock.now().as_micros();
+        let (breaker, trigger) = match self.breaker.on_failure(gate, unreachable, now) {
+            Transition::None | Transition::Recovered => return,
+            Transition::FirstFailure => ("closed", "call_failed"),
+            Transition::OpenedOnRate { .. } => ("open", "failure_rate"),
+            Transition::OpenedUnreachable => ("open", "store_unreachable"),
+        };
+        tracing::warn!(
+            event = SecurityEvent::StoreUnavailable.as_str(),
+            reason = self.fail_reason(),
+            breaker,
+            trigger,
+            limiter = %self.name,
+            failures,
+            store_error = error.kind().as_str(),
+            %error,
+            "rate-limit store failed"
+        );
+    }
+
+    /// The store used while the store fails: the one given, else (no fail
+    /// mode chosen) the default one.
+    fn fallback_store(&self) -> Option<&MemoryStore> {
+        match (&self.fallback, self.fail_mode) {
+            (Some(fallback), _) => Some(fallback),
+            (None, None) => Some(self.default_fallback.get_or_init(MemoryStore::new)),
+            (None, Some(_)) => None,
+        }
     }
 
     /// What a store failure makes this limiter do, as the `reason` of the
     /// `store_unavailable` event.
     fn fail_reason(&self) -> &'static str {
         match (self.fallback.is_some(), self.fail_mode) {
-            (true, _) => "memory_fallback",
-            (false, FailMode::Open) => "fail_open",
-            (false, FailMode::Closed) => "fail_closed",
+            (true, _) | (false, None) => "memory_fallback",
+            (false, Some(FailMode::Open)) => "fail_open",
+            (false, Some(FailMode::Closed)) => "fail_closed",
         }
     }
 
+    /// A request whose store call failed or was skipped. The fallback is
+    /// charged even when the store may have counted the call (a timeout
+    /// after the script ran): counted twice at worst, never admitted
+    /// uncounted.
     async fn on_store_failure(&self, key: &str, cost: u32) -> Result<Admission, Error> {
-        if let Some(fallback) = &self.fallback {
+        if let Some(fallback) = self.fallback_store() {
             let decision =
                 fallback.decide_now(&self.scoped(key), &self.policy, cost, Mode::Consume);
             return self.verdict(key, decision);
         }
         match self.fail_mode {
-            FailMode::Open => Ok(Admission {
+            Some(FailMode::Closed) => Err(Error::new(ErrorKind::Unavailable)),
+            Some(FailMode::Open) | None => Ok(Admission {
                 decision: None,
                 headers: HeaderMap::new(),
             }),
-            FailMode::Closed => Err(Error::new(ErrorKind::Unavailable)),
         }
     }
 

@@ -282,7 +282,8 @@ fn down() -> StoreError {
 #[tokio::test]
 async fn store_failure_follows_the_fail_mode() {
     let policy = Policy::parse(["1/minute"]).unwrap();
-    let open = RateLimiter::new("api", policy.clone(), DownStore);
+    // Fail-open is an explicit choice (the default is the memory fallback).
+    let open = RateLimiter::new("api", policy.clone(), DownStore).fail_mode(FailMode::Open);
     let admitted = open.consume("k", 1).await.unwrap();
     assert!(admitted.decision().is_none(), "admitted unmetered");
     assert!(open.consume("k", 1).await.is_ok());

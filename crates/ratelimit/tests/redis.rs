@@ -352,6 +352,7 @@ async fn redis_outage_follows_each_fail_mode_then_recovers() {
             .with_timeout(timeout)
     };
     let open = RateLimiter::new("open", policy.clone(), connect())
+        .fail_mode(FailMode::Open)
         .store_cooldown(Duration::from_millis(100));
     let closed = RateLimiter::new("closed", policy.clone(), connect())
         .fail_mode(FailMode::Closed)
