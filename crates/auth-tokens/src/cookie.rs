@@ -101,6 +101,19 @@ pub struct Presented<'a> {
     pub source: RefreshSource,
 }
 
+/// What a refresh or logout request presents, owned (what the adapters'
+/// extractors hand to a handler): see [`RefreshCookie::read_request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshRequest {
+    /// The refresh token, not yet verified.
+    pub token: String,
+    /// Where it came from: answer a cookie with a new cookie.
+    pub source: RefreshSource,
+    /// The device id the request carried, for a bound family
+    /// ([`RefreshFamilies::refresh_unrevoked_bound`](crate::refresh::RefreshFamilies::refresh_unrevoked_bound)).
+    pub device: Option<DeviceId>,
+}
+
 /// Where the device id of a bound family is read from
 /// ([`RefreshCookie::device_id`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -311,6 +324,30 @@ impl RefreshCookie {
             token,
             source: RefreshSource::Cookie,
         }))
+    }
+
+    /// A whole refresh or logout request: the token from the JSON `body`
+    /// ([`body_token`]) or the cookie ([`from_request`](Self::from_request),
+    /// with the CSRF rule), and the device id
+    /// ([`device_id`](Self::device_id)). No token at all is a 401 (event
+    /// `authn_token_invalid`, `reason = "missing"`); a refusal of the CSRF
+    /// rule a 403, malformed input a 400.
+    pub fn read_request(&self, headers: &HeaderMap, body: &[u8]) -> Result<RefreshRequest, Error> {
+        let body = body_token(body)?;
+        let Some(presented) = self.from_request(headers, body.as_deref())? else {
+            tracing::info!(
+                event = SecurityEvent::AuthnTokenInvalid.as_str(),
+                reason = "missing",
+                "refresh request without a refresh token"
+            );
+            return Err(Error::new(ErrorKind::Unauthorized).logged());
+        };
+        let (token, source) = (presented.token.to_owned(), presented.source);
+        Ok(RefreshRequest {
+            token,
+            source,
+            device: self.device_id(headers)?,
+        })
     }
 
     /// The CSRF rule alone: an allowed `Origin` and the custom header, or
