@@ -691,16 +691,19 @@ mod revocation {
         let clock = clock();
         let store = MemoryRevocationStore::with_clock(clock.clone());
         let issued = issuer().issue_access(&grant(), NoCustomClaims {}).unwrap();
-        store.revoke_subject("user-42").await.unwrap();
+        let not_before = store.revoke_subject("user-42").await.unwrap();
         let error = verifier()
             .verify_access_unrevoked::<NoCustomClaims, _>(&issued.token, &store)
             .await
             .unwrap_err();
         assert_eq!(error.kind(), TokenErrorKind::Revoked);
-        // A token issued a second later (the user's new login) is valid.
+        // A token issued a second later for the user's new login, stamped
+        // past the not_before, is valid. (Issue #11: a plain token a second
+        // later is no longer valid: it cannot be told from one minted before
+        // the revocation by an instance whose clock runs ahead.)
         clock.advance(Duration::from_secs(1));
         let later = TokenIssuer::with_clock(access_ring(), refresh_ring(), policy(), clock.clone())
-            .issue_access(&grant(), NoCustomClaims {})
+            .issue_access_after(&grant(), NoCustomClaims {}, Some(not_before))
             .unwrap();
         let verifier = TokenVerifier::with_clock(access_ring(), refresh_ring(), policy(), clock);
         assert!(

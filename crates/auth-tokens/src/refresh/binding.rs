@@ -136,7 +136,7 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         revocations: &R,
     ) -> Result<String, TokenError> {
         let claims = self.verifier.verify_refresh(refresh_token)?;
-        check_unrevoked(&claims, revocations).await?;
+        check_unrevoked(&claims, self.verifier.policy().leeway(), revocations).await?;
         let sid = claims
             .sid
             .clone()

@@ -340,10 +340,16 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         self.login_after(grant, None).await
     }
 
-    /// [`login`](Self::login) right after the subject's sessions were
-    /// revoked at `not_before` (`RevocationStore::revoke_subject`, e.g. on a
-    /// password change): the new pair is stamped one second after it, so it
-    /// is not born revoked.
+    /// [`login`](Self::login) for a subject whose sessions were revoked at
+    /// `not_before` (what `RevocationStore::revoke_subject` or
+    /// `RevocationStore::not_before` returned, e.g. on a password change):
+    /// the new pair is stamped past `not_before + leeway` (see
+    /// [`TokenIssuer::issue_access_after`]), so it is not born revoked, and
+    /// its refreshes keep that stamp. Use it for every login while the
+    /// subject has a `not_before`: a plain login within `leeway` seconds
+    /// after a logout-everywhere is refused as revoked (it cannot be told
+    /// from a token minted before it by an instance whose clock runs
+    /// ahead).
     pub async fn login_after(
         &self,
         grant: &Grant,
@@ -469,11 +475,13 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         R: crate::revocation::RevocationStore,
     {
         let claims = self.verifier.verify_refresh_as::<Binding>(refresh_token)?;
-        crate::token::check_unrevoked(&claims, revocations).await?;
+        let leeway = self.verifier.policy().leeway();
+        crate::token::check_unrevoked(&claims, leeway, revocations).await?;
         let subject = claims.sub.clone();
         let sid = claims.sid.clone();
         let jti = claims.jti.clone();
-        let issued_at = claims.revocation_issued_at();
+        // As the verifier compares it (see `TokenVerifier::revocation_ref`).
+        let issued_at = claims.revocation_issued_at().saturating_sub(leeway);
         // Outlives every access token of the family: any of them was minted
         // by a refresh token that expires at most one refresh lifetime after
         // this one, plus a minute of leeway. (Without `iat`, the lifetime
@@ -552,6 +560,11 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         })?;
         self.check_binding(&claims.sub, &claims.custom, &sid, device)
             .await?;
+        // `issue_*_after(floor)` stamps at least `floor + leeway + 1`: the
+        // presented token's `iat`.
+        let stamp_floor = claims
+            .iat
+            .and_then(|iat| iat.checked_sub(self.verifier.policy().leeway().saturating_add(1)));
         let binding = claims.custom;
         let subject = claims.sub;
         let family = FamilyRef {
@@ -577,11 +590,16 @@ impl<S: FamilyStore, C: Clock> RefreshFamilies<S, C> {
         };
         // Issued before the atomic step: the store must receive the sealed
         // successor in the same step that makes it current. Losers of a race
-        // discard theirs and return the winner's.
-        let access = self.issuer.issue_access(&grant, NoCustomClaims {})?;
+        // discard theirs and return the winner's. Stamped no earlier than the
+        // presented token: a family started by `login_after` (stamped past
+        // a logout-everywhere plus the leeway) stays past it, whatever the
+        // clock of the instance that refreshes it.
+        let access = self
+            .issuer
+            .issue_access_after(&grant, NoCustomClaims {}, stamp_floor)?;
         let refresh = self
             .issuer
-            .issue_refresh_with(&subject, &sid, binding, None)?;
+            .issue_refresh_with(&subject, &sid, binding, stamp_floor)?;
         let presented = token_hash(&claims.jti);
         let successor = token_hash(&refresh.jti);
         let pair = TokenPair {

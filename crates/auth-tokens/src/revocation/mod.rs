@@ -15,6 +15,17 @@
 //! seconds, so a token minted in the same second as a logout-everywhere may
 //! predate it and must not survive it.)
 //!
+//! # Clock skew
+//!
+//! `not_before` is on the store's clock (Redis server time for Redis),
+//! `iat` on the issuing instance's. The verifier compares `iat - leeway`
+//! with `not_before` ([`TokenVerifier::revocation_ref`](crate::TokenVerifier::revocation_ref)),
+//! so a token minted before a logout-everywhere by an instance whose clock
+//! runs up to the leeway ahead is revoked too. A login after it must go
+//! through `RefreshFamilies::login_after` (or `TokenIssuer::issue_*_after`)
+//! with the `not_before`, which stamps past `not_before + leeway`; a plain
+//! login within the leeway after a logout-everywhere is born revoked.
+//!
 //! # Fail closed
 //!
 //! An `Err` from a store means "unknown", never "not revoked". The token

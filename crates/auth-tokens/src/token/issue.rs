@@ -112,10 +112,18 @@ impl<C: Clock> TokenIssuer<C> {
     }
 
     /// [`issue_access`](Self::issue_access) for a subject whose sessions were
-    /// just revoked at `not_before` (a password change, then a fresh login):
-    /// the token is stamped at least one second after it, since tokens
-    /// issued *at* `not_before` are revoked. The second ahead is within the
-    /// verifier's leeway.
+    /// revoked at `not_before` (a password change, then a fresh login; pass
+    /// what [`revoke_subject`](crate::revocation::RevocationStore::revoke_subject)
+    /// or [`not_before`](crate::revocation::RevocationStore::not_before)
+    /// returned): the token is stamped at least `not_before + leeway + 1`,
+    /// since the verifier counts every token with `iat - leeway <=
+    /// not_before` as revoked (a token minted before the revocation by an
+    /// instance whose clock runs up to `leeway` ahead carries such an `iat`).
+    /// Such a stamp is ahead of the clock for up to `leeway + 1` seconds, so
+    /// the token is accepted once the verifier's clock is one second past
+    /// `not_before` (tokens are refused when `iat > now + leeway`): a
+    /// client that logs in within the same second as the revocation retries
+    /// a second later.
     pub fn issue_access_after<T: Serialize>(
         &self,
         grant: &Grant,
@@ -171,7 +179,12 @@ impl<C: Clock> TokenIssuer<C> {
             .ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
         let jti = random_id().ok_or_else(|| TokenError::new(TokenErrorKind::CannotSign))?;
         let now = self.clock.now();
-        let now = not_before.map_or(now, |not_before| now.max(not_before.saturating_add(1)));
+        let after = |not_before: u64| {
+            not_before
+                .saturating_add(self.policy.leeway())
+                .saturating_add(1)
+        };
+        let now = not_before.map_or(now, |not_before| now.max(after(not_before)));
         let claims = Claims {
             sub: grant.subject.clone(),
             jti: jti.clone(),

@@ -143,7 +143,7 @@ impl<C: Clock> TokenVerifier<C> {
         store: &S,
     ) -> Result<Claims<T>, TokenError> {
         let claims: Claims<T> = self.verify_access(token)?;
-        check_unrevoked(&claims, store).await?;
+        check_unrevoked(&claims, self.policy.leeway(), store).await?;
         Ok(claims)
     }
 
@@ -190,8 +190,25 @@ impl<C: Clock> TokenVerifier<C> {
         store: &S,
     ) -> Result<Claims<NoCustomClaims>, TokenError> {
         let claims = self.verify_refresh(token)?;
-        check_unrevoked(&claims, store).await?;
+        check_unrevoked(&claims, self.policy.leeway(), store).await?;
         Ok(claims)
+    }
+
+    /// What a revocation check asks about `claims`: its `sub`, `jti`, `sid`
+    /// and its `iat` moved back by the leeway.
+    ///
+    /// Logout-everywhere is immune to issuer clock skew within the leeway
+    /// (issue #11): an instance whose clock runs up to `leeway` seconds
+    /// ahead of the store stamps tokens up to `leeway` seconds after the
+    /// store's `not_before`, and the verifier accepts them, so a token
+    /// counts as revoked when `iat - leeway <= not_before`. A fresh login
+    /// after a [`revoke_subject`](RevocationStore::revoke_subject) is stamped
+    /// past that by [`TokenIssuer::issue_access_after`](crate::TokenIssuer::issue_access_after)
+    /// (and `RefreshFamilies::login_after`); a plain login within `leeway`
+    /// seconds of it is born revoked, since it cannot be told from a token
+    /// minted before it by an instance ahead.
+    pub fn revocation_ref<'a, T>(&self, claims: &'a Claims<T>) -> TokenRef<'a> {
+        revocation_ref(claims, self.policy.leeway())
     }
 
     /// Verifies a refresh token and returns its claims.
@@ -376,17 +393,24 @@ impl<C: Clock> TokenVerifier<C> {
     }
 }
 
-pub(crate) async fn check_unrevoked<T, S: RevocationStore>(
-    claims: &Claims<T>,
-    store: &S,
-) -> Result<(), TokenError> {
-    let token = TokenRef {
+/// [`TokenVerifier::revocation_ref`] under `leeway`.
+pub(crate) fn revocation_ref<T>(claims: &Claims<T>, leeway: u64) -> TokenRef<'_> {
+    TokenRef {
         subject: &claims.sub,
         jti: &claims.jti,
         sid: claims.sid.as_deref(),
-        issued_at: claims.revocation_issued_at(),
-    };
-    match store.is_revoked(token).await {
+        issued_at: claims.revocation_issued_at().saturating_sub(leeway),
+    }
+}
+
+/// Whether the token of `claims` is unrevoked in `store`, its `iat` moved
+/// back by the verifier's `leeway` (see [`TokenVerifier::revocation_ref`]).
+pub(crate) async fn check_unrevoked<T, S: RevocationStore>(
+    claims: &Claims<T>,
+    leeway: u64,
+    store: &S,
+) -> Result<(), TokenError> {
+    match store.is_revoked(revocation_ref(claims, leeway)).await {
         Ok(false) => Ok(()),
         Ok(true) => {
             log_refusal(TokenErrorKind::Revoked, Some(&claims.sub));
