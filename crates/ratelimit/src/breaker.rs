@@ -57,6 +57,12 @@ pub struct BreakerConfig {
     /// when chosen. A fallback store set with
     /// [`RateLimiter::fallback`](crate::RateLimiter::fallback) wins over both.
     pub fail_mode: Option<FailMode>,
+    /// How many instances share the limit (default 1): while the store
+    /// fails, each instance's memory fallback enforces every quota's limit
+    /// divided by this, rounded up (at least 1), so the instances together
+    /// admit about the limit rather than this many times it. A request
+    /// costing more than the share is refused meanwhile.
+    pub fallback_instances: u32,
 }
 
 impl Default for BreakerConfig {
@@ -68,6 +74,7 @@ impl Default for BreakerConfig {
             open_ms: 1_000,
             open_on_unreachable: true,
             fail_mode: None,
+            fallback_instances: 1,
         }
     }
 }
@@ -91,12 +98,14 @@ fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
 
 impl BreakerConfig {
     /// Checks every setting against its bounds (windows 1 ms to 1 h, a rate
-    /// of 1 to 100 %, 1 to 1 000 000 calls); the error names the setting.
+    /// of 1 to 100 %, 1 to 1 000 000 calls, 1 to 10 000 instances); the
+    /// error names the setting.
     pub fn check(&self) -> Result<(), ConfigError> {
         in_range("window_ms", self.window_ms, 1, MAX_MS)?;
         in_range("failure_rate_percent", self.failure_rate_percent, 1, 100)?;
         in_range("min_calls", self.min_calls, 1, 1_000_000)?;
         in_range("open_ms", self.open_ms, 1, MAX_MS)?;
+        in_range("fallback_instances", self.fallback_instances, 1, 10_000)?;
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::breaker::{Breaker, BreakerConfig, Gate, Transition};
 use crate::gcra::{Decision, Mode};
-use crate::quota::Policy;
+use crate::quota::{Policy, Quota};
 use crate::store::RateStore;
 use crate::{
     CheckError, Clock, ConfigError, ConfigErrorKind, FailMode, FastClock, MemoryStore, StoreError,
@@ -99,6 +99,9 @@ pub struct RateLimiter<S, C: Clock = FastClock> {
     /// on the first store failure (a limiter whose store never fails never
     /// allocates it).
     default_fallback: OnceLock<MemoryStore>,
+    /// The policy the fallback enforces when it holds a share of the limit
+    /// ([`BreakerConfig::fallback_instances`] above 1).
+    fallback_policy: Option<Policy>,
     headers: HeaderStyle,
     clock: C,
     /// Whether the store is asked: closed and quiet is one atomic load.
@@ -148,6 +151,7 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
             fail_mode: None,
             fallback: None,
             default_fallback: OnceLock::new(),
+            fallback_policy: None,
             headers: HeaderStyle::Draft,
             clock,
             breaker: Breaker::new(&BreakerConfig::default()),
@@ -174,6 +178,17 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
         if let Some(fail_mode) = config.fail_mode {
             self.fail_mode = Some(fail_mode);
         }
+        self.fallback_policy = if config.fallback_instances > 1 {
+            let shares = self.policy.quotas().iter().map(|quota| {
+                Quota::new(
+                    quota.limit().div_ceil(config.fallback_instances).max(1),
+                    quota.period(),
+                )
+            });
+            Some(Policy::new(shares.collect::<Result<Vec<_>, _>>()?)?)
+        } else {
+            None
+        };
         Ok(self)
     }
 
@@ -376,8 +391,8 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
     /// uncounted.
     async fn on_store_failure(&self, key: &str, cost: u32) -> Result<Admission, Error> {
         if let Some(fallback) = self.fallback_store() {
-            let decision =
-                fallback.decide_now(&self.scoped(key), &self.policy, cost, Mode::Consume);
+            let policy = self.fallback_policy.as_ref().unwrap_or(&self.policy);
+            let decision = fallback.decide_now(&self.scoped(key), policy, cost, Mode::Consume);
             return self.verdict(key, decision);
         }
         match self.fail_mode {

@@ -233,6 +233,19 @@ async fn an_80ms_stall_lets_an_exhausted_key_through_at_most_the_fallback_share(
 // `100/hour` with the default timeout admitted 1,041–1,563.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_under_a_60ms_delay_admit_at_most_the_limit_plus_the_fallback_allowance() {
+    two_instances_under_a_60ms_delay(None).await;
+}
+
+// The same with each fallback holding its share of the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_with_fallback_shares_under_a_60ms_delay() {
+    two_instances_under_a_60ms_delay(Some(2)).await;
+}
+
+/// 2 × 1,000 concurrent requests against `100/hour` through a 60 ms delay
+/// (above the default 50 ms timeout), each instance's fallback holding
+/// `100 / fallback_instances`.
+async fn two_instances_under_a_60ms_delay(fallback_instances: Option<u32>) {
     let Some(redis) = PrivateRedis::start() else {
         return;
     };
@@ -240,18 +253,19 @@ async fn two_instances_under_a_60ms_delay_admit_at_most_the_limit_plus_the_fallb
     let limit = 100u32;
     let policy = Policy::parse([format!("{limit}/hour")]).unwrap();
     // Two "processes": separate connections, breakers and memory fallbacks.
-    let instances = [
-        Arc::new(RateLimiter::new(
-            "api",
-            policy.clone(),
-            store(&proxy.url()).await,
-        )),
-        Arc::new(RateLimiter::new(
-            "api",
-            policy.clone(),
-            store(&proxy.url()).await,
-        )),
-    ];
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let mut limiter = RateLimiter::new("api", policy.clone(), store(&proxy.url()).await);
+        if let Some(count) = fallback_instances {
+            limiter = limiter
+                .breaker(palisade_ratelimit::BreakerConfig {
+                    fallback_instances: count,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        instances.push(Arc::new(limiter));
+    }
     for instance in &instances {
         // Loads the script: a call that times out waiting for NOSCRIPT
         // would never run it.
@@ -282,10 +296,11 @@ async fn two_instances_under_a_60ms_delay_admit_at_most_the_limit_plus_the_fallb
     }
     let admitted = admitted.load(Ordering::SeqCst);
     // The documented allowance: while the store fails, each instance's
-    // fallback admits at most the policy on its own.
-    let bound = limit + 2 * limit;
+    // fallback admits at most its share of the policy on its own.
+    let share = limit.div_ceil(fallback_instances.unwrap_or(1));
+    let bound = limit + 2 * share;
     eprintln!(
-        "2 x 1,000 under a 60 ms delay: admitted {admitted} (bound {bound}); failures {}/{}, skips {}/{}",
+        "2 x 1,000 under a 60 ms delay, fallback share {share}: admitted {admitted} (bound {bound}); failures {}/{}, skips {}/{}",
         instances[0].store_failures(),
         instances[1].store_failures(),
         instances[0].store_skips(),
