@@ -22,6 +22,8 @@ use crate::ApiError;
 
 mod middleware;
 pub use middleware::{Authentication, AuthenticationMiddleware};
+mod refresh_cookie;
+pub use refresh_cookie::{Device, RefreshCookies, RefreshRequest, refresh_cookie_data};
 
 // The core's types a service needs, so this crate is its one dependency.
 pub use palisade_auth_tokens::authz::{
@@ -30,11 +32,13 @@ pub use palisade_auth_tokens::authz::{
 pub use palisade_auth_tokens::bearer::{
     Admin, AuthMode, BearerAuth, Moderator, RoleRequirement, User,
 };
-pub use palisade_auth_tokens::refresh::{MemoryFamilyStore, RefreshFamilies, TokenPair};
+pub use palisade_auth_tokens::cookie::{DeviceIdFrom, RefreshCookie, RefreshSource};
+pub use palisade_auth_tokens::refresh::{DeviceId, MemoryFamilyStore, RefreshFamilies, TokenPair};
 pub use palisade_auth_tokens::revocation::{MemoryRevocationStore, RevocationStore};
 pub use palisade_auth_tokens::{
     Algorithm, Claims, Grant, IssuedToken, Keyring, NoCustomClaims, SigningKey, SystemClock,
-    TokenError, TokenIssuer, TokenPolicy, TokenVerifier, authz, bearer, refresh, revocation,
+    TokenError, TokenIssuer, TokenPolicy, TokenVerifier, authz, bearer, cookie, refresh,
+    revocation,
 };
 pub use secrecy::{SecretSlice, SecretString};
 
