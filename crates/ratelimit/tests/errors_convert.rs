@@ -129,9 +129,9 @@ async fn limiter_and_throttle_refusals_are_already_envelope_errors() {
     assert_eq!(error.status(), 429);
 
     async fn login(throttle: &LoginThrottle<MemoryLoginStore>, ip: IpAddr) -> Result<(), Error> {
-        throttle.check("mallory", ip, None).await?;
+        let _first = throttle.check("mallory", ip, None).await?;
         throttle.record_failure("mallory", ip).await;
-        throttle.check("mallory", ip, None).await?;
+        let _second = throttle.check("mallory", ip, None).await?;
         Ok(())
     }
     let throttle = LoginThrottle::new(

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::RETRY_AFTER;
 use palisade_errors::{Error, ErrorKind};
-use palisade_ratelimit::login::{LoginStore, LoginThrottle, LoginThrottleConfig, RedisLoginStore};
+use palisade_ratelimit::login::{
+    LoginDecision, LoginStore, LoginThrottle, LoginThrottleConfig, RedisLoginStore, ThrottleReason,
+};
 use palisade_ratelimit::{Clock, FailMode};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -78,7 +80,15 @@ fn nth_ip(i: u32) -> IpAddr {
     IpAddr::from([10, 9, (i >> 8) as u8, i as u8])
 }
 
-fn outcome(result: Result<(), Error>) -> Result<(), u64> {
+use LoginDecision::Allow;
+
+/// The answer during an attack on the account to an attempt without a
+/// trusted device.
+const CHALLENGE: LoginDecision = LoginDecision::Challenge {
+    reason: ThrottleReason::AccountSlowdown,
+};
+
+fn outcome(result: Result<LoginDecision, Error>) -> Result<LoginDecision, u64> {
     result.map_err(|error| {
         assert_eq!(error.kind(), ErrorKind::RateLimited, "{error}");
         error.headers()[RETRY_AFTER]
@@ -93,7 +103,7 @@ async fn wrong_password<S: LoginStore, C: Clock>(
     throttle: &LoginThrottle<S, C>,
     account: &str,
     from: IpAddr,
-) -> Result<(), u64> {
+) -> Result<LoginDecision, u64> {
     let result = outcome(throttle.check(account, from, None).await);
     if result.is_ok() {
         throttle.record_failure(account, from).await;
@@ -106,7 +116,7 @@ async fn right_password<S: LoginStore, C: Clock>(
     account: &str,
     from: IpAddr,
     device: Option<&str>,
-) -> Result<(), u64> {
+) -> Result<LoginDecision, u64> {
     let result = outcome(throttle.check(account, from, device).await);
     if result.is_ok() {
         throttle.record_success(account, from, device).await;
@@ -127,15 +137,21 @@ async fn online_brute_force_backs_off_on_redis_server_time() {
     let throttle = LoginThrottle::new(store(connection.clone(), &prefix), config).unwrap();
     let attacker = ip("198.51.100.66");
 
-    assert_eq!(wrong_password(&throttle, "victim", attacker).await, Ok(()));
+    assert_eq!(
+        wrong_password(&throttle, "victim", attacker).await,
+        Ok(Allow)
+    );
     assert_eq!(wrong_password(&throttle, "victim", attacker).await, Err(1));
     tokio::time::sleep(Duration::from_millis(1_050)).await;
-    assert_eq!(wrong_password(&throttle, "victim", attacker).await, Ok(()));
+    assert_eq!(
+        wrong_password(&throttle, "victim", attacker).await,
+        Ok(Allow)
+    );
     assert_eq!(wrong_password(&throttle, "victim", attacker).await, Err(2));
     // Another IP is not affected.
     assert_eq!(
         wrong_password(&throttle, "victim", ip("192.0.2.1")).await,
-        Ok(())
+        Ok(Allow)
     );
     clean_up(connection, &prefix).await;
 }
@@ -156,26 +172,40 @@ async fn success_resets_the_account_and_its_own_ip_but_not_other_ips() {
     let user = ip("192.0.2.20");
 
     for _ in 0..3 {
-        assert_eq!(wrong_password(&throttle, "carol", attacker).await, Ok(()));
+        assert_eq!(
+            wrong_password(&throttle, "carol", attacker).await,
+            Ok(Allow)
+        );
     }
     assert_eq!(wrong_password(&throttle, "carol", attacker).await, Err(1));
     for _ in 0..2 {
-        assert_eq!(wrong_password(&throttle, "carol", user).await, Ok(()));
+        assert_eq!(wrong_password(&throttle, "carol", user).await, Ok(Allow));
     }
-    assert_eq!(right_password(&throttle, "carol", user, None).await, Ok(()));
+    assert_eq!(
+        right_password(&throttle, "carol", user, None).await,
+        Ok(Allow)
+    );
 
     // Her pair starts from zero (without the reset her next attempt would
     // already be the fourth)...
     for _ in 0..3 {
-        assert_eq!(wrong_password(&throttle, "carol", user).await, Ok(()));
+        assert_eq!(wrong_password(&throttle, "carol", user).await, Ok(Allow));
     }
     assert_eq!(wrong_password(&throttle, "carol", user).await, Err(1));
     // ...the attacker's pair is untouched...
     assert_eq!(wrong_password(&throttle, "carol", attacker).await, Err(1));
-    // ...and the account count restarted: 3 + 3 failures since the success
-    // are below the threshold of 8 per window, so strangers are not slowed.
-    assert_eq!(wrong_password(&throttle, "carol", nth_ip(1)).await, Ok(()));
-    assert_eq!(wrong_password(&throttle, "carol", nth_ip(2)).await, Ok(()));
+    // ...and the account count did not restart (issue #12: it used to, so
+    // every login handed an attacker fresh guesses): 3 + 2 + 3 failures,
+    // the success given back, reach the threshold of 8 per window, so
+    // strangers are slowed: one goes on, the next is challenged.
+    assert_eq!(
+        wrong_password(&throttle, "carol", nth_ip(1)).await,
+        Ok(Allow)
+    );
+    assert_eq!(
+        wrong_password(&throttle, "carol", nth_ip(2)).await,
+        Ok(CHALLENGE)
+    );
     clean_up(connection, &prefix).await;
 }
 
@@ -185,8 +215,10 @@ async fn two_instances_sharing_redis_see_the_same_counters() {
         return;
     };
     let prefix = unique_prefix();
+    // The plain slowdown (429s), so the Retry-After is shared too.
     let config = LoginThrottleConfig {
         account_failure_threshold: 4,
+        challenge_during_slowdown: false,
         ..LoginThrottleConfig::default()
     };
     let a = LoginThrottle::new(store(first.clone(), &prefix), config.clone()).unwrap();
@@ -196,7 +228,7 @@ async fn two_instances_sharing_redis_see_the_same_counters() {
     // Guesses spread over both instances add up.
     for i in 0..5 {
         let instance = if i % 2 == 0 { &a } else { &b };
-        assert_eq!(wrong_password(instance, "dave", attacker).await, Ok(()));
+        assert_eq!(wrong_password(instance, "dave", attacker).await, Ok(Allow));
     }
     assert_eq!(wrong_password(&a, "dave", attacker).await, Err(1));
     assert_eq!(wrong_password(&b, "dave", attacker).await, Err(1));
@@ -210,17 +242,19 @@ async fn two_instances_sharing_redis_see_the_same_counters() {
     let home = ip("192.0.2.30");
     assert_eq!(
         right_password(&a, "erin", home, Some("device-1")).await,
-        Ok(())
+        Ok(Allow)
     );
     for i in 10..14 {
-        assert_eq!(wrong_password(&a, "erin", nth_ip(i)).await, Ok(()));
+        assert_eq!(wrong_password(&a, "erin", nth_ip(i)).await, Ok(Allow));
     }
-    assert_eq!(wrong_password(&b, "erin", nth_ip(20)).await, Ok(()));
+    assert_eq!(wrong_password(&b, "erin", nth_ip(20)).await, Ok(Allow));
     assert_eq!(wrong_password(&b, "erin", nth_ip(21)).await, Err(10));
-    assert_eq!(outcome(b.check("erin", home, None).await), Ok(()));
+    // Her address alone is no pass (issue #12: it told her name from an
+    // unknown one); her device is.
+    assert_eq!(outcome(b.check("erin", home, None).await), Err(10));
     assert_eq!(
         outcome(b.check("erin", ip("203.0.113.3"), Some("device-1")).await),
-        Ok(())
+        Ok(Allow)
     );
 
     // A different secret is a different keyspace: nothing is shared.
@@ -233,7 +267,7 @@ async fn two_instances_sharing_redis_see_the_same_counters() {
     .unwrap()
     .with_timeout(Duration::from_secs(1));
     let c = LoginThrottle::new(other, LoginThrottleConfig::default()).unwrap();
-    assert_eq!(wrong_password(&c, "dave", attacker).await, Ok(()));
+    assert_eq!(wrong_password(&c, "dave", attacker).await, Ok(Allow));
     clean_up(first, &prefix).await;
 }
 
@@ -250,7 +284,10 @@ async fn parallel_attempts_during_a_slowdown_let_only_one_through() {
     let throttle =
         Arc::new(LoginThrottle::new(store(connection.clone(), &prefix), config).unwrap());
     for i in 0..3 {
-        assert_eq!(wrong_password(&*throttle, "frank", nth_ip(i)).await, Ok(()));
+        assert_eq!(
+            wrong_password(&*throttle, "frank", nth_ip(i)).await,
+            Ok(Allow)
+        );
     }
     let tasks: Vec<_> = (0..32)
         .map(|i| {
@@ -260,11 +297,12 @@ async fn parallel_attempts_during_a_slowdown_let_only_one_through() {
             )
         })
         .collect();
+    // One unchallenged attempt per 10 s; the others are challenged.
     let mut passed = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(()) => passed += 1,
-            Err(retry_after) => assert!((1..=10).contains(&retry_after)),
+            Ok(Allow) => passed += 1,
+            other => assert_eq!(other, Ok(CHALLENGE)),
         }
     }
     assert_eq!(passed, 1);
@@ -284,7 +322,7 @@ async fn credential_stuffing_budget_is_per_ip_across_accounts() {
     let throttle = LoginThrottle::new(store(connection.clone(), &prefix), config).unwrap();
     let stuffer = ip("198.51.100.200");
     for account in ["a@example.com", "b@example.com", "c@example.com"] {
-        assert_eq!(wrong_password(&throttle, account, stuffer).await, Ok(()));
+        assert_eq!(wrong_password(&throttle, account, stuffer).await, Ok(Allow));
     }
     // One failure back per 86400 / 3 s.
     assert_eq!(
@@ -293,7 +331,7 @@ async fn credential_stuffing_budget_is_per_ip_across_accounts() {
     );
     assert_eq!(
         wrong_password(&throttle, "d@example.com", ip("192.0.2.9")).await,
-        Ok(())
+        Ok(Allow)
     );
     clean_up(connection, &prefix).await;
 }
@@ -310,7 +348,7 @@ async fn keys_hold_no_usernames_and_all_expire() {
     let from = ip("192.0.2.77");
     assert_eq!(
         wrong_password(&throttle, "alice@example.com", from).await,
-        Ok(())
+        Ok(Allow)
     );
     assert_eq!(
         right_password(
@@ -320,11 +358,11 @@ async fn keys_hold_no_usernames_and_all_expire() {
             Some("secret-device-cookie")
         )
         .await,
-        Ok(())
+        Ok(Allow)
     );
     assert_eq!(
         wrong_password(&throttle, "alice@example.com", ip("192.0.2.78")).await,
-        Ok(())
+        Ok(Allow)
     );
 
     let keys: Vec<String> = inspect.keys(format!("{prefix}:*")).await.unwrap();
@@ -413,7 +451,7 @@ mod same_as_memory {
     async fn scenario<S: LoginStore>(
         throttle: &LoginThrottle<S, ManualClock>,
         clock: &ManualClock,
-    ) -> Vec<Result<(), u64>> {
+    ) -> Vec<Result<LoginDecision, u64>> {
         let mut seen = Vec::new();
         let attacker = ip("198.51.100.1");
         seen.push(right_password(throttle, "victim", ip("192.0.2.1"), Some("dev")).await);
@@ -478,11 +516,125 @@ mod same_as_memory {
         assert!(expected.iter().filter(|o| o.is_ok()).count() > 20);
         assert!(expected.iter().any(|o| matches!(o, Err(n) if *n > 3_600)));
         let after_botnet = expected.get(66..70).unwrap();
+        // A made-up device and the victim's address alone are challenged
+        // (issue #12: a trusted address told real names from unknown ones);
+        // her device goes through.
         assert!(
-            matches!(after_botnet, [_, Err(1..=10), Ok(()), Ok(())]),
+            matches!(after_botnet, [_, Ok(CHALLENGE), Ok(CHALLENGE), Ok(Allow)]),
             "{after_botnet:?}"
         );
         clean_up(connection, &prefix).await;
+    }
+}
+
+/// Issue #12's login attacks, decided by the Lua scripts and by the memory
+/// store alike.
+#[cfg(all(feature = "test-util", debug_assertions))]
+mod attacks_same_as_memory {
+    use super::*;
+    use palisade_ratelimit::login::MemoryLoginStore;
+    use palisade_ratelimit::{ManualClock, Timestamp};
+
+    /// A guesser at the real user's shared address during an attack on a
+    /// real and an unknown name; a success during the attack; a short
+    /// botnet replay with the real user on new devices.
+    async fn scenario<S: LoginStore>(
+        throttle: &LoginThrottle<S, ManualClock>,
+        clock: &ManualClock,
+    ) -> Vec<Result<LoginDecision, u64>> {
+        let mut seen = Vec::new();
+        let office = ip("192.0.2.50");
+        seen.push(right_password(throttle, "alice", office, Some("laptop")).await);
+        clock.advance(Duration::from_secs(3_600));
+        for (offset, name) in [(0, "alice"), (100, "no-such-user")] {
+            for i in 0..21 {
+                seen.push(wrong_password(throttle, name, nth_ip(offset + i)).await);
+            }
+        }
+        for _ in 0..12 {
+            seen.push(wrong_password(throttle, "alice", office).await);
+            seen.push(wrong_password(throttle, "no-such-user", office).await);
+            clock.advance(Duration::from_millis(1_300));
+        }
+        // Alice logs in from a new place during the attack; it goes on.
+        seen.push(right_password(throttle, "alice", ip("198.51.100.3"), Some("phone")).await);
+        seen.push(wrong_password(throttle, "alice", nth_ip(300)).await);
+        // (From another address: the guesser has the office's own pair in
+        // backoff.)
+        seen.push(outcome(
+            throttle
+                .check("alice", ip("198.51.100.4"), Some("laptop"))
+                .await,
+        ));
+        // Two seconds of a 100/s botnet, the real user every 100 ms.
+        for tick in 0..200u32 {
+            seen.push(wrong_password(throttle, "alice", nth_ip(400 + tick)).await);
+            if tick % 10 == 0 {
+                let device = format!("new-device-{tick}");
+                seen.push(
+                    right_password(throttle, "alice", ip("203.0.113.77"), Some(&device)).await,
+                );
+            }
+            clock.advance(Duration::from_millis(10));
+        }
+        seen
+    }
+
+    async fn run_both(config: LoginThrottleConfig) -> Option<Vec<Result<LoginDecision, u64>>> {
+        let connection = connect().await?;
+        let start = Timestamp(1_700_000_000_654_321);
+        let memory_clock = ManualClock::new(start.into());
+        let memory = LoginThrottle::with_clock(
+            MemoryLoginStore::new(),
+            config.clone(),
+            memory_clock.clone(),
+        )
+        .unwrap();
+        let expected = scenario(&memory, &memory_clock).await;
+
+        let redis_clock = ManualClock::new(start.into());
+        let prefix = unique_prefix();
+        let redis_store = store(connection.clone(), &prefix).with_caller_time_for_tests();
+        let redis = LoginThrottle::with_clock(redis_store, config, redis_clock.clone()).unwrap();
+        let seen = scenario(&redis, &redis_clock).await;
+        clean_up(connection, &prefix).await;
+        assert_eq!(seen, expected);
+        Some(seen)
+    }
+
+    #[tokio::test]
+    async fn redis_scripts_decide_like_memory_on_shared_addresses_successes_and_botnets() {
+        let Some(seen) = run_both(LoginThrottleConfig::default()).await else {
+            return;
+        };
+        // The shared address: the real and the unknown name alike.
+        let pairs = seen.get(43..67).unwrap();
+        for pair in pairs.chunks(2) {
+            assert_eq!(pair.first(), pair.get(1), "{pairs:?}");
+        }
+        assert!(pairs.contains(&Ok(CHALLENGE)));
+        // The success left the attack's slowdown in place; the trusted
+        // laptop goes through.
+        assert_eq!(
+            seen.get(67..70).unwrap(),
+            [Ok(CHALLENGE), Ok(CHALLENGE), Ok(Allow)]
+        );
+        // The real user on new devices: challenged, never refused.
+        let user: Vec<_> = seen.get(70..).unwrap().iter().skip(1).step_by(11).collect();
+        assert_eq!(user.len(), 20);
+        assert!(user.iter().all(|o| **o == Ok(CHALLENGE)), "{user:?}");
+
+        let refusing = run_both(LoginThrottleConfig {
+            challenge_during_slowdown: false,
+            ..LoginThrottleConfig::default()
+        })
+        .await
+        .unwrap();
+        let pairs = refusing.get(43..67).unwrap();
+        for pair in pairs.chunks(2) {
+            assert_eq!(pair.first(), pair.get(1), "{pairs:?}");
+        }
+        assert!(pairs.iter().any(|o| matches!(o, Err(1..=10))));
     }
 }
 

@@ -90,7 +90,7 @@ async fn a_login_failure_and_a_lock_are_authn_events_with_the_subject_hash() {
     let throttle = LoginThrottle::with_clock(MemoryLoginStore::new(), config, clock).unwrap();
     let from = ip("198.51.100.4");
 
-    throttle.check(USERNAME, from, None).await.unwrap();
+    let _allowed = throttle.check(USERNAME, from, None).await.unwrap();
     throttle.record_failure(USERNAME, from).await;
     let failed = one(&capture, SecurityEvent::AuthnLoginFail);
     assert_eq!(failed.field("reason"), Some("bad_credentials"));
@@ -111,6 +111,40 @@ async fn a_login_failure_and_a_lock_are_authn_events_with_the_subject_hash() {
     assert_eq!(locked.field("client_ip"), Some("198.51.100.4"));
     assert_eq!(locked.field("retry_after_secs"), Some("1"));
     assert_clean(&capture);
+}
+
+#[tokio::test]
+async fn a_login_challenge_is_authn_login_lock_with_reason_challenge() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let config = LoginThrottleConfig {
+        account_failure_threshold: 1,
+        ..LoginThrottleConfig::default()
+    };
+    let clock = ManualClock::from_unix_secs(1_700_000_000);
+    let throttle = LoginThrottle::with_clock(MemoryLoginStore::new(), config, clock).unwrap();
+    // One failure puts the account under attack, the next goes on as the
+    // slowdown's one, the third is challenged.
+    for from in ["198.51.100.5", "198.51.100.6"] {
+        let decision = throttle.check(USERNAME, ip(from), None).await.unwrap();
+        assert!(!decision.is_challenge());
+    }
+    assert!(capture.named(SecurityEvent::AuthnLoginLock).is_empty());
+    let decision = throttle
+        .check(USERNAME, ip("198.51.100.7"), Some("device-token"))
+        .await
+        .unwrap();
+    assert!(decision.is_challenge());
+    let challenged = one(&capture, SecurityEvent::AuthnLoginLock);
+    assert_eq!(challenged.field("reason"), Some("challenge"));
+    assert_eq!(challenged.field("rule"), Some("account_slowdown"));
+    assert_eq!(
+        challenged.field("subject_hash"),
+        Some(SubjectHash::of(USERNAME).as_str())
+    );
+    assert_eq!(challenged.field("client_ip"), Some("198.51.100.7"));
+    assert_clean(&capture);
+    capture.assert_absent("device-token");
 }
 
 #[tokio::test]
@@ -145,7 +179,7 @@ async fn a_failing_login_store_is_store_unavailable_with_the_fail_mode() {
         },
     )
     .unwrap();
-    open.check(USERNAME, ip("192.0.2.8"), None).await.unwrap();
+    let _allowed = open.check(USERNAME, ip("192.0.2.8"), None).await.unwrap();
     let last = capture.named(SecurityEvent::StoreUnavailable);
     assert_eq!(last.last().unwrap().field("reason"), Some("fail_open"));
     assert!(capture.named(SecurityEvent::AuthnLoginLock).is_empty());
@@ -259,7 +293,7 @@ async fn evicting_live_state_is_store_eviction() {
     .unwrap();
     for i in 0..200u32 {
         let from = IpAddr::from([10, 1, (i >> 8) as u8, i as u8]);
-        logins.check(&format!("user{i}"), from, None).await.unwrap();
+        let _allowed = logins.check(&format!("user{i}"), from, None).await.unwrap();
     }
     assert!(logins.store().evictions() > 0);
     let events = capture.named(SecurityEvent::StoreEviction);

@@ -49,11 +49,20 @@ pub struct LoginThrottleConfig {
     /// Failures per window, over all IPs, before the account slows down
     /// (default 20).
     pub account_failure_threshold: u32,
-    /// During a slowdown, at most one untrusted attempt per this many seconds
-    /// (default 10).
+    /// During a slowdown, at most one attempt without a trusted device per
+    /// this many seconds goes on unchallenged (default 10).
     pub account_slowdown_secs: u64,
-    /// An IP or device that logged into an account skips that account's
-    /// slowdown for this long (default 30 days; 0 turns trust off).
+    /// During a slowdown, what the other attempts without a trusted device
+    /// get: `true` (default) a [`Challenge`](super::LoginDecision::Challenge)
+    /// (a CAPTCHA or second factor before the password check), so a botnet
+    /// cannot lock the real user out; `false` a 429 with `Retry-After`, for
+    /// an application that has no challenge to offer (a botnet fast enough
+    /// then keeps a real user on a new device out).
+    pub challenge_during_slowdown: bool,
+    /// A device (a device token the application set on a successful login
+    /// and verified on this attempt) skips that account's slowdown for this
+    /// long (default 30 days; 0 turns trust off). An IP address is never
+    /// trusted: see the [module documentation](super#trusted-devices-not-addresses).
     pub trusted_device_ttl_secs: u64,
     /// Failures per IP, over all accounts, per window (default 100).
     pub ip_failures_per_window: u32,
@@ -73,6 +82,7 @@ impl Default for LoginThrottleConfig {
             account_window_secs: 900,
             account_failure_threshold: 20,
             account_slowdown_secs: 10,
+            challenge_during_slowdown: true,
             trusted_device_ttl_secs: 30 * 86_400,
             ip_failures_per_window: 100,
             ip_window_secs: 86_400,
@@ -159,6 +169,7 @@ impl LoginThrottleConfig {
             account_window,
             account_interval: account_window / u64::from(account_threshold),
             account_slowdown: slowdown * MICROS_PER_SEC,
+            challenge_during_slowdown: self.challenge_during_slowdown,
             trusted_ttl: trusted * MICROS_PER_SEC,
             ip_window,
             ip_interval: ip_window / u64::from(ip_limit),
@@ -191,6 +202,7 @@ pub struct LoginRules {
     pub(super) account_window: u64,
     pub(super) account_interval: u64,
     pub(super) account_slowdown: u64,
+    pub(super) challenge_during_slowdown: bool,
     pub(super) trusted_ttl: u64,
     pub(super) ip_window: u64,
     pub(super) ip_interval: u64,
@@ -225,12 +237,20 @@ impl LoginRules {
         Duration::from_micros(self.account_interval)
     }
 
-    /// During a slowdown, the gap between two untrusted attempts.
+    /// During a slowdown, the gap between two unchallenged attempts without
+    /// a trusted device.
     pub fn account_slowdown(&self) -> Duration {
         Duration::from_micros(self.account_slowdown)
     }
 
-    /// How long a successful login trusts its IP and device for the account
+    /// Whether, during a slowdown, attempts beyond the one per
+    /// [`account_slowdown`](Self::account_slowdown) are challenged (`true`)
+    /// or refused.
+    pub fn challenge_during_slowdown(&self) -> bool {
+        self.challenge_during_slowdown
+    }
+
+    /// How long a successful login trusts its device for the account
     /// (zero: never).
     pub fn trusted_ttl(&self) -> Duration {
         Duration::from_micros(self.trusted_ttl)

@@ -17,7 +17,8 @@ pub enum ThrottleReason {
     AccountIpBackoff,
     /// This IP has used its failure budget across accounts.
     IpFailureBudget,
-    /// The account is slowed down and this IP or device is not trusted.
+    /// The account is slowed down (an attack on it is under way) and this
+    /// attempt comes from no trusted device.
     AccountSlowdown,
 }
 
@@ -72,15 +73,29 @@ pub(crate) fn refund(tat: u64, now: u64, interval: u64) -> Option<u64> {
     (tat > now).then_some(tat)
 }
 
-/// The account-side check, which also counts the attempt it allows. On
-/// success returns the new pair and account state.
+/// What an account check lets through: the attempt goes on to the password
+/// check, either as it is or behind a challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    Allow,
+    Challenge,
+}
+
+/// The account-side check, which also counts the attempt it lets through.
+/// On success returns the new pair and account state and whether the
+/// attempt must pass a challenge first.
+///
+/// `trusted_device` says whether the attempt carries a device token trusted
+/// for this account. Nothing else about the client may change the answer:
+/// an unknown username never has a trusted device, so any other exemption
+/// (a trusted IP) would answer a real name differently from an unknown one.
 pub(crate) fn check_account(
     rules: &LoginRules,
     pair: Option<Pair>,
     account: Option<Account>,
-    trusted: impl FnOnce() -> bool,
+    trusted_device: impl FnOnce() -> bool,
     now: u64,
-) -> Result<(Pair, Account), Refusal> {
+) -> Result<(Pair, Account, Pass), Refusal> {
     let pair = pair.unwrap_or(Pair {
         failures: 0,
         last: 0,
@@ -96,6 +111,7 @@ pub(crate) fn check_account(
         slowed_at: None,
     });
     let mut slowed_at = account.slowed_at;
+    let mut pass = Pass::Allow;
     let slowed = exhausted(
         account.tat,
         now,
@@ -103,14 +119,17 @@ pub(crate) fn check_account(
         rules.account_interval,
     )
     .is_some();
-    if slowed && !trusted() {
-        if let Some(at) = slowed_at {
-            let next = at.saturating_add(rules.account_slowdown);
-            if now < next {
-                return Err((ThrottleReason::AccountSlowdown, next - now));
+    if slowed && !trusted_device() {
+        let next = slowed_at.map(|at| at.saturating_add(rules.account_slowdown));
+        match next {
+            Some(next) if now < next => {
+                if !rules.challenge_during_slowdown {
+                    return Err((ThrottleReason::AccountSlowdown, next - now));
+                }
+                pass = Pass::Challenge;
             }
+            _ => slowed_at = Some(now),
         }
-        slowed_at = Some(now);
     }
     let pair = Pair {
         failures: pair.failures.saturating_add(1).min(MAX_COUNT),
@@ -125,5 +144,31 @@ pub(crate) fn check_account(
         ),
         slowed_at,
     };
-    Ok((pair, account))
+    Ok((pair, account, pass))
+}
+
+/// The account after a successful login: the successful attempt, which the
+/// check counted, is given back, and nothing else. The other IPs' failures
+/// stay, and with them the slowdown while an attack is under way (a success
+/// that reset the budget would give a distributed attacker fresh guesses
+/// with every login of the real user). `None`: the budget is full again and
+/// the state can go.
+pub(crate) fn account_after_success(
+    rules: &LoginRules,
+    account: Account,
+    now: u64,
+) -> Option<Account> {
+    refund(account.tat, now, rules.account_interval).map(|tat| Account {
+        tat,
+        slowed_at: account.slowed_at,
+    })
+}
+
+/// Until when an account state matters: its budget's time, or the end of
+/// the last unchallenged slowed attempt's interval if later.
+pub(crate) fn account_expiry(rules: &LoginRules, account: &Account) -> u64 {
+    let slowed_until = account
+        .slowed_at
+        .map_or(0, |at| at.saturating_add(rules.account_slowdown));
+    account.tat.max(slowed_until)
 }

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use palisade_errors::SecurityEvent;
 
-use super::decide::{self, Account, Pair};
+use super::decide::{self, Account, Pair, Pass};
 use super::{
     AccountKey, DeviceKey, IdHasher, IpKey, LoginRules, LoginStore, LoginVerdict, ThrottleReason,
 };
@@ -22,13 +22,12 @@ const MAX_SHARDS: usize = 64;
 enum EntryKey {
     Account(AccountKey),
     Pair(AccountKey, IpKey),
-    TrustedIp(AccountKey, IpKey),
     TrustedDevice(AccountKey, DeviceKey),
     Ip(IpKey),
 }
 
 fn is_trust_marker(key: &EntryKey) -> bool {
-    matches!(key, EntryKey::TrustedIp(..) | EntryKey::TrustedDevice(..))
+    matches!(key, EntryKey::TrustedDevice(..))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -122,7 +121,7 @@ impl Shard {
 /// flush, so alert on it and size the cap above the normal working set.
 ///
 /// Sharded `Mutex<HashMap>`s: one account's entries (its budget, pairs,
-/// trusted IPs and devices) share a shard, so each check is atomic under one
+/// trusted devices) share a shard, so each check is atomic under one
 /// lock that is never held across an `.await`.
 ///
 /// ```
@@ -282,23 +281,19 @@ impl MemoryLoginStore {
             Some(State::Account(state)) => Some(state),
             _ => None,
         };
-        let trusted = || {
-            shard.live(&EntryKey::TrustedIp(account, ip), now).is_some()
-                || device.is_some_and(|device| {
-                    shard
-                        .live(&EntryKey::TrustedDevice(account, device), now)
-                        .is_some()
-                })
+        let trusted_device = || {
+            device.is_some_and(|device| {
+                shard
+                    .live(&EntryKey::TrustedDevice(account, device), now)
+                    .is_some()
+            })
         };
-        match decide::check_account(rules, pair, state, trusted, now) {
+        match decide::check_account(rules, pair, state, trusted_device, now) {
             Err((reason, wait)) => refuse(reason, wait),
-            Ok((pair, state)) => {
+            Ok((pair, state, pass)) => {
                 let pair_expiry = now.saturating_add(rules.failure_memory);
                 shard.put(pair_key, State::Pair(pair), pair_expiry, now, &self.evicted);
-                let slowed_until = state
-                    .slowed_at
-                    .map_or(0, |at| at.saturating_add(rules.account_slowdown));
-                let account_expiry = state.tat.max(slowed_until);
+                let account_expiry = decide::account_expiry(rules, &state);
                 shard.put(
                     account_key,
                     State::Account(state),
@@ -306,7 +301,12 @@ impl MemoryLoginStore {
                     now,
                     &self.evicted,
                 );
-                LoginVerdict::Allow
+                match pass {
+                    Pass::Allow => LoginVerdict::Allow,
+                    Pass::Challenge => LoginVerdict::Challenge {
+                        reason: ThrottleReason::AccountSlowdown,
+                    },
+                }
             }
         }
     }
@@ -320,19 +320,29 @@ impl MemoryLoginStore {
         now: u64,
     ) {
         let mut shard = self.account_shard(account);
-        shard.entries.remove(&EntryKey::Account(account));
         shard.entries.remove(&EntryKey::Pair(account, ip));
+        let account_key = EntryKey::Account(account);
+        if let Some(State::Account(state)) = shard.live(&account_key, now) {
+            match decide::account_after_success(rules, state, now) {
+                Some(state) => {
+                    let expiry = decide::account_expiry(rules, &state);
+                    shard.put(
+                        account_key,
+                        State::Account(state),
+                        expiry,
+                        now,
+                        &self.evicted,
+                    );
+                }
+                None => {
+                    shard.entries.remove(&account_key);
+                }
+            }
+        }
         if rules.trusted_ttl == 0 {
             return;
         }
         let until = now.saturating_add(rules.trusted_ttl);
-        shard.put(
-            EntryKey::TrustedIp(account, ip),
-            State::Trusted,
-            until,
-            now,
-            &self.evicted,
-        );
         if let Some(device) = device {
             shard.put(
                 EntryKey::TrustedDevice(account, device),

@@ -34,10 +34,12 @@ local function int(x) return string.format('%.0f', x) end
 ";
 
 /// KEYS: account state (hash tat, slowed), the (account, IP) pair (hash n,
-/// last), the trusted-IP marker, optionally the trusted-device marker.
+/// last), optionally the trusted-device marker.
 /// ARGV: time, free failures, max backoff, failure memory, account window,
-/// account interval, slowdown, max count (microseconds).
-/// The same steps as `decide::check_account`.
+/// account interval, slowdown, max count (microseconds), challenge during
+/// the slowdown (1 or 0).
+/// The same steps as `decide::check_account`. Returns {0, 0} (allow),
+/// {4, 0} (challenge) or {reason code, wait}.
 const CHECK_ACCOUNT: &str = r"
 local free = tonumber(ARGV[2])
 local max_backoff = tonumber(ARGV[3])
@@ -46,6 +48,7 @@ local window = tonumber(ARGV[5])
 local interval = tonumber(ARGV[6])
 local slowdown = tonumber(ARGV[7])
 local max_count = tonumber(ARGV[8])
+local challenge = ARGV[9] == '1'
 local pair = redis.call('HMGET', KEYS[2], 'n', 'last')
 local n = tonumber(pair[1]) or 0
 local last = tonumber(pair[2]) or 0
@@ -59,12 +62,16 @@ end
 local account = redis.call('HMGET', KEYS[1], 'tat', 'slowed')
 local tat = tonumber(account[1]) or 0
 local slowed = tonumber(account[2])
+local pass = 0
 if tat > now + window - interval then
-  local trusted = redis.call('EXISTS', KEYS[3]) == 1
-  if not trusted and #KEYS >= 4 then trusted = redis.call('EXISTS', KEYS[4]) == 1 end
+  local trusted = #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1
   if not trusted then
-    if slowed and now < slowed + slowdown then return {3, slowed + slowdown - now} end
-    slowed = now
+    if slowed and now < slowed + slowdown then
+      if not challenge then return {3, slowed + slowdown - now} end
+      pass = 4
+    else
+      slowed = now
+    end
   end
 end
 n = math.min(n + 1, max_count)
@@ -80,17 +87,33 @@ else
   redis.call('HSET', KEYS[1], 'tat', int(tat))
 end
 redis.call('PEXPIRE', KEYS[1], int(math.floor((keep - now) / 1000) + 1))
-return {0, 0}
+return {pass, 0}
 ";
 
-/// KEYS: account state, pair, trusted-IP marker, optional trusted-device
-/// marker. ARGV: time, trusted TTL (microseconds).
+/// KEYS: account state, pair, optional trusted-device marker. ARGV: time,
+/// trusted TTL, account interval, slowdown (microseconds).
+/// The same steps as `MemoryLoginStore`'s success with
+/// `decide::account_after_success`: the pair goes, the account gets the
+/// successful attempt back and keeps every other failure.
 const ACCOUNT_SUCCESS: &str = r"
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[2])
+local account = redis.call('HMGET', KEYS[1], 'tat', 'slowed')
+local tat = tonumber(account[1])
+if tat then
+  tat = tat - tonumber(ARGV[3])
+  if tat <= now then
+    redis.call('DEL', KEYS[1])
+  else
+    local keep = tat
+    local slowed = tonumber(account[2])
+    if slowed and slowed + tonumber(ARGV[4]) > keep then keep = slowed + tonumber(ARGV[4]) end
+    redis.call('HSET', KEYS[1], 'tat', int(tat))
+    redis.call('PEXPIRE', KEYS[1], int(math.floor((keep - now) / 1000) + 1))
+  end
+end
 local ttl = math.floor(tonumber(ARGV[2]) / 1000)
-if ttl > 0 then
+if ttl > 0 and #KEYS >= 3 then
   redis.call('SET', KEYS[3], '1', 'PX', int(ttl))
-  if #KEYS >= 4 then redis.call('SET', KEYS[4], '1', 'PX', int(ttl)) end
 end
 return 1
 ";
@@ -149,7 +172,7 @@ impl Scripts {
 ///   keyed hashes ([`IdHasher`], from a secret every instance shares), IPs
 ///   in their canonical form. One account's keys share the Cluster hash tag
 ///   `{<account hash>}` (`<prefix>:{<16 hex>}:acct`, `...:pair:<ip>`,
-///   `...:tip:<ip>`, `...:tdev:<device hash>`), so its check is one script
+///   `...:tdev:<device hash>`), so its check is one script
 ///   on one slot; an IP's budget across accounts is
 ///   `<prefix>:{<16 hex>}:budget` (a keyed hash of the IP), on its own
 ///   slot, and so a separate call (the throttle gives back what the first
@@ -288,7 +311,6 @@ impl RedisLoginStore {
         let mut keys = vec![
             self.account_key(account, format_args!("acct")),
             self.account_key(account, format_args!("pair:{ip}")),
-            self.account_key(account, format_args!("tip:{ip}")),
         ];
         if let Some(device) = device {
             keys.push(self.account_key(account, format_args!("tdev:{device}")));
@@ -320,6 +342,11 @@ fn verdict(operation: &'static str, (code, wait): (i64, i64)) -> Result<LoginVer
         1 => ThrottleReason::AccountIpBackoff,
         2 => ThrottleReason::IpFailureBudget,
         3 => ThrottleReason::AccountSlowdown,
+        4 if wait == 0 => {
+            return Ok(LoginVerdict::Challenge {
+                reason: ThrottleReason::AccountSlowdown,
+            });
+        }
         _ => return Err(StoreError::unexpected_reply(operation)),
     };
     match u64::try_from(wait) {
@@ -383,7 +410,8 @@ impl LoginStore for RedisLoginStore {
             .arg(rules.account_window)
             .arg(rules.account_interval)
             .arg(rules.account_slowdown)
-            .arg(MAX_COUNT);
+            .arg(MAX_COUNT)
+            .arg(u8::from(rules.challenge_during_slowdown));
         let reply = self.run("login check_account", invocation).await?;
         verdict("login check_account", reply)
     }
@@ -400,7 +428,11 @@ impl LoginStore for RedisLoginStore {
         for key in self.account_keys(account, ip, device) {
             invocation.key(key);
         }
-        invocation.arg(now.as_micros()).arg(rules.trusted_ttl);
+        invocation
+            .arg(now.as_micros())
+            .arg(rules.trusted_ttl)
+            .arg(rules.account_interval)
+            .arg(rules.account_slowdown);
         let _: i64 = self.run("login record_account_success", invocation).await?;
         Ok(())
     }

@@ -12,6 +12,12 @@ use crate::{StoreError, Timestamp};
 pub enum LoginVerdict {
     /// Go on to the password check (the attempt has been counted).
     Allow,
+    /// Go on to the password check only once the client has passed a
+    /// challenge (the attempt has been counted).
+    Challenge {
+        /// Which rule asks for the challenge.
+        reason: ThrottleReason,
+    },
     /// Refuse; nothing was counted.
     Refuse {
         /// Which rule refused.
@@ -24,7 +30,7 @@ pub enum LoginVerdict {
 /// Where login state lives: the few atomic steps the throttle needs.
 ///
 /// Every step is atomic per key family: one account's state (its budget,
-/// its (account, IP) pairs, its trusted IPs and devices) in one step, one
+/// its (account, IP) pairs, its trusted devices) in one step, one
 /// IP's budget in another. The two families are separate so that Redis
 /// Cluster can place each on one slot; the throttle orders the calls so that
 /// a refusal by the second gives back what the first counted.
@@ -58,12 +64,16 @@ pub trait LoginStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Refuses when the (account, ip) pair is in backoff, or when the
-    /// account is slowed down, neither `ip` nor `device` is trusted for it
-    /// and the last slowed attempt was less than the slowdown ago.
-    /// Otherwise counts the attempt as a failure of the pair and the account,
-    /// records it as the last slowed attempt when the account is slowed
-    /// (so that concurrent attempts cannot all pass), and allows.
+    /// Refuses when the (account, ip) pair is in backoff. Otherwise counts
+    /// the attempt as a failure of the pair and the account and answers:
+    /// when the account is slowed down, `device` is not trusted for it and
+    /// the last unchallenged slowed attempt was less than the slowdown ago,
+    /// [`Challenge`](LoginVerdict::Challenge) (or, when the rules do not
+    /// challenge, a refusal that counts nothing); otherwise
+    /// [`Allow`](LoginVerdict::Allow), recorded as the last unchallenged
+    /// slowed attempt when the account is slowed (so that concurrent
+    /// attempts cannot all pass). `ip` plays no part in the account-wide
+    /// rule: see the [module documentation](super#trusted-devices-not-addresses).
     fn check_account(
         &self,
         account: AccountKey,
@@ -73,9 +83,10 @@ pub trait LoginStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<LoginVerdict, StoreError>> + Send;
 
-    /// A successful login: forgets the account's budget and slowdown and the
-    /// (account, ip) pair (other IPs' pairs stay), and trusts `ip` and
-    /// `device` for the account for the rules' trusted TTL.
+    /// A successful login: forgets the (account, ip) pair (other IPs' pairs
+    /// stay), gives the successful attempt back to the account's budget
+    /// (every other failure stays, and with them a slowdown under way), and
+    /// trusts `device` for the account for the rules' trusted TTL.
     fn record_account_success(
         &self,
         account: AccountKey,

@@ -12,6 +12,38 @@ use super::config::MICROS_PER_SEC;
 use super::{IpKey, LoginRules, LoginStore, LoginThrottleConfig, LoginVerdict, ThrottleReason};
 use crate::{Clock, ConfigError, FailMode, StoreError, SystemClock};
 
+/// What [`LoginThrottle::check`] lets through. A refusal is the `Err` (429
+/// with `Retry-After`).
+///
+/// `#[must_use]`: treating a [`Challenge`](Self::Challenge) like
+/// [`Allow`](Self::Allow) gives an attacker the password guesses the
+/// slowdown withholds.
+#[must_use = "a Challenge must be answered with a CAPTCHA or second factor before the password check"]
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LoginDecision {
+    /// Go on to the password check.
+    Allow,
+    /// Go on to the password check only once the client has passed a
+    /// challenge the application chooses: a CAPTCHA, a second factor, an
+    /// emailed link. Until it has, answer "challenge required" without
+    /// looking at the password (the attempt is already counted as a failure;
+    /// a later success gives it back). The account is under attack and the
+    /// attempt carries no trusted device: the answer a real user on a new
+    /// device and a botnet both get, instead of a lockout.
+    Challenge {
+        /// Which rule asks for the challenge.
+        reason: ThrottleReason,
+    },
+}
+
+impl LoginDecision {
+    /// Whether the client must pass a challenge before the password check.
+    pub const fn is_challenge(self) -> bool {
+        matches!(self, LoginDecision::Challenge { .. })
+    }
+}
+
 /// Throttles login attempts per (account, IP), per account and per IP; see
 /// the [module documentation](super) for the rules.
 ///
@@ -22,7 +54,9 @@ use crate::{Clock, ConfigError, FailMode, StoreError, SystemClock};
 /// use std::time::Duration;
 /// use palisade_errors::ErrorKind;
 /// use palisade_ratelimit::ManualClock;
-/// use palisade_ratelimit::login::{LoginThrottle, LoginThrottleConfig, MemoryLoginStore};
+/// use palisade_ratelimit::login::{
+///     LoginDecision, LoginThrottle, LoginThrottleConfig, MemoryLoginStore,
+/// };
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,14 +65,14 @@ use crate::{Clock, ConfigError, FailMode, StoreError, SystemClock};
 /// let throttle = LoginThrottle::with_clock(MemoryLoginStore::new(), config, clock.clone())?;
 /// let ip: IpAddr = "198.51.100.1".parse()?;
 ///
-/// throttle.check("mallory", ip, None).await?;
+/// assert_eq!(throttle.check("mallory", ip, None).await?, LoginDecision::Allow);
 /// throttle.record_failure("mallory", ip).await;
 /// let refused = throttle.check("mallory", ip, None).await.unwrap_err();
 /// assert_eq!(refused.kind(), ErrorKind::RateLimited);
 /// assert_eq!(refused.headers()["retry-after"], "1");
 ///
 /// clock.advance(Duration::from_secs(1));
-/// throttle.check("mallory", ip, None).await?;
+/// assert_eq!(throttle.check("mallory", ip, None).await?, LoginDecision::Allow);
 /// # Ok(())
 /// # }
 /// ```
@@ -93,9 +127,19 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
     ///   **never** the resolved user id: unknown usernames must be counted
     ///   exactly like known ones.
     /// - `ip`: the client address, already resolved from trusted proxies.
-    /// - `device`: a device id the application has verified (for example
-    ///   from a signed device cookie); never one taken unverified from the
-    ///   request, or anyone could claim the victim's device.
+    /// - `device`: the device token the application set on an earlier
+    ///   successful login of this account and has verified on this request
+    ///   (for example a signed, `HttpOnly` device cookie); never one taken
+    ///   unverified from the request, or anyone could claim the victim's
+    ///   device. A trusted device is spared the account's slowdown; nothing
+    ///   else is (not the client's address: see the
+    ///   [module documentation](super#trusted-devices-not-addresses)).
+    ///
+    /// Answers [`LoginDecision::Allow`], or [`LoginDecision::Challenge`]
+    /// during an account's slowdown for an attempt without a trusted device
+    /// (when [`challenge_during_slowdown`](LoginThrottleConfig::challenge_during_slowdown)
+    /// is on, the default), logged as `event = "authn_login_lock"` with
+    /// `reason = "challenge"`.
     ///
     /// Errors: `rate_limited` (429) with `Retry-After` in whole seconds,
     /// rounded up so a client that waits that long is let through; or, when
@@ -109,7 +153,7 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
         account: &str,
         ip: IpAddr,
         device: Option<&str>,
-    ) -> Result<(), Error> {
+    ) -> Result<LoginDecision, Error> {
         let now = self.clock.now();
         let hasher = self.store.id_hasher();
         let account_key = hasher.account(account);
@@ -119,7 +163,8 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
         // The IP first: the account check may use up the slowdown's one
         // attempt per 10 s, which a refusal by the IP budget would waste.
         match self.store.check_ip(ip_key, &self.rules, now).await {
-            Ok(LoginVerdict::Allow) => {}
+            // The IP check never challenges; were a store to, go on.
+            Ok(LoginVerdict::Allow | LoginVerdict::Challenge { .. }) => {}
             Ok(LoginVerdict::Refuse {
                 reason,
                 retry_after,
@@ -135,7 +180,18 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
             .check_account(account_key, ip_key, device_key, &self.rules, now)
             .await
         {
-            Ok(LoginVerdict::Allow) => Ok(()),
+            Ok(LoginVerdict::Allow) => Ok(LoginDecision::Allow),
+            Ok(LoginVerdict::Challenge { reason }) => {
+                tracing::info!(
+                    event = SecurityEvent::AuthnLoginLock.as_str(),
+                    reason = "challenge",
+                    rule = reason.as_str(),
+                    subject_hash = %SubjectHash::of(account),
+                    client_ip = %ip,
+                    "login attempt challenged"
+                );
+                Ok(LoginDecision::Challenge { reason })
+            }
             Ok(LoginVerdict::Refuse {
                 reason,
                 retry_after,
@@ -157,7 +213,7 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
                     }
                     Err(refusal)
                 }
-                None => Ok(()),
+                None => Ok(LoginDecision::Allow),
             },
         }
     }
@@ -179,10 +235,16 @@ impl<S: LoginStore, C: Clock> LoginThrottle<S, C> {
         );
     }
 
-    /// The password was right: resets the account-wide budget and slowdown
-    /// and the (account, `ip`) pair's failures (other IPs' stay), gives the
-    /// attempt back to `ip`'s budget and trusts `ip` and `device` for this
-    /// account (they skip its slowdown) for the trusted TTL.
+    /// The password was right (and the challenge passed, if there was one):
+    /// resets the (account, `ip`) pair's failures (other IPs' stay), gives
+    /// the attempt back to the account's budget and to `ip`'s, and trusts
+    /// `device` for this account (it skips the account's slowdown) for the
+    /// trusted TTL. The account's other failures stay: while an attack is
+    /// under way, the slowdown goes on for everyone else.
+    ///
+    /// `device` is the device token this login sets or renews (a random
+    /// value the application keeps in a signed cookie, say), not one the
+    /// client merely presented unverified.
     ///
     /// Pass the same `account` string as to `check`. A store failure here is
     /// logged and counted but not returned: the login itself is valid.
