@@ -73,6 +73,71 @@ pub(crate) fn subject_key_prefix(prefix: &str, subject: &str) -> String {
     format!("{prefix}:{{{}}}", hex(tag))
 }
 
+/// The number of Redis Cluster hash slots.
+const SLOTS: u16 = 16_384;
+
+/// Redis Cluster's key hash (CRC16/XMODEM) of a hash tag's content.
+fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |mut crc, &byte| {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+        crc
+    })
+}
+
+/// The Cluster slot of a hash tag's content.
+fn slot(tag: &str) -> u16 {
+    crc16(tag.as_bytes()) % SLOTS
+}
+
+/// For each Cluster slot, the smallest `n` whose tag `e<n>` hashes to it:
+/// the hash tag of that slot's epoch sentinel. Found once (about 170,000
+/// CRC16 of a few bytes, a few milliseconds).
+fn epoch_tags() -> &'static [u32] {
+    static TAGS: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+    TAGS.get_or_init(|| {
+        let mut tags = vec![u32::MAX; usize::from(SLOTS)];
+        let mut missing = usize::from(SLOTS);
+        let mut n = 0u32;
+        while missing > 0 {
+            let entry = &mut tags[usize::from(slot(&format!("e{n}")))];
+            if *entry == u32::MAX {
+                *entry = n;
+                missing -= 1;
+            }
+            n += 1;
+        }
+        tags
+    })
+}
+
+/// `<prefix>:{e<n>}:epoch`, the epoch sentinel of the Cluster slot that
+/// `subject`'s keys (`<prefix>:{<16 hex>}…`) live on: the tag `e<n>` is
+/// chosen to hash to the same slot, so a script can touch both (Cluster
+/// refuses only keys of different slots).
+pub(crate) fn epoch_key(prefix: &str, subject: &str) -> String {
+    let digest = token_hash(subject);
+    let (tag, _) = digest.split_at(8);
+    epoch_key_of_slot(prefix, slot(&hex(tag)))
+}
+
+/// The epoch sentinel of Cluster slot `slot`.
+pub(crate) fn epoch_key_of_slot(prefix: &str, slot: u16) -> String {
+    let n = epoch_tags()[usize::from(slot % SLOTS)];
+    format!("{prefix}:{{e{n}}}:epoch")
+}
+
+/// Every slot's epoch sentinel, in slot order.
+pub(crate) fn epoch_keys(prefix: &str) -> impl Iterator<Item = String> + '_ {
+    (0..SLOTS).map(move |slot| epoch_key_of_slot(prefix, slot))
+}
+
 /// The SHA-256 of an id, in hex: ids never appear in Redis as themselves.
 pub(crate) fn hashed_id(id: &str) -> String {
     hex(&token_hash(id))
@@ -129,4 +194,34 @@ pub(crate) fn log_failure(store: &'static str, error: &StoreError, timeout: Dura
         timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         "store did not answer"
     );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_redis_cluster_slots() {
+        // Redis Cluster specification: CRC16("123456789") = 0x31C3;
+        // CLUSTER KEYSLOT of "foo" is 12182, of "bar" 5061.
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        assert_eq!(slot("foo"), 12_182);
+        assert_eq!(slot("bar"), 5_061);
+    }
+
+    #[test]
+    fn every_slot_has_an_epoch_sentinel_on_that_slot() {
+        for (index, &n) in epoch_tags().iter().enumerate() {
+            assert_eq!(usize::from(slot(&format!("e{n}"))), index);
+        }
+        let key = epoch_key("p", "user-42");
+        let subject = subject_key_prefix("p", "user-42");
+        let tag = |key: &str| {
+            let (_, rest) = key.split_once('{').unwrap();
+            let (tag, _) = rest.split_once('}').unwrap();
+            tag.to_owned()
+        };
+        assert_eq!(slot(&tag(&key)), slot(&tag(&subject)));
+    }
 }

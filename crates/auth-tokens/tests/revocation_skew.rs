@@ -214,6 +214,18 @@ async fn issuer_clock_ahead_or_behind_within_leeway_cannot_outlive_logout_everyw
             .await
             .unwrap();
         let subject = format!("alice-{n}");
+        // A store in use for an hour: its epoch began before these logins.
+        // (A store's first epoch refuses tokens issued, by the verifier's
+        // reckoning, before it: see `RedisRevocationStore::readiness`.)
+        let _: () = redis::cmd("SET")
+            .arg(revocations.epoch_key(&subject))
+            .arg(store_now - 3_600)
+            .arg("XX")
+            .arg("EX")
+            .arg(600)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
         logout_everywhere_beats_skew(families.clone(), &revocations, store_now, skew, &subject)
             .await;
     }

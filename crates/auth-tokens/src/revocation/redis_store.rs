@@ -1,6 +1,7 @@
 //! The Redis store (feature `redis`): every instance sees every revocation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -22,21 +23,49 @@ const DEFAULT_PREFIX: &str = "palisade:rv";
 /// millisecond TTL exact in Lua's doubles and within `PX`'s range.
 const MAX_EXPIRES_AT: u64 = 9_000_000_000_000;
 
+/// How long an epoch sentinel is kept without use: 8 days, like a
+/// `not_before`. Every check of its slot renews it once half of that has
+/// passed, and [`RedisRevocationStore::readiness`] renews them all.
+const EPOCH_TTL_MS: u64 = 8 * 24 * 60 * 60 * 1000;
+
+/// Slots whose epoch sentinels are written or renewed in one pipeline,
+/// each within the store's timeout (16 pipelines for all 16,384 slots).
+const EPOCH_CHUNK: u16 = 1_024;
+
 /// The check, atomically, on one slot: KEYS[1] the `jti` marker, KEYS[2] the
-/// subject's `not_before`, KEYS[3] (when the token has a `sid`) the family
-/// marker; ARGV[1] the token's `iat`. Returns 0 (valid) or why it is
-/// revoked: 1 `jti`, 2 family, 3 `not_before` (equal seconds included).
-/// A `not_before` that is not a number is a `CORRUPT` error: fail closed.
+/// subject's `not_before`, KEYS[3] the epoch sentinel of the slot, KEYS[4]
+/// (when the token has a `sid`) the family marker; ARGV[1] the token's
+/// `iat`, ARGV[2] the sentinel's TTL (ms). Returns 0 (valid) or why it is
+/// revoked: 1 `jti`, 2 family, 3 `not_before` (equal seconds included), 4
+/// issued before the slot's epoch; plus 8 when the sentinel was missing:
+/// the store lost its data (a restart without persistence, a flush, an
+/// eviction), so a new epoch starts now and every token issued before it
+/// counts as revoked. A `not_before` or epoch that is not a number is a
+/// `CORRUPT` error: fail closed.
 const IS_REVOKED: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
-if #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+local lost = 0
+local epoch = redis.call('GET', KEYS[3])
+if epoch then
+  epoch = tonumber(epoch)
+  if not epoch then return redis.error_reply('CORRUPT epoch is not a number') end
+  if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[2]) / 2 then
+    redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  end
+else
+  epoch = tonumber(redis.call('TIME')[1])
+  redis.call('SET', KEYS[3], string.format('%.0f', epoch), 'PX', ARGV[2])
+  lost = 8
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 + lost end
+if #KEYS >= 4 and redis.call('EXISTS', KEYS[4]) == 1 then return 2 + lost end
 local stored = redis.call('GET', KEYS[2])
 if stored then
   local not_before = tonumber(stored)
   if not not_before then return redis.error_reply('CORRUPT not_before is not a number') end
-  if tonumber(ARGV[1]) <= not_before then return 3 end
+  if tonumber(ARGV[1]) <= not_before then return 3 + lost end
 end
-return 0
+if tonumber(ARGV[1]) < epoch then return 4 + lost end
+return lost
 ";
 
 /// A `jti` or family revocation: KEYS[1] the marker, ARGV[1] `expires_at`
@@ -80,7 +109,8 @@ return at
 /// Revocations in Redis, shared by every instance of the service.
 ///
 /// - Keys: `<prefix>:{<16 hex>}:jti:<64 hex>`, `<prefix>:{<16 hex>}:fam:<64
-///   hex>` and `<prefix>:{<16 hex>}:nbf`, where the hash tag is the start of
+///   hex>`, `<prefix>:{<16 hex>}:nbf` and the slots' `<prefix>:{e<n>}:epoch`
+///   (16,384 of them, one per Cluster slot), where the hash tag is the start of
 ///   the SHA-256 of the subject and the rest the SHA-256 of the `jti` or
 ///   `sid`. Everything of one subject is on one Redis Cluster slot, so every
 ///   script touches one slot; no raw identifier is stored; no input can
@@ -89,6 +119,16 @@ return at
 ///   scripts): a `jti` until the token expires, a family until its absolute
 ///   expiry, a `not_before` for the retention. Redis memory is bounded by
 ///   live revocations, and instances with skewed clocks agree.
+/// - Data loss fails closed: every Redis Cluster slot has an epoch sentinel
+///   ([`epoch_key`](Self::epoch_key), a hash tag chosen to hash to the
+///   slot), written when the store is first used, read (and renewed) by
+///   every check. A check that finds it gone — Redis restarted without
+///   persistence, was flushed, or evicted it — starts a new epoch at Redis'
+///   time: every token issued before it counts as revoked, the loss is
+///   logged (`event = "store_unavailable"`, `reason = "data_lost"`),
+///   counted ([`data_losses`](Self::data_losses)) and reported once by
+///   [`readiness`](Self::readiness). Run Redis with AOF (`appendfsync
+///   everysec`) so this stays an accident; see the crate README.
 /// - [`is_revoked`](RevocationStore::is_revoked) is one `EVALSHA` (scripts
 ///   are loaded once and reloaded on `NOSCRIPT`) in one round trip.
 /// - Every call has a timeout (default 50 ms), the only bound on it (the
@@ -116,6 +156,19 @@ pub struct RedisRevocationStore {
     timeout: Duration,
     retention: u64,
     scripts: Arc<Scripts>,
+    epoch: Arc<EpochState>,
+}
+
+/// What this process knows of the store's epoch sentinels.
+#[derive(Default)]
+struct EpochState {
+    /// Every slot's sentinel was written or renewed once.
+    ready: AtomicBool,
+    /// Losses detected (a check found its slot's sentinel missing, or
+    /// [`RedisRevocationStore::readiness`] found any missing).
+    losses: AtomicU64,
+    /// `losses` when [`RedisRevocationStore::readiness`] last reported.
+    reported: AtomicU64,
 }
 
 struct Scripts {
@@ -147,6 +200,7 @@ impl RedisRevocationStore {
                 revoke: Script::new(REVOKE),
                 revoke_subject: Script::new(REVOKE_SUBJECT),
             }),
+            epoch: Arc::new(EpochState::default()),
         }
     }
 
@@ -226,6 +280,103 @@ impl RedisRevocationStore {
         format!("{}:nbf", self.subject_key_prefix(subject))
     }
 
+    /// The epoch sentinel checked with `subject`'s revocations:
+    /// `<prefix>:{e<n>}:epoch`, one per Redis Cluster slot, whose hash tag
+    /// `e<n>` is chosen to hash to the slot of `subject`'s keys (so the
+    /// check stays one script on one slot). It holds the Redis time at which
+    /// the slot's epoch began; a token issued before it counts as revoked.
+    pub fn epoch_key(&self, subject: &str) -> String {
+        redis_support::epoch_key(&self.prefix, subject)
+    }
+
+    /// Data losses detected since the store was created: a check that found
+    /// its slot's epoch sentinel missing, or a
+    /// [`readiness`](Self::readiness) call that found any missing. Each
+    /// started a new epoch: tokens issued before it are refused.
+    pub fn data_losses(&self) -> u64 {
+        self.epoch.losses.load(Ordering::Relaxed)
+    }
+
+    /// Readiness of the store for a health endpoint (call it every minute
+    /// or so, not per request: it touches all 16,384 slot sentinels in one
+    /// pipeline). Writes every slot's epoch sentinel that is missing (a new
+    /// epoch: tokens issued before now are refused) and renews the others'
+    /// TTL. `Err` with [`StoreErrorKind::DataLost`](super::StoreErrorKind::DataLost)
+    /// when a sentinel was missing — here, or in a check since the last
+    /// call — i.e. Redis lost its data (restart without persistence, a
+    /// flush, eviction under `maxmemory`; or a store used for the first
+    /// time): every session issued before was logged out, fail closed.
+    /// `Err` of another kind when Redis does not answer.
+    pub async fn readiness(&self) -> Result<(), StoreError> {
+        self.write_epochs().await?;
+        let losses = self.epoch.losses.load(Ordering::Relaxed);
+        let reported = self.epoch.reported.swap(losses, Ordering::Relaxed);
+        if losses > reported {
+            return Err(StoreError::data_lost("revocation epoch"));
+        }
+        Ok(())
+    }
+
+    /// Writes every slot's missing epoch sentinel (the epoch: Redis' time
+    /// now) and renews the TTL of all of them, in pipelines of
+    /// [`EPOCH_CHUNK`] slots, each within the store's timeout. Counts and
+    /// logs a loss when any was missing.
+    async fn write_epochs(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let (now, _micros): (u64, u64) = self
+            .bounded(redis::cmd("TIME").query_async(&mut connection))
+            .await?;
+        let mut created = 0;
+        let keys: Vec<String> = redis_support::epoch_keys(&self.prefix).collect();
+        for chunk in keys.chunks(usize::from(EPOCH_CHUNK)) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("SET")
+                    .arg(key)
+                    .arg(now)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(EPOCH_TTL_MS)
+                    .cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(EPOCH_TTL_MS)
+                    .ignore();
+            }
+            let replies: Vec<Option<String>> =
+                self.bounded(pipe.query_async(&mut connection)).await?;
+            created += replies.iter().filter(|reply| reply.is_some()).count();
+        }
+        self.epoch.ready.store(true, Ordering::Relaxed);
+        if created > 0 {
+            self.epoch.losses.fetch_add(1, Ordering::Relaxed);
+            log_data_lost(created);
+        }
+        Ok(())
+    }
+
+    /// `call` within the store's timeout, as an epoch setup.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                Err(self.failed(redis_support::redis_error(error).during("epoch setup")))
+            }
+            Err(_) => Err(self.failed(StoreError::timeout("epoch setup"))),
+        }
+    }
+
+    /// Before the first check: every slot's epoch sentinel is in place, so
+    /// a slot whose sentinel is missing later has lost its data.
+    async fn ensure_epochs(&self) -> Result<(), StoreError> {
+        if self.epoch.ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.write_epochs().await
+    }
+
     /// Runs a script invocation with the timeout; failures are logged here
     /// (without keys or ids) and returned.
     async fn invoke<T: FromRedisValue>(
@@ -258,19 +409,26 @@ impl RedisRevocationStore {
 
 impl RevocationStore for RedisRevocationStore {
     async fn is_revoked(&self, token: TokenRef<'_>) -> Result<bool, StoreError> {
+        self.ensure_epochs().await?;
         let mut invocation = self
             .scripts
             .is_revoked
             .key(self.token_key(token.subject, token.jti));
-        invocation.key(self.not_before_key(token.subject));
+        invocation
+            .key(self.not_before_key(token.subject))
+            .key(self.epoch_key(token.subject));
         if let Some(sid) = token.sid {
             invocation.key(self.family_key(token.subject, sid));
         }
-        invocation.arg(token.issued_at);
+        invocation.arg(token.issued_at).arg(EPOCH_TTL_MS);
         let reason: i64 = self.invoke("revocation check", &invocation).await?;
-        match reason {
+        if reason & 8 != 0 {
+            self.epoch.losses.fetch_add(1, Ordering::Relaxed);
+            log_data_lost(1);
+        }
+        match reason & !8 {
             0 => Ok(false),
-            1..=3 => Ok(true),
+            1..=4 => Ok(true),
             _ => Err(self.failed(StoreError::unexpected_reply("revocation check"))),
         }
     }
@@ -327,4 +485,18 @@ impl RevocationStore for RedisRevocationStore {
             Err(_) => Err(self.failed(StoreError::timeout("not_before read"))),
         }
     }
+}
+
+/// The one event of a store found without its epoch sentinels: Redis lost
+/// the revocations (or is used for the first time). Fail closed: a new
+/// epoch starts, and every token issued before it is refused.
+fn log_data_lost(slots: usize) {
+    tracing::error!(
+        event = palisade_errors::SecurityEvent::StoreUnavailable.as_str(),
+        reason = "data_lost",
+        store = "revocation",
+        slots,
+        "revocation store lost its data (Redis restarted without persistence, was flushed or \
+         evicted keys; or is new): a new epoch starts, every token issued before it is refused"
+    );
 }

@@ -1,0 +1,292 @@
+//! A Redis that restarts without persistence (issue #11): the revocations
+//! are gone, and a revoked token used to verify OK again. Each test starts
+//! its own `redis-server` on a free port with `--save "" --appendonly no`
+//! (never the shared one), kills and restarts it on the same port. Without
+//! a `redis-server` binary the tests skip, unless `CI=true`: then they fail.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a panic is the failure report; skips say why
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use palisade_auth_tokens::refresh::{
+    FamilyConfig, FamilyRef, FamilyStore, RedisFamilyStore, RotateOutcome, Rotation, token_hash,
+};
+use palisade_auth_tokens::revocation::{RedisRevocationStore, StoreErrorKind};
+use palisade_auth_tokens::{
+    Algorithm, Grant, Keyring, ManualClock, NoCustomClaims, SigningKey, TokenErrorKind,
+    TokenIssuer, TokenPolicy, TokenVerifier,
+};
+use palisade_errors::SecurityEvent;
+use palisade_errors::testing::EventCapture;
+use secrecy::SecretSlice;
+
+/// A `redis-server` of this test only; killed when dropped.
+struct PrivateRedis {
+    child: Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    /// A fresh server on a free port, or `None` (skip) without the binary
+    /// outside CI.
+    fn start() -> Option<PrivateRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = PrivateRedis::spawn(port)?;
+        let redis = PrivateRedis { child, port };
+        redis.wait_ready();
+        Some(redis)
+    }
+
+    fn spawn(port: u16) -> Option<Child> {
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => Some(child),
+            Err(error) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "redis-server is required under CI=true: {error}"
+                );
+                eprintln!("skipping: no redis-server binary: {error}");
+                None
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        let client = redis::Client::open(self.url()).unwrap();
+        loop {
+            let pong = client
+                .get_connection()
+                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
+            if pong.is_ok() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "private redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (everything it held is lost: no persistence) and
+    /// starts a new one on the same port.
+    fn restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let started = Instant::now();
+        loop {
+            // The port may linger for a moment after the kill.
+            let mut child = PrivateRedis::spawn(self.port).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            if child.try_wait().unwrap().is_none() {
+                self.child = child;
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no restart");
+        }
+        self.wait_ready();
+    }
+
+    fn now(&self) -> u64 {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        let (seconds, _micros): (u64, u64) = redis::cmd("TIME").query(&mut connection).unwrap();
+        seconds
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn secret(bytes: &[u8]) -> SecretSlice<u8> {
+    SecretSlice::from(bytes.to_vec())
+}
+
+fn ring() -> Keyring {
+    Keyring::new([SigningKey::hmac(
+        "a1",
+        Algorithm::HS256,
+        &secret(b"k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa"),
+    )
+    .unwrap()])
+    .unwrap()
+}
+
+fn policy() -> TokenPolicy {
+    TokenPolicy::new("https://auth.example.com", "api").unwrap()
+}
+
+/// `call` until Redis answers (the connection comes back by itself after
+/// the restart), at most 10 s.
+async fn answered<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
+    mut call: impl FnMut() -> F,
+    is_store_error: impl Fn(&E) -> bool,
+) -> Result<T, E> {
+    let started = Instant::now();
+    loop {
+        match call().await {
+            Err(error) if is_store_error(&error) && started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_restart_without_persistence_cannot_unrevoke_a_token() {
+    let Some(mut redis) = PrivateRedis::start() else {
+        return;
+    };
+    let store = RedisRevocationStore::connect_lazy(&redis.url())
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let clock = ManualClock::from_unix_secs(redis.now());
+    let issuer = TokenIssuer::with_clock(ring(), ring(), policy(), clock.clone());
+    let verifier = TokenVerifier::with_clock(ring(), ring(), policy(), clock.clone());
+    let grant = Grant {
+        subject: "user-42".into(),
+        ..Grant::default()
+    };
+    // A store in use for an hour: the token was issued in its epoch.
+    store.readiness().await.unwrap_err();
+    store.readiness().await.unwrap();
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(store.epoch_key("user-42"))
+        .arg(clock.now_secs() - 3_600)
+        .arg("XX")
+        .arg("EX")
+        .arg(3_600)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let stolen = issuer.issue_access(&grant, NoCustomClaims {}).unwrap();
+    let claims = verifier
+        .verify_access_unrevoked::<NoCustomClaims, _>(&stolen.token, &store)
+        .await
+        .unwrap();
+    verifier.revoke(&claims, &store, None).await.unwrap();
+    let verify = || verifier.verify_access_unrevoked::<NoCustomClaims, _>(&stolen.token, &store);
+    assert_eq!(verify().await.unwrap_err().kind(), TokenErrorKind::Revoked);
+
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    redis.restart();
+    let losses = store.data_losses();
+    let after = answered(verify, |error| {
+        error.kind() == TokenErrorKind::StoreUnavailable
+    })
+    .await;
+    assert_eq!(
+        after.unwrap_err().kind(),
+        TokenErrorKind::Revoked,
+        "the revoked token verified after Redis lost its data"
+    );
+    // And it stays refused.
+    assert_eq!(verify().await.unwrap_err().kind(), TokenErrorKind::Revoked);
+    assert_eq!(store.data_losses(), losses + 1);
+    let lost: Vec<_> = capture
+        .named(SecurityEvent::StoreUnavailable)
+        .into_iter()
+        .filter(|event| event.field("reason") == Some("data_lost"))
+        .collect();
+    assert_eq!(lost.len(), 1, "{:?}", capture.events());
+    capture.assert_absent(&stolen.token);
+    capture.assert_absent("user-42");
+    // Readiness reports the loss once; the store is consistent again after.
+    assert_eq!(
+        store.readiness().await.unwrap_err().kind(),
+        StoreErrorKind::DataLost
+    );
+    store.readiness().await.unwrap();
+
+    // A new login after the loss (a leeway past it, or through
+    // `login_after`) is valid.
+    clock.advance(Duration::from_secs(policy().leeway() + 1));
+    let fresh = issuer.issue_access(&grant, NoCustomClaims {}).unwrap();
+    verifier
+        .verify_access_unrevoked::<NoCustomClaims, _>(&fresh.token, &store)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn redis_restart_without_persistence_ends_every_refresh_family() {
+    // The family store holds what makes a refresh token valid (the
+    // family's current token), not what makes it invalid: a store that lost
+    // it refuses every refresh (fail closed), it never accepts a rotated one.
+    let Some(mut redis) = PrivateRedis::start() else {
+        return;
+    };
+    let store = RedisFamilyStore::connect_lazy(&redis.url())
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let family = FamilyRef {
+        subject: "user-42",
+        sid: "session-1",
+    };
+    let config = FamilyConfig::default();
+    let (first, second, third) = (token_hash("r-1"), token_hash("r-2"), token_hash("r-3"));
+    store.start(family, &first, &config).await.unwrap();
+    let rotation = |presented, successor| Rotation {
+        presented,
+        successor,
+        sealed_pair: b"sealed",
+    };
+    assert_eq!(
+        store
+            .rotate(family, rotation(&first, &second), &config)
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated
+    );
+    redis.restart();
+    let rotate_stolen = || store.rotate(family, rotation(&first, &third), &config);
+    let rotate_current = || store.rotate(family, rotation(&second, &third), &config);
+    let is_down = |error: &palisade_auth_tokens::revocation::StoreError| {
+        error.kind() != StoreErrorKind::DataLost
+    };
+    for rotate in [
+        answered(rotate_stolen, is_down).await,
+        answered(rotate_current, is_down).await,
+    ] {
+        assert_eq!(rotate.unwrap(), RotateOutcome::Unknown);
+    }
+}
+
+/// Whole seconds of a manual clock.
+trait NowSecs {
+    fn now_secs(&self) -> u64;
+}
+
+impl NowSecs for ManualClock {
+    fn now_secs(&self) -> u64 {
+        palisade_auth_tokens::Clock::now(self)
+    }
+}
