@@ -494,7 +494,11 @@ fn parse_origin(raw: &[u8]) -> Option<Origin> {
         None if port.is_empty() => default_port,
         None => return None,
         Some(digits) => {
-            if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit())
+            // Canonical digits only: no sign, no leading zero (`:0443`).
+            if digits.is_empty()
+                || digits.len() > 5
+                || digits.starts_with('0')
+                || !digits.bytes().all(|b| b.is_ascii_digit())
             {
                 return None;
             }
@@ -542,6 +546,8 @@ mod tests {
             "https://u@a.example",
             "ftp://a.example",
             "https://a.example:80x",
+            "https://a.example:0443",
+            "https://a.example:+443",
             "https://a example",
         ] {
             assert_eq!(parse(bad), None, "{bad}");

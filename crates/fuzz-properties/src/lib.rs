@@ -12,6 +12,7 @@ pub mod error_envelope;
 pub mod forwarded_header;
 pub mod jwt_verify;
 pub mod quota_parse;
+pub mod refresh_cookie;
 
 /// The names of the properties, one per fuzz target.
 pub const TARGETS: &[&str] = &[
@@ -21,6 +22,7 @@ pub const TARGETS: &[&str] = &[
     "forwarded_header",
     "jwt_verify",
     "quota_parse",
+    "refresh_cookie",
 ];
 
 /// The property of target `name`, if there is one.
@@ -32,6 +34,7 @@ pub fn property(name: &str) -> Option<fn(&[u8])> {
         "forwarded_header" => forwarded_header::run,
         "jwt_verify" => jwt_verify::run,
         "quota_parse" => quota_parse::run,
+        "refresh_cookie" => refresh_cookie::run,
         _ => return None,
     };
     Some(run)
