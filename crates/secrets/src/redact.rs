@@ -70,8 +70,9 @@ impl Default for Redactor {
     }
 }
 
-/// `Bearer <token>` / `Basic <credentials>`.
-const BEARER: &str = r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=\-]{6,}";
+/// `Bearer <token>` / `Basic <credentials>`. The credentials must hold a
+/// digit or a symbol, so prose ("basic authentication") is left alone.
+const BEARER: &str = r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-][A-Za-z0-9._~+/=\-]*";
 /// A JWS compact serialization: every JOSE header starts with `{"` → `eyJ`.
 const JWT: &str = r"\beyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*";
 /// API keys of the `<prefix>_<kind>_<random>` shape (Palisade's
@@ -173,11 +174,13 @@ impl Redactor {
     }
 }
 
-/// `name=value`, `name: value`, `"name":"value"` for a sensitive name.
+/// `name=value`, `name: value`, `"name":"value"` for a sensitive name. A
+/// value already redacted, or an authorization scheme and its credentials
+/// (`Authorization: Bearer x`), is taken whole.
 fn named_field_regex(names: &[String]) -> Regex {
     let alternatives: Vec<String> = names.iter().map(|name| regex::escape(name)).collect();
     let pattern = format!(
-        r#"(?i)(?P<key>["']?[A-Za-z0-9_.\-]*(?:{})[A-Za-z0-9_.\-]*["']?\s*[:=]\s*)(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}}\]]+)"#,
+        r#"(?i)(?P<key>["']?[A-Za-z0-9_.\-]*(?:{})[A-Za-z0-9_.\-]*["']?\s*[:=]\s*)(?:\[REDACTED\]|(?:bearer|basic)\s+(?:\[REDACTED\]|[^\s,;&}}\]]+)|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}}\]]+)"#,
         alternatives.join("|")
     );
     #[allow(clippy::expect_used)] // the names are escaped, so the pattern compiles
