@@ -17,8 +17,12 @@ const ADVISORY_DB_DIR: &str = "advisory-db-3157b0e258782691";
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// cargo-hack, for the à-la-carte feature check.
 const CARGO_HACK_VERSION: &str = "0.6.46";
-/// Seconds each fuzz target runs in `ci`.
+/// Seconds each fuzz target runs in `ci`, and by default in `fuzz`...
 const CI_FUZZ_SECONDS: u64 = 10;
+/// ...and in `ci` once there are more than [`CI_FUZZ_SHORT_ABOVE`] targets,
+/// so the smoke run stays a few minutes on a 2-core machine.
+const CI_FUZZ_SECONDS_SHORT: u64 = 5;
+const CI_FUZZ_SHORT_ABOVE: usize = 12;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -189,7 +193,12 @@ fn ci() -> Result {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     audit()?;
-    fuzz(None, CI_FUZZ_SECONDS)?;
+    let seconds = if fuzz_targets()?.len() > CI_FUZZ_SHORT_ABOVE {
+        CI_FUZZ_SECONDS_SHORT
+    } else {
+        CI_FUZZ_SECONDS
+    };
+    fuzz(None, seconds)?;
     eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
     Ok(())
 }
