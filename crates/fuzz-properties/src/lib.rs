@@ -10,6 +10,7 @@ pub mod cors_origin;
 pub mod csp_parse_or_build;
 pub mod error_envelope;
 pub mod forwarded_header;
+pub mod jwt_claims;
 pub mod jwt_verify;
 pub mod quota_parse;
 pub mod refresh_cookie;
@@ -20,6 +21,7 @@ pub const TARGETS: &[&str] = &[
     "csp_parse_or_build",
     "error_envelope",
     "forwarded_header",
+    "jwt_claims",
     "jwt_verify",
     "quota_parse",
     "refresh_cookie",
@@ -32,6 +34,7 @@ pub fn property(name: &str) -> Option<fn(&[u8])> {
         "csp_parse_or_build" => csp_parse_or_build::run,
         "error_envelope" => error_envelope::run,
         "forwarded_header" => forwarded_header::run,
+        "jwt_claims" => jwt_claims::run,
         "jwt_verify" => jwt_verify::run,
         "quota_parse" => quota_parse::run,
         "refresh_cookie" => refresh_cookie::run,
