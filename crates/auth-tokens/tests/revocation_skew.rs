@@ -189,7 +189,8 @@ async fn issuer_clock_ahead_or_behind_within_leeway_cannot_outlive_logout_everyw
         .unwrap()
         .with_key_prefix(&format!("{prefix}:rv"))
         .unwrap()
-        .with_timeout(Duration::from_millis(500));
+        .with_timeout(Duration::from_millis(500))
+        .with_epoch_ttl(Duration::from_secs(30));
     if let Err(error) = revocations.not_before("probe").await {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),

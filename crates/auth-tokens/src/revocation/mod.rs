@@ -94,7 +94,7 @@ mod redis_store;
 
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryRevocationStore};
 #[cfg(feature = "redis")]
-pub use redis_store::{DEFAULT_REDIS_TIMEOUT, RedisRevocationStore};
+pub use redis_store::{DEFAULT_EPOCH_TTL, DEFAULT_REDIS_TIMEOUT, RedisRevocationStore};
 
 /// How long a subject's `not_before` is kept by default: 8 days, longer than
 /// the longest token lifetime (a 7-day refresh token). Once it is dropped,

@@ -23,10 +23,10 @@ const DEFAULT_PREFIX: &str = "palisade:rv";
 /// millisecond TTL exact in Lua's doubles and within `PX`'s range.
 const MAX_EXPIRES_AT: u64 = 9_000_000_000_000;
 
-/// How long an epoch sentinel is kept without use: 8 days, like a
-/// `not_before`. Every check of its slot renews it once half of that has
-/// passed, and [`RedisRevocationStore::readiness`] renews them all.
-const EPOCH_TTL_MS: u64 = 8 * 24 * 60 * 60 * 1000;
+/// How long an epoch sentinel is kept without use, by default: 8 days,
+/// like a `not_before`. Every check of its slot renews it once half of that
+/// has passed, and [`RedisRevocationStore::readiness`] renews them all.
+pub const DEFAULT_EPOCH_TTL: Duration = Duration::from_secs(8 * 24 * 60 * 60);
 
 /// Slots whose epoch sentinels are written or renewed in one pipeline,
 /// each within the store's timeout (16 pipelines for all 16,384 slots).
@@ -157,6 +157,7 @@ pub struct RedisRevocationStore {
     retention: u64,
     scripts: Arc<Scripts>,
     epoch: Arc<EpochState>,
+    epoch_ttl_ms: u64,
 }
 
 /// What this process knows of the store's epoch sentinels.
@@ -201,6 +202,7 @@ impl RedisRevocationStore {
                 revoke_subject: Script::new(REVOKE_SUBJECT),
             }),
             epoch: Arc::new(EpochState::default()),
+            epoch_ttl_ms: millis(DEFAULT_EPOCH_TTL),
         }
     }
 
@@ -248,6 +250,18 @@ impl RedisRevocationStore {
     #[must_use]
     pub fn not_before_retention(mut self, retention: Duration) -> Self {
         self.retention = retention_seconds(retention);
+        self
+    }
+
+    /// How long a slot's epoch sentinel lives when neither a check of that
+    /// slot nor [`readiness`](Self::readiness) renews it (default
+    /// [`DEFAULT_EPOCH_TTL`], 8 days; at least 1 s). A sentinel that expires
+    /// counts as a data loss (fail closed: a new epoch), so keep it well
+    /// above the interval of `readiness` calls; tests use a short one so
+    /// their 16,384 sentinels do not outlive them.
+    #[must_use]
+    pub fn with_epoch_ttl(mut self, ttl: Duration) -> Self {
+        self.epoch_ttl_ms = millis(ttl).max(1_000);
         self
     }
 
@@ -336,10 +350,10 @@ impl RedisRevocationStore {
                     .arg(now)
                     .arg("NX")
                     .arg("PX")
-                    .arg(EPOCH_TTL_MS)
+                    .arg(self.epoch_ttl_ms)
                     .cmd("PEXPIRE")
                     .arg(key)
-                    .arg(EPOCH_TTL_MS)
+                    .arg(self.epoch_ttl_ms)
                     .ignore();
             }
             let replies: Vec<Option<String>> =
@@ -420,7 +434,7 @@ impl RevocationStore for RedisRevocationStore {
         if let Some(sid) = token.sid {
             invocation.key(self.family_key(token.subject, sid));
         }
-        invocation.arg(token.issued_at).arg(EPOCH_TTL_MS);
+        invocation.arg(token.issued_at).arg(self.epoch_ttl_ms);
         let reason: i64 = self.invoke("revocation check", &invocation).await?;
         if reason & 8 != 0 {
             self.epoch.losses.fetch_add(1, Ordering::Relaxed);
@@ -499,4 +513,9 @@ fn log_data_lost(slots: usize) {
         "revocation store lost its data (Redis restarted without persistence, was flushed or \
          evicted keys; or is new): a new epoch starts, every token issued before it is refused"
     );
+}
+
+/// A duration in whole milliseconds (saturating).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
