@@ -12,7 +12,8 @@ use palisade_errors::SecurityEvent;
 
 use crate::{Clock, FastClock, StoreError, Timestamp};
 
-/// Default cap on keys: 1,000,000 (about 70 MB).
+/// Default cap on keys: 1,000,000 (about 60 MB: 59 bytes a key measured at
+/// the cap, filled once or churning, by `cargo xtask bench`).
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
 /// Keys are stored as their 64-bit SipHash under a per-store random key, so
@@ -49,6 +50,29 @@ struct Shard {
     map: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
     /// Inserts since the last sweep of recovered entries.
     inserts: usize,
+    /// The entries the map's table takes before it reallocates (7/8 of its
+    /// buckets), tombstones included. A removal from a nearly full table
+    /// leaves a tombstone: a slot neither free nor live that only a rebuild
+    /// frees; left alone, the next insert would double the table.
+    table_capacity: usize,
+}
+
+impl Shard {
+    /// Slots taken by tombstones (`capacity()` is entries + free slots).
+    fn tombstones(&self) -> usize {
+        self.table_capacity.saturating_sub(self.map.capacity())
+    }
+
+    /// Rebuilds the table at its size, without tombstones: O(entries), and
+    /// done only after at least 1/64 of the table became tombstones (or
+    /// after an eviction of 1/16), so O(1) amortized per insert.
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.map);
+        let mut map = HashMap::with_capacity_and_hasher(self.table_capacity, Default::default());
+        map.extend(old);
+        self.table_capacity = map.capacity();
+        self.map = map;
+    }
 }
 
 /// A shard on its own cache lines: two cores locking neighbouring shards
@@ -92,8 +116,9 @@ pub struct MemoryStats {
 /// such entry, are the least recently seen live entries evicted (counted in
 /// [`MemoryStats::lossy_evictions`] with a warning, since each resets a
 /// key's limit). An attacker sending from 10 million addresses therefore
-/// costs at most `max_keys` entries (about 70 bytes each, measured by
-/// `cargo xtask bench`).
+/// costs at most `max_keys` entries (59 bytes each at 1M keys, measured by
+/// `cargo xtask bench`, and the same under churn at the cap: a table whose
+/// removals left tombstones is rebuilt at its size, never doubled).
 ///
 /// Clones share the state.
 pub struct MemoryStore<C: Clock = FastClock> {
@@ -182,6 +207,7 @@ impl<C: Clock> MemoryStore<C> {
                 Padded(Mutex::new(Shard {
                     map: HashMap::default(),
                     inserts: 0,
+                    table_capacity: 0,
                 }))
             })
             .collect();
@@ -242,7 +268,12 @@ impl<C: Clock> MemoryStore<C> {
     }
 
     fn locate(&self, key: &str) -> (u64, &Mutex<Shard>) {
-        let hash = self.inner.hasher.hash_one(key);
+        // The key's bytes alone: SipHash takes the length into its last
+        // block, so `str`'s 0xff terminator (there for hashing several
+        // fields in a row) would only cost a second `write`.
+        let mut hasher = self.inner.hasher.build_hasher();
+        hasher.write(key.as_bytes());
+        let hash = hasher.finish();
         // Multiply-shift onto the shard count (not a power of two).
         let count = self.inner.shards.len() as u64;
         let index = ((hash >> 32) * count) >> 32;
@@ -264,16 +295,42 @@ impl<C: Clock> MemoryStore<C> {
         let (hash, shard) = self.locate(key);
         let mut shard = lock(shard);
         if let Some(entry) = shard.map.get_mut(&hash) {
-            let (decision, next) = gcra::decide(&entry.state, now, policy, cost, mode);
-            entry.state = next;
             entry.last_seen = now.as_micros();
-            return decision;
+            return match policy.quotas() {
+                // One quota: its `tat` alone, no loop (the same arithmetic).
+                [quota] => {
+                    let (decision, tat) = gcra::decide_one(entry.state[0], now, quota, cost, mode);
+                    entry.state[0] = tat;
+                    decision
+                }
+                _ => {
+                    let (decision, next) = gcra::decide(&entry.state, now, policy, cost, mode);
+                    entry.state = next;
+                    decision
+                }
+            };
         }
+        self.decide_new(&mut shard, hash, now, policy, cost, mode)
+    }
+
+    /// A key the shard does not hold: out of line, so that the hot path
+    /// above stays small.
+    #[cold]
+    #[inline(never)]
+    fn decide_new(
+        &self,
+        shard: &mut Shard,
+        hash: u64,
+        now: Timestamp,
+        policy: &Policy,
+        cost: u32,
+        mode: Mode,
+    ) -> Decision {
         let state = State::default();
         let (decision, next) = gcra::decide(&state, now, policy, cost, mode);
         // A key that spent nothing (a refusal, a dry run) is not stored.
         if next != state {
-            self.make_room(&mut shard, now);
+            self.make_room(shard, now);
             shard.map.insert(
                 hash,
                 Entry {
@@ -281,6 +338,10 @@ impl<C: Clock> MemoryStore<C> {
                     last_seen: now.as_micros(),
                 },
             );
+            // The map grows by itself only below the shard's cap (see
+            // `make_room`); a fresh table has no tombstones, so its
+            // `capacity()` is then its full size.
+            shard.table_capacity = shard.table_capacity.max(shard.map.capacity());
             self.inner.keys.fetch_add(1, Ordering::Relaxed);
         }
         decision
@@ -315,7 +376,26 @@ impl<C: Clock> MemoryStore<C> {
         }
         let store_full = self.inner.keys.load(Ordering::Relaxed) >= self.inner.max_keys;
         if shard.map.len() < self.inner.shard_capacity && !store_full {
-            return;
+            if shard.map.len() < shard.map.capacity() {
+                // A free slot: the insert does not reallocate.
+                return;
+            }
+            // No free slot. A table below the shard's cap without many
+            // tombstones grows (doubling; table sizes and the cap are both
+            // 7/8 of a power of two, so it never outgrows the cap). Otherwise
+            // it is rebuilt at its size without tombstones, instead of
+            // doubling: at its largest only if that frees 1/64 of it (else
+            // the shard counts as full and evicts below).
+            let tombstones = shard.tombstones();
+            if shard.table_capacity < self.inner.shard_capacity
+                && (tombstones == 0 || tombstones < shard.table_capacity / 8)
+            {
+                return;
+            }
+            if tombstones >= (shard.table_capacity / 64).max(1) {
+                shard.compact();
+                return;
+            }
         }
         if shard.map.is_empty() {
             // The store is full through other shards; this one has nothing to
@@ -335,6 +415,10 @@ impl<C: Clock> MemoryStore<C> {
         for (_, hash) in seen.iter().take(batch) {
             shard.map.remove(hash);
         }
+        drop(seen);
+        // The removals left tombstones: rebuild now, while the table is
+        // being walked anyway, so the inserts that follow do not double it.
+        shard.compact();
         self.inner.keys.fetch_sub(batch, Ordering::Relaxed);
         let evicted = batch as u64;
         let total = self
@@ -353,6 +437,7 @@ impl<C: Clock> MemoryStore<C> {
     }
 }
 
+#[inline]
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // A panic while holding the lock leaves a consistent map (every update
     // is a single insert or retain), so a poisoned lock is still usable.

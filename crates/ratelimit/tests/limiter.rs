@@ -702,3 +702,41 @@ async fn draft_header_names_are_unique_per_quota_and_windows_exact() {
     );
     assert!(!policy.contains("-1s\""), "nor named so: {policy}");
 }
+
+proptest! {
+    // The memory store's single-quota path (`gcra::decide_one`) against the
+    // general `gcra::decide`: the same decision and stored value, clock
+    // steps back (a stored `tat` far ahead of now) included.
+    #[test]
+    fn the_single_quota_path_decides_exactly_like_decide(
+        limit in 1u32..2_000,
+        period_ms in 1u64..100_000_000,
+        ahead in 0u64..4,
+        offset in 0u64..u64::from(u32::MAX),
+        behind in any::<bool>(),
+        cost in 0u32..2_010,
+        others in any::<[u64; MAX_QUOTAS - 1]>(),
+        check in any::<bool>(),
+    ) {
+        let Ok(quota) = Quota::new(limit, Duration::from_millis(period_ms)) else {
+            return Ok(());
+        };
+        let policy = Policy::new([quota]).unwrap();
+        let capacity = quota.period().as_micros() as u64 + u64::from(limit);
+        // A stored `tat` from long recovered to several capacities ahead.
+        let stored = if behind {
+            START.as_micros().saturating_sub(offset)
+        } else {
+            START.as_micros() + ahead * capacity + offset % capacity.max(1)
+        };
+        let mode = if check { Mode::Check } else { Mode::Consume };
+        let mut state: State = [0; MAX_QUOTAS];
+        state[0] = stored;
+        state[1..].copy_from_slice(&others);
+        let (expected, next) = gcra::decide(&state, START, &policy, cost, mode);
+        let (decision, tat) = gcra::decide_one(stored, START, &quota, cost, mode);
+        prop_assert_eq!(decision, expected);
+        prop_assert_eq!(tat, next[0]);
+        prop_assert_eq!(&next[1..], &others[..], "the other slots are untouched");
+    }
+}
