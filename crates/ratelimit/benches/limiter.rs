@@ -4,7 +4,8 @@
 //!
 //! - a keyed memory decision vs governor's keyed limiter, 10k keys, 1 and 2
 //!   threads (goal ≤ 1.0×);
-//! - memory per key at 1M keys, counted by the allocator (goal ≤ 128 B);
+//! - memory per key at 1M keys, counted by the allocator, filled once and
+//!   under churn at the cap (goal ≤ 128 B);
 //! - Redis decisions/s at 50 concurrent tasks vs `redis-benchmark -c 50` of
 //!   `EVALSHA` on the same script (goal ≥ 70 %).
 
@@ -110,21 +111,29 @@ fn two_threads(iterations: u64, decide: impl Fn(usize) + Sync) -> Duration {
 /// the same 1M distinct keys).
 fn memory_per_key() {
     const MILLION: usize = 1_000_000;
-    let keys = keys(MILLION);
+    let keys = keys(3 * MILLION);
     let policy = Policy::parse(["10/second", "100/minute", "1000/day"]).unwrap();
 
     let region = Region::new(GLOBAL);
-    let store = MemoryStore::new().with_max_entries(MILLION);
-    for key in &keys {
+    let store = MemoryStore::default();
+    for key in &keys[..MILLION] {
         store.decide_now(key, &policy, 1, Mode::Consume);
     }
     let stats = region.change();
     let palisade = (stats.bytes_allocated - stats.bytes_deallocated) as f64 / MILLION as f64;
     assert_eq!(store.stats().lossy_evictions, 0);
+    // Churn at the cap: 2M more keys, each evicting a live one (removals
+    // leave tombstones in full tables; the store rebuilds instead of
+    // letting the next insert double a table).
+    for key in &keys[MILLION..] {
+        store.decide_now(key, &policy, 1, Mode::Consume);
+    }
+    let stats = region.change();
+    let churn = (stats.bytes_allocated - stats.bytes_deallocated) as f64 / MILLION as f64;
 
     let region = Region::new(GLOBAL);
     let governor = Governor::keyed(governor_quota());
-    for key in &keys {
+    for key in &keys[..MILLION] {
         let _ = governor.check_key(key);
     }
     let stats = region.change();
@@ -132,6 +141,9 @@ fn memory_per_key() {
     println!(
         "memory per key at 1M keys: palisade {palisade:.1} B (3 quotas, key hashed), governor {peer:.1} B (1 quota, key String kept) — ratio {:.2}x, goal <= 128 B",
         palisade / peer
+    );
+    println!(
+        "memory per key under churn (MemoryStore::default() at its 1M cap, 2M more keys): palisade {churn:.1} B, goal <= 128 B"
     );
     drop((store, governor));
 }
@@ -228,8 +240,38 @@ fn redis_throughput() {
     }
 }
 
+/// Bytes per entry of the default login memory store (1M entries), filled
+/// by one failed attempt each from 500k accounts and addresses (an address,
+/// a pair and an account entry each: past the cap, so it churns too).
+fn login_memory_per_entry() {
+    use palisade_ratelimit::login::{LoginThrottle, LoginThrottleConfig, MemoryLoginStore};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let region = Region::new(GLOBAL);
+    let throttle =
+        LoginThrottle::new(MemoryLoginStore::new(), LoginThrottleConfig::default()).unwrap();
+    runtime.block_on(async {
+        for i in 0..500_000u32 {
+            let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let account = format!("user{i}@example.com");
+            let _ = throttle.check(&account, ip, None).await;
+            throttle.record_failure(&account, ip).await;
+        }
+    });
+    let stats = region.change();
+    let entries = throttle.store().len();
+    let bytes = (stats.bytes_allocated - stats.bytes_deallocated) as f64;
+    println!(
+        "login memory store (MemoryLoginStore::new(), cap 1M) at {entries} entries: {:.1} MB, {:.1} B/entry",
+        bytes / 1e6,
+        bytes / entries as f64
+    );
+}
+
 fn reports(_: &mut Criterion) {
     memory_per_key();
+    login_memory_per_entry();
     redis_throughput();
 }
 
