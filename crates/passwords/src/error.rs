@@ -71,7 +71,12 @@ impl HashError {
 
 impl std::fmt::Display for HashError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "password hashing: {}: {}", self.kind.as_str(), self.detail)
+        write!(
+            f,
+            "password hashing: {}: {}",
+            self.kind.as_str(),
+            self.detail
+        )
     }
 }
 

@@ -410,7 +410,8 @@ impl PasswordHasher {
         }
         if let Ok(Verified { needs_rehash: true }) = verified {
             tracing::info!(
-                scheme = StoredHash::parse(stored).map_or("unknown", |hash| hash.info().scheme().as_str()),
+                scheme = StoredHash::parse(stored)
+                    .map_or("unknown", |hash| hash.info().scheme().as_str()),
                 "password verified; its hash needs a rehash"
             );
         }
@@ -426,7 +427,11 @@ impl PasswordHasher {
     ) -> Result<Verified, HashError> {
         self.check_length(password)?;
         let parsed = StoredHash::parse(stored).map_err(|error| {
-            refused(error.kind(), "stored hash is malformed", "stored_hash_malformed")
+            refused(
+                error.kind(),
+                "stored hash is malformed",
+                "stored_hash_malformed",
+            )
         })?;
         self.check_caps(&parsed)?;
         let raw = password.expose_secret();
@@ -554,7 +559,12 @@ impl PasswordHasher {
         input: &[u8],
         tag_len: usize,
     ) -> Result<Vec<u8>, HashError> {
-        let broken = |_| HashError::new(HashErrorKind::MalformedHash, "argon2 refused the parameters");
+        let broken = |_| {
+            HashError::new(
+                HashErrorKind::MalformedHash,
+                "argon2 refused the parameters",
+            )
+        };
         let params = argon2::Params::new(
             hash.memory_kib,
             hash.iterations,

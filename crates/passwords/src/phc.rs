@@ -232,9 +232,7 @@ fn b64(text: &str, range: std::ops::RangeInclusive<usize>) -> Result<Vec<u8>, Ha
     if text.len() > range.end().div_ceil(3) * 4 {
         return Err(malformed("base64 field too long"));
     }
-    let bytes = PHC_B64
-        .decode(text)
-        .map_err(|_| malformed("bad base64"))?;
+    let bytes = PHC_B64.decode(text).map_err(|_| malformed("bad base64"))?;
     if !range.contains(&bytes.len()) {
         return Err(malformed("salt or tag length out of range"));
     }
@@ -391,7 +389,10 @@ mod tests {
             format!("$argon2id$v=19$m=19456,t=2,p=1${good_salt}=${good_tag}"),
             format!("$argon2id$v=19$m=19456,t=2,p=1$AAAA${good_tag}"),
             format!("$argon2id$v=19$m=19456,t=2,p=1${good_salt}${good_tag}$"),
-            format!("$argon2id$v=19$m=19456,t=2,p=1${good_salt}${}", "A".repeat(400)),
+            format!(
+                "$argon2id$v=19$m=19456,t=2,p=1${good_salt}${}",
+                "A".repeat(400)
+            ),
             "$2x$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".into(),
             "$2b$03$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".into(),
             "$2b$32$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".into(),
@@ -406,7 +407,8 @@ mod tests {
 
     #[test]
     fn a_phc_string_without_version_is_argon2_0x10() {
-        let text = "$argon2i$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
+        let text =
+            "$argon2i$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
         let info = HashInfo::parse(text).unwrap();
         assert_eq!(info.version(), 0x10);
         assert_eq!(info.memory_kib(), Some(4096));

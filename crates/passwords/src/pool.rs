@@ -51,7 +51,9 @@ impl HashPool {
         if workers == 0 || workers > 4096 || queue_limit > 1 << 20 {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidPool,
-                format!("hash pool: {workers} workers, {queue_limit} queued: need 1..=4096 workers and a queue of at most 1048576"),
+                format!(
+                    "hash pool: {workers} workers, {queue_limit} queued: need 1..=4096 workers and a queue of at most 1048576"
+                ),
             ));
         }
         Ok(HashPool::build(workers, queue_limit))

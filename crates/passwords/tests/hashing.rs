@@ -37,17 +37,29 @@ fn cheap() -> PasswordHasher {
 fn new_hashes_are_argon2id_phc_at_owasp_parameters_with_a_random_salt() {
     let hasher = PasswordHasher::new();
     let started = Instant::now();
-    let first = hasher.hash(&secret("correct horse battery staple")).unwrap();
+    let first = hasher
+        .hash(&secret("correct horse battery staple"))
+        .unwrap();
     let took = started.elapsed();
-    let second = hasher.hash(&secret("correct horse battery staple")).unwrap();
-    assert!(first.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{first:?}");
+    let second = hasher
+        .hash(&secret("correct horse battery staple"))
+        .unwrap();
+    assert!(
+        first
+            .as_str()
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{first:?}"
+    );
     assert_ne!(first, second, "a fresh salt each time");
     let info = HashInfo::parse(first.as_str()).unwrap();
     assert_eq!(info.scheme(), HashScheme::Argon2id);
     assert_eq!(format!("{first:?}"), "PasswordHash(argon2id, ..)");
     let verified = hasher.verify(&secret("correct horse battery staple"), first.as_str());
     assert!(!verified.unwrap().needs_rehash);
-    assert!(took < Duration::from_secs(5), "one OWASP hash took {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "one OWASP hash took {took:?}"
+    );
 }
 
 #[test]
@@ -56,17 +68,35 @@ fn needs_rehash_table() {
     let salt = "c29tZXNhbHRzb21lc2FsdA";
     let tag = "CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
     let cases = [
-        ("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(), true),
-        (format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${tag}"), false),
+        (
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(),
+            true,
+        ),
+        (
+            format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${tag}"),
+            false,
+        ),
         (format!("$argon2id$v=19$m=12288,t=2,p=1${salt}${tag}"), true),
-        (format!("$argon2id$v=19$m=65536,t=2,p=1${salt}${tag}"), false),
+        (
+            format!("$argon2id$v=19$m=65536,t=2,p=1${salt}${tag}"),
+            false,
+        ),
         (format!("$argon2id$v=19$m=19456,t=1,p=1${salt}${tag}"), true),
-        (format!("$argon2id$v=19$m=19456,t=3,p=4${salt}${tag}"), false),
+        (
+            format!("$argon2id$v=19$m=19456,t=3,p=4${salt}${tag}"),
+            false,
+        ),
         (format!("$argon2i$v=19$m=19456,t=2,p=1${salt}${tag}"), true),
         (format!("$argon2d$v=19$m=19456,t=2,p=1${salt}${tag}"), true),
         (format!("$argon2id$v=16$m=19456,t=2,p=1${salt}${tag}"), true),
-        (format!("$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ${tag}"), true),
-        (format!("$argon2id$v=19$m=19456,t=2,p=1,keyid=old${salt}${tag}"), true),
+        (
+            format!("$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ${tag}"),
+            true,
+        ),
+        (
+            format!("$argon2id$v=19$m=19456,t=2,p=1,keyid=old${salt}${tag}"),
+            true,
+        ),
     ];
     for (stored, expected) in cases {
         assert_eq!(hasher.needs_rehash(&stored).unwrap(), expected, "{stored}");
@@ -90,9 +120,19 @@ fn a_stronger_policy_asks_for_a_rehash_and_a_weaker_one_does_not() {
     .unwrap();
     let old = weaker.hash(&secret("pw")).unwrap();
     let stronger = PasswordHasher::new();
-    assert!(stronger.verify(&secret("pw"), old.as_str()).unwrap().needs_rehash);
+    assert!(
+        stronger
+            .verify(&secret("pw"), old.as_str())
+            .unwrap()
+            .needs_rehash
+    );
     let new = stronger.hash(&secret("pw")).unwrap();
-    assert!(!weaker.verify(&secret("pw"), new.as_str()).unwrap().needs_rehash);
+    assert!(
+        !weaker
+            .verify(&secret("pw"), new.as_str())
+            .unwrap()
+            .needs_rehash
+    );
 }
 
 #[test]
@@ -100,29 +140,53 @@ fn peppered_hashes_rotate() {
     let v1 = cheap().with_pepper(pepper("p1", 1)).unwrap();
     let hash = v1.hash(&secret("hunter2hunter2")).unwrap();
     assert!(hash.as_str().contains(",keyid=p1$"));
-    assert!(!v1.verify(&secret("hunter2hunter2"), hash.as_str()).unwrap().needs_rehash);
+    assert!(
+        !v1.verify(&secret("hunter2hunter2"), hash.as_str())
+            .unwrap()
+            .needs_rehash
+    );
     // Without the pepper the hash cannot be checked at all.
-    let error = cheap().verify(&secret("hunter2hunter2"), hash.as_str()).unwrap_err();
+    let error = cheap()
+        .verify(&secret("hunter2hunter2"), hash.as_str())
+        .unwrap_err();
     assert_eq!(error.kind(), HashErrorKind::UnknownPepper);
     // A wrong key under the same id does not verify.
     let impostor = cheap().with_pepper(pepper("p1", 9)).unwrap();
-    assert!(impostor.verify(&secret("hunter2hunter2"), hash.as_str()).unwrap_err().is_mismatch());
+    assert!(
+        impostor
+            .verify(&secret("hunter2hunter2"), hash.as_str())
+            .unwrap_err()
+            .is_mismatch()
+    );
     // Rotation: p2 current, p1 previous → verifies, needs a rehash.
     let v2 = cheap()
         .with_pepper(pepper("p2", 2))
         .unwrap()
         .with_previous_pepper(pepper("p1", 1))
         .unwrap();
-    assert!(v2.verify(&secret("hunter2hunter2"), hash.as_str()).unwrap().needs_rehash);
+    assert!(
+        v2.verify(&secret("hunter2hunter2"), hash.as_str())
+            .unwrap()
+            .needs_rehash
+    );
     // An unpeppered hash under a peppered hasher: verifies, rehash.
     let plain = cheap().hash(&secret("hunter2hunter2")).unwrap();
-    assert!(v2.verify(&secret("hunter2hunter2"), plain.as_str()).unwrap().needs_rehash);
+    assert!(
+        v2.verify(&secret("hunter2hunter2"), plain.as_str())
+            .unwrap()
+            .needs_rehash
+    );
     assert_eq!(
-        Pepper::new("p 1", SecretSlice::from(vec![0; 32])).unwrap_err().kind(),
+        Pepper::new("p 1", SecretSlice::from(vec![0; 32]))
+            .unwrap_err()
+            .kind(),
         ConfigErrorKind::InvalidPepper
     );
     assert!(Pepper::new("p1", SecretSlice::from(vec![0; 31])).is_err());
-    assert!(v2.with_previous_pepper(pepper("p2", 3)).is_err(), "duplicate id");
+    assert!(
+        v2.with_previous_pepper(pepper("p2", 3)).is_err(),
+        "duplicate id"
+    );
     assert!(!format!("{:?}", pepper("p1", 0x41)).contains("AAAA"));
 }
 
@@ -135,7 +199,12 @@ fn new_hashes_are_of_the_nfkc_form() {
         let verified = hasher.verify(&secret(same), hash.as_str()).unwrap();
         assert!(!verified.needs_rehash, "{same:?}");
     }
-    assert!(hasher.verify(&secret("FIANCÉ"), hash.as_str()).unwrap_err().is_mismatch());
+    assert!(
+        hasher
+            .verify(&secret("FIANCÉ"), hash.as_str())
+            .unwrap_err()
+            .is_mismatch()
+    );
 }
 
 #[test]
@@ -143,16 +212,25 @@ fn a_one_megabyte_password_is_refused_before_hashing() {
     let hasher = PasswordHasher::new();
     let huge = secret(&"a".repeat(1 << 20));
     let started = Instant::now();
-    assert_eq!(hasher.hash(&huge).unwrap_err().kind(), HashErrorKind::PasswordTooLong);
+    assert_eq!(
+        hasher.hash(&huge).unwrap_err().kind(),
+        HashErrorKind::PasswordTooLong
+    );
     let stored = hasher.hash(&secret("short")).unwrap();
     let error = hasher.verify(&huge, stored.as_str()).unwrap_err();
     assert_eq!(error.kind(), HashErrorKind::PasswordTooLong);
-    assert_eq!(hasher.dummy_verify(&huge).kind(), HashErrorKind::PasswordTooLong);
+    assert_eq!(
+        hasher.dummy_verify(&huge).kind(),
+        HashErrorKind::PasswordTooLong
+    );
     let refusals = started.elapsed();
     // The refusals cost nothing next to one hash (the one in the middle).
     assert!(refusals < Duration::from_secs(5), "{refusals:?}");
     let exact = secret(&"a".repeat(1024));
-    assert!(hasher.hash(&exact).is_ok(), "1024 bytes is the cap, inclusive");
+    assert!(
+        hasher.hash(&exact).is_ok(),
+        "1024 bytes is the cap, inclusive"
+    );
 }
 
 #[test]
@@ -193,11 +271,16 @@ fn configuration_below_the_floor_or_above_the_caps_is_refused() {
             ..HasherConfig::default()
         };
         let error = PasswordHasher::with_config(config).unwrap_err();
-        assert_eq!(error.kind(), ConfigErrorKind::InvalidHashParams, "{m} {t} {p}");
+        assert_eq!(
+            error.kind(),
+            ConfigErrorKind::InvalidHashParams,
+            "{m} {t} {p}"
+        );
     }
-    let from_toml_like: HasherConfig =
-        serde_json::from_str(r#"{"argon2": {"memory_kib": 47104, "iterations": 1, "parallelism": 1}}"#)
-            .unwrap();
+    let from_toml_like: HasherConfig = serde_json::from_str(
+        r#"{"argon2": {"memory_kib": 47104, "iterations": 1, "parallelism": 1}}"#,
+    )
+    .unwrap();
     assert_eq!(from_toml_like.max_password_bytes, 1024);
     assert!(PasswordHasher::with_config(from_toml_like).is_ok());
 }
@@ -219,5 +302,8 @@ fn dummy_verify_costs_what_a_real_verify_costs() {
         dummy = dummy.min(started.elapsed());
     }
     let ratio = dummy.as_secs_f64() / real.as_secs_f64();
-    assert!((0.5..2.0).contains(&ratio), "real {real:?}, dummy {dummy:?}");
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "real {real:?}, dummy {dummy:?}"
+    );
 }

@@ -40,9 +40,13 @@ fn rfc_9106_test_vectors() {
         ),
     ];
     for (algorithm, expected) in cases {
-        let context =
-            argon2::Argon2::new_with_secret(&[0x03; 8], algorithm, argon2::Version::V0x13, params.clone())
-                .unwrap();
+        let context = argon2::Argon2::new_with_secret(
+            &[0x03; 8],
+            algorithm,
+            argon2::Version::V0x13,
+            params.clone(),
+        )
+        .unwrap();
         let mut blocks = vec![argon2::Block::default(); params.block_count()];
         let mut tag = [0u8; 32];
         context
@@ -67,7 +71,10 @@ fn reference_implementation_phc_strings_verify() {
         "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
     ] {
         let verified = hasher.verify(&secret("password"), stored);
-        assert!(verified.unwrap().needs_rehash, "{stored}: argon2i or a small m");
+        assert!(
+            verified.unwrap().needs_rehash,
+            "{stored}: argon2i or a small m"
+        );
         let wrong = hasher.verify(&secret("passwore"), stored).unwrap_err();
         assert_eq!(wrong.kind(), HashErrorKind::Mismatch, "{stored}");
     }
@@ -78,22 +85,45 @@ fn reference_implementation_phc_strings_verify() {
 fn bcrypt_reference_hashes() {
     let hasher = PasswordHasher::new();
     for (password, stored) in [
-        ("U*U", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"),
-        ("U*U*", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.VGOzA784oUp/Z0DY336zx7pLYAy0lwK"),
-        ("U*U*U", "$2a$05$XXXXXXXXXXXXXXXXXXXXXOAcXxm9kjPGEMsLznoKqmqw7tc8WCx4a"),
-        ("", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.7uG0VCzI2bS7j6ymqJi9CdcdxiRTWNy"),
+        (
+            "U*U",
+            "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+        ),
+        (
+            "U*U*",
+            "$2a$05$CCCCCCCCCCCCCCCCCCCCC.VGOzA784oUp/Z0DY336zx7pLYAy0lwK",
+        ),
+        (
+            "U*U*U",
+            "$2a$05$XXXXXXXXXXXXXXXXXXXXXOAcXxm9kjPGEMsLznoKqmqw7tc8WCx4a",
+        ),
+        (
+            "",
+            "$2a$05$CCCCCCCCCCCCCCCCCCCCC.7uG0VCzI2bS7j6ymqJi9CdcdxiRTWNy",
+        ),
         (
             "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 are ignored",
             "$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui",
         ),
-        ("U*U", "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"),
-        ("U*U", "$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"),
+        (
+            "U*U",
+            "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+        ),
+        (
+            "U*U",
+            "$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+        ),
     ] {
         let verified = hasher.verify(&secret(password), stored).unwrap();
         assert!(verified.needs_rehash, "bcrypt is legacy: {stored}");
         let wrong = format!("{password}x");
         if password.len() < 72 {
-            assert!(hasher.verify(&secret(&wrong), stored).unwrap_err().is_mismatch());
+            assert!(
+                hasher
+                    .verify(&secret(&wrong), stored)
+                    .unwrap_err()
+                    .is_mismatch()
+            );
         }
     }
 }

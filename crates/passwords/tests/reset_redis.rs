@@ -74,13 +74,24 @@ async fn single_use_newest_wins_and_bound_to_the_password_hash() {
     let resets = ResetTokens::new(store);
     let older = resets.issue("user-42", HASH).await.unwrap();
     let newer = resets.issue("user-42", HASH).await.unwrap();
-    let error = resets.redeem("user-42", older.expose_secret(), HASH).await.unwrap_err();
+    let error = resets
+        .redeem("user-42", older.expose_secret(), HASH)
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ResetErrorKind::UnknownOrExpired);
-    resets.redeem("user-42", newer.expose_secret(), HASH).await.unwrap();
-    let replay = resets.redeem("user-42", newer.expose_secret(), HASH).await.unwrap_err();
+    resets
+        .redeem("user-42", newer.expose_secret(), HASH)
+        .await
+        .unwrap();
+    let replay = resets
+        .redeem("user-42", newer.expose_secret(), HASH)
+        .await
+        .unwrap_err();
     assert_eq!(replay.kind(), ResetErrorKind::UnknownOrExpired);
     let bound = resets.issue("user-42", HASH).await.unwrap();
-    let changed = resets.redeem("user-42", bound.expose_secret(), "$argon2id$other").await;
+    let changed = resets
+        .redeem("user-42", bound.expose_secret(), "$argon2id$other")
+        .await;
     assert_eq!(changed.unwrap_err().kind(), ResetErrorKind::PasswordChanged);
 }
 
@@ -97,15 +108,35 @@ async fn the_key_expires_on_redis_clock_with_the_token_lifetime() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut connection).await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
     assert!((29 * 60 * 1000..=30 * 60 * 1000).contains(&ttl), "{ttl}");
-    let value: String = redis::cmd("GET").arg(&key).query_async(&mut connection).await.unwrap();
+    let value: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
     assert_eq!(value.len(), 129, "two SHA-256 in hex, nothing else");
     // A record written by something else is an error, never an acceptance.
-    let _: () = redis::cmd("SET").arg(&key).arg("junk").query_async(&mut connection).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("junk")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
     let error = resets.store().take("user-42", &[0; 32]).await.unwrap_err();
-    assert_eq!(error.kind(), palisade_errors::StoreErrorKind::UnexpectedReply);
-    let _: () = redis::cmd("DEL").arg(&key).query_async(&mut connection).await.unwrap();
+    assert_eq!(
+        error.kind(),
+        palisade_errors::StoreErrorKind::UnexpectedReply
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

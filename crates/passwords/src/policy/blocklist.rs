@@ -131,7 +131,10 @@ mod tests {
         let all = entries();
         assert_eq!(all.len(), len());
         assert!(all.len() >= 400_000, "{}", all.len());
-        assert!(all.windows(2).all(|pair| pair[0] < pair[1]), "sorted, no duplicates");
+        assert!(
+            all.windows(2).all(|pair| pair[0] < pair[1]),
+            "sorted, no duplicates"
+        );
         for (index, word) in all.iter().enumerate().step_by(7) {
             assert!(contains(word), "entry {index} not found");
             let mut absent = word.clone();
@@ -144,10 +147,16 @@ mod tests {
 
     #[test]
     fn common_passwords_are_listed_and_others_not() {
-        for common in ["123456", "password", "qwerty", "iloveyou", "letmein", "trustno1"] {
+        for common in [
+            "123456", "password", "qwerty", "iloveyou", "letmein", "trustno1",
+        ] {
             assert!(contains(common.as_bytes()), "{common}");
         }
-        for rare in ["", "correct horse battery staple 9f3k", "zzzzzzzzzzzzzzzzzzzzzzzzz-q"] {
+        for rare in [
+            "",
+            "correct horse battery staple 9f3k",
+            "zzzzzzzzzzzzzzzzzzzzzzzzz-q",
+        ] {
             assert!(!contains(rare.as_bytes()), "{rare}");
         }
         assert!(!contains(&[b'a'; 300]));

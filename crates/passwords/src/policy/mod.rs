@@ -362,7 +362,8 @@ impl PasswordPolicy {
     }
 
     fn validated(self) -> Result<PasswordPolicy, ConfigError> {
-        let invalid = |detail: String| Err(ConfigError::new(ConfigErrorKind::InvalidPolicy, detail));
+        let invalid =
+            |detail: String| Err(ConfigError::new(ConfigErrorKind::InvalidPolicy, detail));
         if self.min_length == 0 {
             return invalid("password policy: min_length must be at least 1".into());
         }
@@ -426,7 +427,9 @@ impl PasswordPolicy {
             return Ok(());
         }
         let codes: Vec<&str> = failures.iter().map(|failure| failure.code()).collect();
-        let subject = context.username.map(|name| SubjectHash::of(name).to_string());
+        let subject = context
+            .username
+            .map(|name| SubjectHash::of(name).to_string());
         tracing::info!(
             event = SecurityEvent::InputValidationFail.as_str(),
             reason = "password_policy",
@@ -485,9 +488,21 @@ impl PasswordPolicy {
         }
         let has = |test: fn(char) -> bool| normalized.chars().any(test);
         let composition = [
-            (self.require_uppercase, PolicyFailure::MissingUppercase, has(char::is_uppercase)),
-            (self.require_lowercase, PolicyFailure::MissingLowercase, has(char::is_lowercase)),
-            (self.require_digit, PolicyFailure::MissingDigit, has(char::is_numeric)),
+            (
+                self.require_uppercase,
+                PolicyFailure::MissingUppercase,
+                has(char::is_uppercase),
+            ),
+            (
+                self.require_lowercase,
+                PolicyFailure::MissingLowercase,
+                has(char::is_lowercase),
+            ),
+            (
+                self.require_digit,
+                PolicyFailure::MissingDigit,
+                has(char::is_numeric),
+            ),
             (
                 self.require_special,
                 PolicyFailure::MissingSpecial,

@@ -221,7 +221,12 @@ impl<S: ResetTokenStore> ResetTokens<S> {
     ///
     /// A [`ResetError`]: refused tokens log `authn_token_invalid` with the
     /// reason; a store failure is [`ResetErrorKind::Store`].
-    pub async fn redeem(&self, user: &str, token: &str, current_hash: &str) -> Result<(), ResetError> {
+    pub async fn redeem(
+        &self,
+        user: &str,
+        token: &str,
+        current_hash: &str,
+    ) -> Result<(), ResetError> {
         let refuse = |kind: ResetErrorKind| {
             tracing::warn!(
                 event = SecurityEvent::AuthnTokenInvalid.as_str(),

@@ -79,7 +79,9 @@ impl RedisResetTokenStore {
     ///
     /// `unavailable` when Redis cannot be reached.
     pub async fn connect(url: &str) -> Result<RedisResetTokenStore, StoreError> {
-        Ok(RedisResetTokenStore::new(redis_support::connection(url).await?))
+        Ok(RedisResetTokenStore::new(
+            redis_support::connection(url).await?,
+        ))
     }
 
     /// Connects to `url` on first use (the service starts while Redis is
@@ -89,7 +91,9 @@ impl RedisResetTokenStore {
     ///
     /// `unavailable` for a URL that does not parse.
     pub fn connect_lazy(url: &str) -> Result<RedisResetTokenStore, StoreError> {
-        Ok(RedisResetTokenStore::new(redis_support::lazy_connection(url)?))
+        Ok(RedisResetTokenStore::new(redis_support::lazy_connection(
+            url,
+        )?))
     }
 
     /// Keys under `prefix` (checked by `palisade_errors::check_key_prefix`).
@@ -111,7 +115,10 @@ impl RedisResetTokenStore {
 
     /// The key of `user`'s pending reset.
     pub fn key(&self, user: &str) -> String {
-        format!("{}:reset", redis_support::subject_key_prefix(&self.prefix, user))
+        format!(
+            "{}:reset",
+            redis_support::subject_key_prefix(&self.prefix, user)
+        )
     }
 }
 

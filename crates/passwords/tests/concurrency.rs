@@ -1,0 +1,95 @@
+//! The async API keeps the executor free: hashing runs on a bounded pool,
+//! and past its queue limit callers get a 503 at once.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::time::{Duration, Instant};
+
+use palisade_errors::ErrorKind;
+use palisade_passwords::{AsyncHasher, HashErrorKind, HashPool, PasswordHasher};
+use secrecy::SecretString;
+
+/// How long a cheap async task takes to get scheduled: a 1 ms timer.
+async fn tick() -> Duration {
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    started.elapsed()
+}
+
+#[test]
+fn sixty_four_concurrent_hashes_leave_a_cheap_task_responsive() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut idle = Duration::ZERO;
+        for _ in 0..10 {
+            idle = idle.max(tick().await);
+        }
+        let hasher = AsyncHasher::new(PasswordHasher::new(), HashPool::with_limits(2, 64).unwrap());
+        let started = Instant::now();
+        let hashes: Vec<_> = (0..64)
+            .map(|i| {
+                let hasher = hasher.clone();
+                tokio::spawn(
+                    async move { hasher.hash(SecretString::from(format!("pw-{i}"))).await },
+                )
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut busy = Duration::ZERO;
+        let mut samples = 0;
+        while hasher.pool().in_flight() > 0 && samples < 50 {
+            busy = busy.max(tick().await);
+            samples += 1;
+        }
+        for hash in hashes {
+            hash.await.unwrap().unwrap();
+        }
+        let total = started.elapsed();
+        // Generous: ten times the idle latency, and never under 50 ms (a
+        // loaded CI machine); the precise figure belongs in a benchmark.
+        let bound = (idle * 10).max(Duration::from_millis(50));
+        assert!(
+            samples > 5,
+            "the hashes finished before they could be sampled"
+        );
+        assert!(
+            busy < bound,
+            "idle {idle:?}, under load {busy:?}, 64 hashes in {total:?}"
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_queue_limit_callers_get_unavailable() {
+    let pool = HashPool::with_limits(1, 2).unwrap();
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(|| std::thread::sleep(Duration::from_millis(300)))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(pool.in_flight(), 3);
+    let started = Instant::now();
+    let refused = pool.run(|| ()).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "refused at once"
+    );
+    assert_eq!(refused.kind(), HashErrorKind::Busy);
+    let envelope = palisade_errors::Error::from(refused);
+    assert_eq!(envelope.kind(), ErrorKind::Unavailable);
+    assert_eq!(envelope.status(), 503);
+    for task in slow {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(pool.in_flight(), 0);
+    pool.run(|| ()).await.unwrap();
+}

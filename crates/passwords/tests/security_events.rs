@@ -1,0 +1,76 @@
+//! The crate's denials as captured log events: shared names and fields, and
+//! no password, hash or token anywhere in them.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use palisade_errors::SecurityEvent;
+use palisade_errors::testing::EventCapture;
+use palisade_passwords::reset::{MemoryResetTokenStore, ResetTokens};
+use palisade_passwords::{PasswordHasher, PasswordPolicy, PolicyContext};
+use secrecy::{ExposeSecret, SecretString};
+
+const PASSWORD: &str = "Sup3r-Secret-Horse";
+
+#[tokio::test]
+async fn denials_are_logged_with_the_vocabulary_and_no_secret() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let hasher = PasswordHasher::new();
+    let stored = hasher.hash(&SecretString::from(PASSWORD)).unwrap();
+    assert!(
+        hasher
+            .verify(&SecretString::from("Sup3r-Secret-Horsf"), stored.as_str())
+            .is_err()
+    );
+    let _ = hasher.dummy_verify(&SecretString::from(PASSWORD));
+    let _ = hasher.hash(&SecretString::from(PASSWORD.repeat(100)));
+    let _ = PasswordPolicy::nist().check(
+        &SecretString::from("alice-password"),
+        &PolicyContext::new().username("alice"),
+    );
+    let resets = ResetTokens::new(MemoryResetTokenStore::new());
+    let token = resets.issue("alice", stored.as_str()).await.unwrap();
+    resets
+        .redeem("alice", token.expose_secret(), stored.as_str())
+        .await
+        .unwrap();
+    let replay = resets
+        .redeem("alice", token.expose_secret(), stored.as_str())
+        .await;
+    assert!(replay.is_err());
+
+    capture.assert_vocabulary();
+    let logins = capture.named(SecurityEvent::AuthnLoginFail);
+    let reasons: Vec<_> = logins
+        .iter()
+        .map(|e| e.field("reason").unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons, ["wrong_password", "unknown_user"]);
+    let inputs = capture.named(SecurityEvent::InputValidationFail);
+    assert_eq!(inputs.len(), 2);
+    assert_eq!(inputs[0].field("reason"), Some("password_too_long"));
+    assert_eq!(inputs[1].field("reason"), Some("password_policy"));
+    assert_eq!(
+        inputs[1].field("failures"),
+        Some("too_short,contains_username")
+    );
+    let alice = palisade_errors::SubjectHash::of("alice").to_string();
+    assert_eq!(inputs[1].field("subject_hash"), Some(alice.as_str()));
+    let tokens = capture.named(SecurityEvent::AuthnTokenInvalid);
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        tokens[0].field("reason"),
+        Some("unknown_or_expired_reset_token")
+    );
+    assert_eq!(tokens[0].field("subject_hash"), Some(alice.as_str()));
+
+    for secret in [
+        PASSWORD,
+        "alice-password",
+        stored.as_str(),
+        token.expose_secret(),
+    ] {
+        capture.assert_absent(secret);
+    }
+    capture.assert_absent("\"alice\"");
+}
