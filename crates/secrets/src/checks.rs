@@ -43,7 +43,12 @@ pub struct Findings {
 
 impl Findings {
     /// An insecure setting that stops a production start-up.
-    pub fn error(&mut self, variable: impl Into<String>, reason: &'static str, message: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        variable: impl Into<String>,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) {
         self.items.push(Finding {
             severity: Severity::Error,
             variable: variable.into(),
@@ -53,7 +58,12 @@ impl Findings {
     }
 
     /// A risky setting that is logged but does not stop a start-up.
-    pub fn warning(&mut self, variable: impl Into<String>, reason: &'static str, message: impl Into<String>) {
+    pub fn warning(
+        &mut self,
+        variable: impl Into<String>,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) {
         self.items.push(Finding {
             severity: Severity::Warning,
             variable: variable.into(),
@@ -252,7 +262,10 @@ pub fn hsts_on(variable: &str, enabled: bool) -> impl ProductionCheck + Send + S
 
 /// A Redis URL without a password and without TLS (`rediss://`): a warning,
 /// since a private network may make it acceptable.
-pub fn redis_url(variable: &str, url: Option<&SecretString>) -> impl ProductionCheck + Send + Sync + 'static {
+pub fn redis_url(
+    variable: &str,
+    url: Option<&SecretString>,
+) -> impl ProductionCheck + Send + Sync + 'static {
     let variable = variable.to_owned();
     let (tls, password) = url
         .map(|url| redis_url_protection(url.expose_secret()))
@@ -314,9 +327,7 @@ pub fn redis_persistence(
 
 /// `RUST_BACKTRACE` / `RUST_LIB_BACKTRACE` set in production: backtraces of
 /// errors end up in info-level logs (a warning).
-pub fn no_backtraces(
-    env: &impl crate::EnvSource,
-) -> impl ProductionCheck + Send + Sync + 'static {
+pub fn no_backtraces(env: &impl crate::EnvSource) -> impl ProductionCheck + Send + Sync + 'static {
     let set: Vec<&'static str> = ["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"]
         .into_iter()
         .filter(|name| env.var(name).is_some_and(|value| value.trim() != "0"))
@@ -339,10 +350,14 @@ pub fn database_password(
 ) -> impl ProductionCheck + Send + Sync + 'static {
     let variable = variable.to_owned();
     let problem = match password {
-        None => Some(("secret_missing", "the database password is not set".to_owned())),
-        Some(password) if password.is_empty() => {
-            Some(("secret_missing", "the database password is empty".to_owned()))
-        }
+        None => Some((
+            "secret_missing",
+            "the database password is not set".to_owned(),
+        )),
+        Some(password) if password.is_empty() => Some((
+            "secret_missing",
+            "the database password is empty".to_owned(),
+        )),
         Some(password) if is_known_weak(password.expose_secret()) => Some((
             "secret_default",
             "the database password is a well-known default; generate a new one".to_owned(),
@@ -447,7 +462,9 @@ pub fn distinct_secrets(
         (Some(first), Some(second)) => !first.is_empty() && first.ct_eq(second),
         _ => false,
     };
-    let message = format!("{first_variable} and {second_variable} hold the same secret; give each role its own");
+    let message = format!(
+        "{first_variable} and {second_variable} hold the same secret; give each role its own"
+    );
     let variable = second_variable.to_owned();
     move |findings: &mut Findings| {
         if same {
@@ -538,9 +555,18 @@ mod tests {
 
     #[test]
     fn redis_url_protection_reads_scheme_and_password() {
-        assert_eq!(redis_url_protection("redis://127.0.0.1:6379/0"), (false, false));
-        assert_eq!(redis_url_protection("rediss://:pw@cache:6380"), (true, true));
-        assert_eq!(redis_url_protection("redis://user:pw@cache/0"), (false, true));
+        assert_eq!(
+            redis_url_protection("redis://127.0.0.1:6379/0"),
+            (false, false)
+        );
+        assert_eq!(
+            redis_url_protection("rediss://:pw@cache:6380"),
+            (true, true)
+        );
+        assert_eq!(
+            redis_url_protection("redis://user:pw@cache/0"),
+            (false, true)
+        );
         assert_eq!(redis_url_protection("redis://user@cache/0"), (false, false));
     }
 }

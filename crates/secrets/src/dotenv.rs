@@ -120,7 +120,9 @@ fn unquoted(rest: &str) -> &str {
         }
         previous_blank = c == ' ' || c == '\t';
     }
-    rest.get(..end).unwrap_or(rest).trim_end_matches([' ', '\t'])
+    rest.get(..end)
+        .unwrap_or(rest)
+        .trim_end_matches([' ', '\t'])
 }
 
 /// The value of a double-quoted string and the text after its closing quote.

@@ -20,9 +20,7 @@ pub use env::{EnvSource, Layered, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use profile::{PROFILE_VAR, Profile};
 pub use provider::{MountedDir, SecretProvider, Version};
-pub use redact::{
-    DEFAULT_SENSITIVE_NAMES, MIN_REGISTERED_LEN, RedactedHeaders, Redactor,
-};
+pub use redact::{DEFAULT_SENSITIVE_NAMES, MIN_REGISTERED_LEN, RedactedHeaders, Redactor};
 #[cfg(feature = "tracing-subscriber")]
 pub use redact::{RedactingMakeWriter, RedactingWriter};
 pub use secret::{REDACTED, Secret, SecretString, constant_time_eq};

@@ -100,10 +100,8 @@ impl MountedDir {
 impl SecretProvider for MountedDir {
     fn read(&self, name: &str, version: Version) -> Result<Option<SecretString>, ConfigError> {
         // A name is one path component: `../etc/shadow` must not escape the root.
-        let valid = !name.is_empty()
-            && name != "."
-            && name != ".."
-            && !name.contains(['/', '\\', '\0']);
+        let valid =
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
         if !valid {
             return Err(ConfigError::new(
                 ConfigErrorKind::Invalid,

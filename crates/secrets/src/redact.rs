@@ -72,12 +72,14 @@ impl Default for Redactor {
 
 /// `Bearer <token>` / `Basic <credentials>`. The credentials must hold a
 /// digit or a symbol, so prose ("basic authentication") is left alone.
-const BEARER: &str = r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-][A-Za-z0-9._~+/=\-]*";
+const BEARER: &str =
+    r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-][A-Za-z0-9._~+/=\-]*";
 /// A JWS compact serialization: every JOSE header starts with `{"` → `eyJ`.
 const JWT: &str = r"\beyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*";
 /// API keys of the `<prefix>_<kind>_<random>` shape (Palisade's
 /// `pal_live_...`, and the common `sk_live_...` style).
-const API_KEY: &str = r"\b(?:pal|palisade|sk|pk|rk)_(?:live|test|[a-z0-9]{2,10})_[A-Za-z0-9]{16,}\b";
+const API_KEY: &str =
+    r"\b(?:pal|palisade|sk|pk|rk)_(?:live|test|[a-z0-9]{2,10})_[A-Za-z0-9]{16,}\b";
 
 impl Redactor {
     /// The default names and patterns.
@@ -132,7 +134,9 @@ impl Redactor {
     /// Whether a field or header named `name` holds a secret.
     pub fn is_sensitive_name(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
-        self.names.iter().any(|sensitive| name.contains(sensitive.as_str()))
+        self.names
+            .iter()
+            .any(|sensitive| name.contains(sensitive.as_str()))
     }
 
     /// `text` with every secret replaced by `[REDACTED]`.
@@ -207,7 +211,9 @@ pub struct RedactedHeaders<'h> {
 
 impl RedactedHeaders<'_> {
     fn value(&self, name: &http::HeaderName, value: &http::HeaderValue) -> String {
-        if SENSITIVE_HEADERS.contains(&name.as_str()) || self.redactor.is_sensitive_name(name.as_str()) {
+        if SENSITIVE_HEADERS.contains(&name.as_str())
+            || self.redactor.is_sensitive_name(name.as_str())
+        {
             return REDACTED.to_owned();
         }
         match value.to_str() {

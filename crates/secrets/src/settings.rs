@@ -174,12 +174,10 @@ impl<E: EnvSource> EnvSettings<E> {
     /// The rotated secret `<prefix><key>` and `<prefix><key>_PREVIOUS`.
     pub fn versioned_secret(&mut self, key: &str) -> Option<VersionedSecret> {
         let variable = self.variable(key);
-        self.secrets
-            .versioned(&variable)
-            .unwrap_or_else(|errors| {
-                self.errors.extend(errors);
-                None
-            })
+        self.secrets.versioned(&variable).unwrap_or_else(|errors| {
+            self.errors.extend(errors);
+            None
+        })
     }
 
     /// The feature toggle `<prefix>FEATURE_<name>`, defaulting per profile.
@@ -241,4 +239,3 @@ impl FeatureDefault {
         }
     }
 }
-

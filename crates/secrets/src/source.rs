@@ -76,7 +76,9 @@ impl<E: EnvSource> SecretSource<E> {
                 format!("both {name} and {file_var} are set; set only one"),
             )),
             (Some(value), None) => Ok(Some(SecretString::from(value))),
-            (None, Some(path)) => read_secret_file(Path::new(&path), &file_var, self.strict).map(Some),
+            (None, Some(path)) => {
+                read_secret_file(Path::new(&path), &file_var, self.strict).map(Some)
+            }
             (None, None) => Ok(None),
         }
     }
@@ -153,9 +155,8 @@ impl VersionedSecret {
     /// Whether `candidate` is one of the accepted versions (constant time
     /// per comparison).
     pub fn accepts(&self, candidate: &[u8]) -> bool {
-        self.all().fold(false, |found, secret| {
-            secret.ct_eq_bytes(candidate) | found
-        })
+        self.all()
+            .fold(false, |found, secret| secret.ct_eq_bytes(candidate) | found)
     }
 }
 

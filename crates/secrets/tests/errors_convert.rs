@@ -14,7 +14,10 @@ use palisade_secrets::{
 fn assert_converted(error: &Error) {
     assert_eq!(error.kind(), ErrorKind::Internal, "{error:?}");
     assert_eq!(error.status(), 500);
-    assert!(error.source().is_some(), "the core error is kept as the source");
+    assert!(
+        error.source().is_some(),
+        "the core error is kept as the source"
+    );
     // The envelope's body is the fixed message, never the configuration.
     let body = String::from_utf8(error.to_json(None)).unwrap();
     assert!(!body.contains("PALISADE_"), "{body}");
@@ -40,7 +43,9 @@ fn startup_refused() -> Result<(), Error> {
 
 #[test]
 fn configuration_errors_are_500s() {
-    let typed = SecretSource::new(MapEnv::new()).require("PALISADE_JWT_SECRET").unwrap_err();
+    let typed = SecretSource::new(MapEnv::new())
+        .require("PALISADE_JWT_SECRET")
+        .unwrap_err();
     assert_eq!(typed.kind(), ConfigErrorKind::Missing);
     assert_converted(&one_error().unwrap_err());
     assert_converted(&every_error().unwrap_err());

@@ -72,7 +72,9 @@ fn one_trailing_newline_is_trimmed_and_only_one() {
 
 #[test]
 fn an_unset_required_secret_names_both_variables() {
-    let error = SecretSource::new(MapEnv::new()).require("APP_KEY").unwrap_err();
+    let error = SecretSource::new(MapEnv::new())
+        .require("APP_KEY")
+        .unwrap_err();
     assert_eq!(error.kind(), ConfigErrorKind::Missing);
     assert!(error.to_string().contains("APP_KEY_FILE"));
 }
@@ -113,7 +115,10 @@ fn a_world_readable_file_is_a_warning_by_default_as_docker_mounts_it() {
     assert_eq!(secret.expose_secret(), VALUE);
     let warnings = capture.named(SecurityEvent::SysMisconfigured);
     assert_eq!(warnings.len(), 1);
-    assert_eq!(warnings[0].field("reason"), Some("secret_file_world_readable"));
+    assert_eq!(
+        warnings[0].field("reason"),
+        Some("secret_file_world_readable")
+    );
     assert_eq!(warnings[0].field("variable"), Some("APP_KEY_FILE"));
     capture.assert_absent(VALUE);
 }
@@ -131,7 +136,12 @@ fn strict_mode_refuses_a_world_readable_file() {
     assert_eq!(error.kind(), ConfigErrorKind::FilePermissions);
     let ok = secret_file(dir.path(), "t", VALUE, 0o400);
     let env = MapEnv::from_iter([("APP_KEY_FILE", ok)]);
-    assert!(SecretSource::new(&env).strict_permissions().get("APP_KEY").is_ok());
+    assert!(
+        SecretSource::new(&env)
+            .strict_permissions()
+            .get("APP_KEY")
+            .is_ok()
+    );
 }
 
 #[test]
@@ -142,9 +152,15 @@ fn a_rotated_secret_has_current_and_previous_from_value_or_file() {
         ("APP_KEY", "new-secret-value"),
         ("APP_KEY_PREVIOUS_FILE", previous.as_str()),
     ]);
-    let versions = SecretSource::new(&env).versioned("APP_KEY").unwrap().unwrap();
+    let versions = SecretSource::new(&env)
+        .versioned("APP_KEY")
+        .unwrap()
+        .unwrap();
     assert_eq!(versions.current().expose_secret(), "new-secret-value");
-    assert_eq!(versions.previous().unwrap().expose_secret(), "old-secret-value");
+    assert_eq!(
+        versions.previous().unwrap().expose_secret(),
+        "old-secret-value"
+    );
     let all: Vec<&str> = versions.all().map(|s| s.expose_secret().as_str()).collect();
     assert_eq!(all, ["new-secret-value", "old-secret-value"]);
     assert!(versions.accepts(b"old-secret-value"));

@@ -6,8 +6,8 @@
 use palisade_errors::testing::EventCapture;
 use palisade_secrets::checks::{self, SecretRules};
 use palisade_secrets::{
-    EnvSettings, MapEnv, MountedDir, Profile, Redactor, SecretProvider, SecretSource,
-    SecretString, StartupChecks, VersionedSecret, dotenv,
+    EnvSettings, MapEnv, MountedDir, Profile, Redactor, SecretProvider, SecretSource, SecretString,
+    StartupChecks, VersionedSecret, dotenv,
 };
 
 const SECRETS: &[&str] = &[
@@ -63,21 +63,29 @@ fn no_error_or_debug_output_holds_a_secret_value() {
     rendered.push(format!("{errors} {errors:?}"));
     rendered.push(palisade_errors::Error::from(errors).to_string());
 
-    let dotenv_errors = dotenv::parse(&format!("A=\"{}\nB={}\nB=again\n", SECRETS[2], SECRETS[2])).unwrap_err();
+    let dotenv_errors =
+        dotenv::parse(&format!("A=\"{}\nB={}\nB=again\n", SECRETS[2], SECRETS[2])).unwrap_err();
     rendered.push(format!("{dotenv_errors} {dotenv_errors:?}"));
     let parsed = dotenv::parse(&format!("A={}\n", SECRETS[2])).unwrap();
     rendered.push(format!("{parsed:?}"));
 
     let weak = SecretString::from(SECRETS[3]);
     let checks = StartupChecks::new()
-        .with(checks::secret_strength("PALISADE_DB_PASSWORD", Some(&weak), SecretRules::min_len(64)))
+        .with(checks::secret_strength(
+            "PALISADE_DB_PASSWORD",
+            Some(&weak),
+            SecretRules::min_len(64),
+        ))
         .with(checks::distinct_secrets(
             ("PALISADE_A", Some(&weak)),
             ("PALISADE_B", Some(&weak)),
         ))
         .with(checks::redis_url(
             "PALISADE_REDIS_URL",
-            Some(&SecretString::from(format!("redis://:{}@cache/0", SECRETS[3]))),
+            Some(&SecretString::from(format!(
+                "redis://:{}@cache/0",
+                SECRETS[3]
+            ))),
         ));
     rendered.push(format!("{checks:?} {:?}", checks.findings()));
     let refused = checks.run(Profile::Production).unwrap_err();

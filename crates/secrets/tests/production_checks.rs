@@ -19,7 +19,11 @@ fn refused(checks: StartupChecks) -> (String, String, ConfigErrorKind) {
     let errors = checks.run(Profile::Production).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors}");
     let error = &errors.errors()[0];
-    (error.variable().to_owned(), error.reason().to_owned(), error.kind())
+    (
+        error.variable().to_owned(),
+        error.reason().to_owned(),
+        error.kind(),
+    )
 }
 
 fn passes(checks: StartupChecks) {
@@ -43,7 +47,8 @@ fn secret_refusal(value: &str, min_len: usize) -> String {
 
 #[test]
 fn debug_on_is_refused_in_production() {
-    let (variable, reason, kind) = refused(StartupChecks::new().with(checks::debug_off("PALISADE_DEBUG", true)));
+    let (variable, reason, kind) =
+        refused(StartupChecks::new().with(checks::debug_off("PALISADE_DEBUG", true)));
     assert_eq!(variable, "PALISADE_DEBUG");
     assert!(reason.contains("debug must be off in production"));
     assert_eq!(kind, ConfigErrorKind::Insecure);
@@ -53,7 +58,11 @@ fn debug_on_is_refused_in_production() {
 #[test]
 fn a_cors_wildcard_is_refused_in_production() {
     let origins = vec!["https://app.example.com".to_owned(), "*".to_owned()];
-    let (variable, reason, _) = refused(StartupChecks::new().with(checks::no_wildcard_cors("PALISADE_CORS", &origins, false)));
+    let (variable, reason, _) = refused(StartupChecks::new().with(checks::no_wildcard_cors(
+        "PALISADE_CORS",
+        &origins,
+        false,
+    )));
     assert_eq!(variable, "PALISADE_CORS");
     assert!(reason.contains("any origin"));
     passes(StartupChecks::new().with(checks::no_wildcard_cors(
@@ -80,14 +89,23 @@ fn a_missing_secret_is_refused_naming_the_variable() {
         None,
         SecretRules::min_len(32),
     )));
-    assert_eq!((variable.as_str(), kind), ("PALISADE_JWT_SECRET", ConfigErrorKind::WeakSecret));
+    assert_eq!(
+        (variable.as_str(), kind),
+        ("PALISADE_JWT_SECRET", ConfigErrorKind::WeakSecret)
+    );
     assert!(reason.contains("not set"));
     assert!(secret_refusal("", 32).contains("empty"));
 }
 
 #[test]
 fn a_default_or_example_secret_is_refused() {
-    for weak in ["secret", "CHANGEME", "your-256-bit-secret", "password", "django-insecure-abc"] {
+    for weak in [
+        "secret",
+        "CHANGEME",
+        "your-256-bit-secret",
+        "password",
+        "django-insecure-abc",
+    ] {
         assert!(secret_refusal(weak, 8).contains("well-known"), "{weak}");
     }
 }
@@ -95,13 +113,23 @@ fn a_default_or_example_secret_is_refused() {
 #[test]
 fn a_secret_shorter_than_the_consumer_minimum_is_refused() {
     let reason = secret_refusal("k7Qp2vX9mR4tL8wZ", 32);
-    assert!(reason.contains("16 bytes, fewer than the 32 required"), "{reason}");
+    assert!(
+        reason.contains("16 bytes, fewer than the 32 required"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn a_low_entropy_secret_is_refused() {
-    for weak in ["a".repeat(40), "ab".repeat(20), "passwordpasswordpasswordpassword".to_owned()] {
-        assert!(secret_refusal(&weak, 32).contains("low in entropy"), "{weak}");
+    for weak in [
+        "a".repeat(40),
+        "ab".repeat(20),
+        "passwordpasswordpasswordpassword".to_owned(),
+    ] {
+        assert!(
+            secret_refusal(&weak, 32).contains("low in entropy"),
+            "{weak}"
+        );
     }
 }
 
@@ -138,7 +166,9 @@ fn one_secret_for_access_and_refresh_tokens_is_refused() {
         ("PALISADE_JWT_REFRESH_SECRET", Some(&refresh)),
     )));
     assert_eq!(variable, "PALISADE_JWT_REFRESH_SECRET");
-    assert!(reason.contains("PALISADE_JWT_ACCESS_SECRET and PALISADE_JWT_REFRESH_SECRET hold the same secret"));
+    assert!(reason.contains(
+        "PALISADE_JWT_ACCESS_SECRET and PALISADE_JWT_REFRESH_SECRET hold the same secret"
+    ));
     assert_eq!(kind, ConfigErrorKind::WeakSecret);
     let other = SecretString::from(STRONG_2);
     passes(StartupChecks::new().with(checks::distinct_secrets(
@@ -155,20 +185,27 @@ fn a_default_or_short_database_password_is_refused() {
         (Some("s3cr3t!"), "shorter than 8 characters"),
     ] {
         let password = password.map(SecretString::from);
-        let (variable, reason, _) = refused(
-            StartupChecks::new().with(checks::database_password("PALISADE_DB_PASSWORD", password.as_ref())),
-        );
+        let (variable, reason, _) = refused(StartupChecks::new().with(checks::database_password(
+            "PALISADE_DB_PASSWORD",
+            password.as_ref(),
+        )));
         assert_eq!(variable, "PALISADE_DB_PASSWORD");
         assert!(reason.contains(expected), "{reason}");
     }
     let good = SecretString::from("tL8wZ3nB6y");
-    passes(StartupChecks::new().with(checks::database_password("PALISADE_DB_PASSWORD", Some(&good))));
+    passes(StartupChecks::new().with(checks::database_password(
+        "PALISADE_DB_PASSWORD",
+        Some(&good),
+    )));
 }
 
 #[test]
 fn trusted_hosts_enabled_but_empty_is_refused() {
-    let (variable, reason, _) =
-        refused(StartupChecks::new().with(checks::trusted_hosts("PALISADE_TRUSTED_HOSTS", true, &[])));
+    let (variable, reason, _) = refused(StartupChecks::new().with(checks::trusted_hosts(
+        "PALISADE_TRUSTED_HOSTS",
+        true,
+        &[],
+    )));
     assert_eq!(variable, "PALISADE_TRUSTED_HOSTS");
     assert!(reason.contains("none is listed"));
     passes(StartupChecks::new().with(checks::trusted_hosts("PALISADE_TRUSTED_HOSTS", false, &[])));
@@ -181,7 +218,8 @@ fn trusted_hosts_enabled_but_empty_is_refused() {
 
 #[test]
 fn hsts_off_is_refused_in_production() {
-    let (variable, reason, _) = refused(StartupChecks::new().with(checks::hsts_on("PALISADE_HSTS", false)));
+    let (variable, reason, _) =
+        refused(StartupChecks::new().with(checks::hsts_on("PALISADE_HSTS", false)));
     assert_eq!(variable, "PALISADE_HSTS");
     assert!(reason.contains("HSTS must be on"));
 }
@@ -226,28 +264,49 @@ fn backtraces_on_in_production_are_a_warning() {
         .run(Profile::Production)
         .unwrap();
     assert_eq!(findings[0].variable, "RUST_BACKTRACE");
-    passes(StartupChecks::new().with(checks::no_backtraces(&MapEnv::from_iter([("RUST_BACKTRACE", "0")]))));
+    passes(
+        StartupChecks::new().with(checks::no_backtraces(&MapEnv::from_iter([(
+            "RUST_BACKTRACE",
+            "0",
+        )]))),
+    );
 }
 
 #[test]
 fn a_registered_closure_check_of_another_crate_runs() {
     // What the server does with palisade-headers' `CorsPolicy::is_production_safe()`.
     let cors_is_production_safe = false;
-    let (variable, reason, _) = refused(StartupChecks::new().with(move |findings: &mut Findings| {
-        if !cors_is_production_safe {
-            findings.error("PALISADE_CORS", "cors_unsafe", "the CORS policy is not production-safe");
-        }
-    }));
-    assert_eq!((variable.as_str(), reason.as_str()), ("PALISADE_CORS", "the CORS policy is not production-safe"));
+    let (variable, reason, _) =
+        refused(StartupChecks::new().with(move |findings: &mut Findings| {
+            if !cors_is_production_safe {
+                findings.error(
+                    "PALISADE_CORS",
+                    "cors_unsafe",
+                    "the CORS policy is not production-safe",
+                );
+            }
+        }));
+    assert_eq!(
+        (variable.as_str(), reason.as_str()),
+        ("PALISADE_CORS", "the CORS policy is not production-safe")
+    );
 }
 
 fn insecure_everything() -> StartupChecks {
     StartupChecks::new()
         .with(checks::debug_off("PALISADE_DEBUG", true))
-        .with(checks::no_wildcard_cors("PALISADE_CORS", &["*".to_owned()], false))
+        .with(checks::no_wildcard_cors(
+            "PALISADE_CORS",
+            &["*".to_owned()],
+            false,
+        ))
         .with(checks::hsts_on("PALISADE_HSTS", false))
         .with(checks::trusted_hosts("PALISADE_TRUSTED_HOSTS", true, &[]))
-        .with(checks::secret_strength("PALISADE_JWT_SECRET", None, SecretRules::min_len(32)))
+        .with(checks::secret_strength(
+            "PALISADE_JWT_SECRET",
+            None,
+            SecretRules::min_len(32),
+        ))
         .with(checks::redis_persistence("PALISADE_REDIS_URL", false, 0))
 }
 
@@ -261,12 +320,30 @@ fn production_lists_every_refusal_at_once() {
     let variables: Vec<&str> = errors.errors().iter().map(|e| e.variable()).collect();
     assert_eq!(
         variables,
-        ["PALISADE_DEBUG", "PALISADE_CORS", "PALISADE_HSTS", "PALISADE_TRUSTED_HOSTS", "PALISADE_JWT_SECRET"]
+        [
+            "PALISADE_DEBUG",
+            "PALISADE_CORS",
+            "PALISADE_HSTS",
+            "PALISADE_TRUSTED_HOSTS",
+            "PALISADE_JWT_SECRET"
+        ]
     );
     // Five refusals logged as errors, the persistence warning as a warning.
     let events = capture.named(SecurityEvent::SysMisconfigured);
-    assert_eq!(events.iter().filter(|e| e.level == tracing::Level::ERROR).count(), 5);
-    assert_eq!(events.iter().filter(|e| e.level == tracing::Level::WARN).count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.level == tracing::Level::ERROR)
+            .count(),
+        5
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.level == tracing::Level::WARN)
+            .count(),
+        1
+    );
     capture.assert_vocabulary();
 }
 

@@ -10,7 +10,10 @@ fn profile_of(value: &str) -> Result<Profile, palisade_secrets::ConfigError> {
 
 #[test]
 fn an_unset_or_empty_profile_is_development() {
-    assert_eq!(Profile::from_env(&MapEnv::new()).unwrap(), Profile::Development);
+    assert_eq!(
+        Profile::from_env(&MapEnv::new()).unwrap(),
+        Profile::Development
+    );
     assert_eq!(profile_of("").unwrap(), Profile::Development);
 }
 
@@ -55,10 +58,19 @@ fn dotenv_does_not_expand_variables() {
 
 #[test]
 fn dotenv_reports_every_bad_line_without_its_value() {
-    let errors = dotenv::parse("GOOD=1\nnot a line\n1BAD=x\nQ=\"open-secret-value\nK=a\nK=b\n").unwrap_err();
+    let errors =
+        dotenv::parse("GOOD=1\nnot a line\n1BAD=x\nQ=\"open-secret-value\nK=a\nK=b\n").unwrap_err();
     let variables: Vec<&str> = errors.errors().iter().map(|e| e.variable()).collect();
-    assert_eq!(variables, [".env line 2", ".env line 3", ".env line 4", ".env line 6"]);
-    assert!(errors.errors().iter().all(|e| e.kind() == ConfigErrorKind::DotenvSyntax));
+    assert_eq!(
+        variables,
+        [".env line 2", ".env line 3", ".env line 4", ".env line 6"]
+    );
+    assert!(
+        errors
+            .errors()
+            .iter()
+            .all(|e| e.kind() == ConfigErrorKind::DotenvSyntax)
+    );
     assert!(!errors.to_string().contains("open-secret-value"));
 }
 
@@ -76,11 +88,17 @@ fn a_dotenv_file_is_refused_outside_development() {
     std::fs::write(&path, "PALISADE_DB_PASSWORD=from-dotenv\n").unwrap();
     for profile in [Profile::Staging, Profile::Production] {
         let errors = dotenv::load(profile, &path).unwrap_err();
-        assert_eq!(errors.errors()[0].kind(), ConfigErrorKind::DotenvOutsideDevelopment);
+        assert_eq!(
+            errors.errors()[0].kind(),
+            ConfigErrorKind::DotenvOutsideDevelopment
+        );
         assert!(!errors.to_string().contains("from-dotenv"));
     }
     let env = dotenv::load(Profile::Development, &path).unwrap().unwrap();
-    assert_eq!(env.var("PALISADE_DB_PASSWORD").as_deref(), Some("from-dotenv"));
+    assert_eq!(
+        env.var("PALISADE_DB_PASSWORD").as_deref(),
+        Some("from-dotenv")
+    );
 }
 
 #[test]

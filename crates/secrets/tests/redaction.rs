@@ -39,9 +39,14 @@ fn a_jwt_a_bearer_header_an_api_key_and_a_password_field_are_redacted() {
     assert_clean(&clean);
     assert!(clean.contains("Authorization: [REDACTED] key"), "{clean}");
     assert!(clean.contains("id_token=[REDACTED] "), "{clean}");
-    let free = Redactor::new().redact(&format!("sent Bearer {BEARER_TOKEN} upstream")).into_owned();
+    let free = Redactor::new()
+        .redact(&format!("sent Bearer {BEARER_TOKEN} upstream"))
+        .into_owned();
     assert_eq!(free, "sent Bearer [REDACTED] upstream");
-    assert!(clean.contains("user=ann"), "ordinary fields survive: {clean}");
+    assert!(
+        clean.contains("user=ann"),
+        "ordinary fields survive: {clean}"
+    );
     assert!(clean.contains("203.0.113.9"));
 }
 
@@ -49,19 +54,33 @@ fn a_jwt_a_bearer_header_an_api_key_and_a_password_field_are_redacted() {
 fn field_names_match_inside_longer_names_and_in_json() {
     let r = Redactor::new();
     let clean = r.redact(r#"{"db_password":"p@ss w0rd","refresh_token":"abc123","user":"ann"}"#);
-    assert!(!clean.contains("p@ss w0rd") && !clean.contains("abc123"), "{clean}");
+    assert!(
+        !clean.contains("p@ss w0rd") && !clean.contains("abc123"),
+        "{clean}"
+    );
     assert!(clean.contains(r#""user":"ann""#));
     let clean = r.redact("x-api-key: k-123456 client_secret='quoted value' session=s1&next=/home");
-    assert!(!clean.contains("k-123456") && !clean.contains("quoted value") && !clean.contains("s1&"), "{clean}");
+    assert!(
+        !clean.contains("k-123456") && !clean.contains("quoted value") && !clean.contains("s1&"),
+        "{clean}"
+    );
     assert!(clean.contains("next=/home"));
 }
 
 #[test]
 fn configured_field_names_and_patterns_are_redacted() {
-    let r = Redactor::with_names(["ssn"]).with_field_name("pin").with_pattern(regex::Regex::new(r"\bINT-[0-9]{6}\b").unwrap());
+    let r = Redactor::with_names(["ssn"])
+        .with_field_name("pin")
+        .with_pattern(regex::Regex::new(r"\bINT-[0-9]{6}\b").unwrap());
     let clean = r.redact("ssn=123-45-6789 pin: 0000 ref INT-123456 password=visible");
-    assert!(!clean.contains("123-45-6789") && !clean.contains("0000") && !clean.contains("INT-123456"), "{clean}");
-    assert!(clean.contains("password=visible"), "only the configured names: {clean}");
+    assert!(
+        !clean.contains("123-45-6789") && !clean.contains("0000") && !clean.contains("INT-123456"),
+        "{clean}"
+    );
+    assert!(
+        clean.contains("password=visible"),
+        "only the configured names: {clean}"
+    );
 }
 
 #[test]
@@ -70,18 +89,30 @@ fn a_line_without_secrets_is_unchanged_and_not_copied() {
         "GET /health 200 in 3ms user=ann",
         "basic authentication is disabled; the bearer scheme is used",
     ] {
-        assert!(matches!(Redactor::new().redact(line), std::borrow::Cow::Borrowed(_)), "{line}");
+        assert!(
+            matches!(Redactor::new().redact(line), std::borrow::Cow::Borrowed(_)),
+            "{line}"
+        );
     }
 }
 
 #[test]
 fn sensitive_headers_are_hidden_when_a_header_map_is_logged() {
     let mut headers = HeaderMap::new();
-    headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {JWT}")).unwrap());
-    headers.insert("cookie", HeaderValue::from_static("__Host-refresh=r3fr3sh-value"));
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {JWT}")).unwrap(),
+    );
+    headers.insert(
+        "cookie",
+        HeaderValue::from_static("__Host-refresh=r3fr3sh-value"),
+    );
     headers.insert("x-api-key", HeaderValue::from_static(API_KEY));
     headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
-    headers.insert("x-debug", HeaderValue::from_str(&format!("forwarded Bearer {BEARER_TOKEN}")).unwrap());
+    headers.insert(
+        "x-debug",
+        HeaderValue::from_str(&format!("forwarded Bearer {BEARER_TOKEN}")).unwrap(),
+    );
     let r = Redactor::new();
     let view = r.headers(&headers);
     for text in [format!("{view}"), format!("{view:?}")] {
@@ -129,7 +160,12 @@ fn every_formatted_log_line_is_redacted() {
             .finish();
         let dispatch = tracing::Dispatch::new(subscriber);
         tracing::dispatcher::with_default(&dispatch, || {
-            tracing::info!(password = PASSWORD, api_key = API_KEY, user = "ann", "login");
+            tracing::info!(
+                password = PASSWORD,
+                api_key = API_KEY,
+                user = "ann",
+                "login"
+            );
             tracing::warn!("{}", attack_line());
             tracing::error!(authorization = %format!("Bearer {BEARER_TOKEN}"), token = JWT, "refused");
             tracing::info!(db = REGISTERED, "connected");

@@ -71,7 +71,10 @@ fn typed_values_parse() {
         ("PALISADE_PORT", "9000"),
         ("PALISADE_DEBUG", "on"),
         ("PALISADE_TIMEOUT", "250ms"),
-        ("PALISADE_TRUSTED_HOSTS", "api.example.com, www.example.com,"),
+        (
+            "PALISADE_TRUSTED_HOSTS",
+            "api.example.com, www.example.com,",
+        ),
         ("PALISADE_DB_PASSWORD", "db-password-1"),
     ]);
     let settings = load(&env).unwrap();
@@ -141,8 +144,15 @@ fn feature_toggles_default_per_profile_and_obey_their_variable() {
         ]))
         .unwrap()
     );
-    let errors = read(MapEnv::from_iter([("PALISADE_FEATURE_NEW_CHECKOUT", "perhaps")])).unwrap_err();
-    assert_eq!(errors.errors()[0].variable(), "PALISADE_FEATURE_NEW_CHECKOUT");
+    let errors = read(MapEnv::from_iter([(
+        "PALISADE_FEATURE_NEW_CHECKOUT",
+        "perhaps",
+    )]))
+    .unwrap_err();
+    assert_eq!(
+        errors.errors()[0].variable(),
+        "PALISADE_FEATURE_NEW_CHECKOUT"
+    );
 }
 
 #[test]
@@ -155,5 +165,8 @@ fn a_rotated_secret_reads_through_the_settings() {
     let versions = s.versioned_secret("JWT_SECRET").unwrap();
     s.finish(()).unwrap();
     assert_eq!(versions.current().expose_secret(), "current-secret");
-    assert_eq!(versions.previous().unwrap().expose_secret(), "previous-secret");
+    assert_eq!(
+        versions.previous().unwrap().expose_secret(),
+        "previous-secret"
+    );
 }
