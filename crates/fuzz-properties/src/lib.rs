@@ -8,6 +8,8 @@
 
 pub mod cors_origin;
 pub mod csp_parse_or_build;
+pub mod dotenv_parse;
+pub mod env_value_parse;
 pub mod error_envelope;
 pub mod forwarded_header;
 pub mod jwt_claims;
@@ -19,6 +21,8 @@ pub mod refresh_cookie;
 pub const TARGETS: &[&str] = &[
     "cors_origin",
     "csp_parse_or_build",
+    "dotenv_parse",
+    "env_value_parse",
     "error_envelope",
     "forwarded_header",
     "jwt_claims",
@@ -32,6 +36,8 @@ pub fn property(name: &str) -> Option<fn(&[u8])> {
     let run: fn(&[u8]) = match name {
         "cors_origin" => cors_origin::run,
         "csp_parse_or_build" => csp_parse_or_build::run,
+        "dotenv_parse" => dotenv_parse::run,
+        "env_value_parse" => env_value_parse::run,
         "error_envelope" => error_envelope::run,
         "forwarded_header" => forwarded_header::run,
         "jwt_claims" => jwt_claims::run,
