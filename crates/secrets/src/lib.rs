@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod checks;
+mod de;
 mod dev;
 pub mod dotenv;
 mod env;

@@ -86,6 +86,15 @@ impl Profile {
     }
 }
 
+/// A profile name as [`Profile::parse`] reads it (`dev` and `prod` too).
+impl<'de> serde::Deserialize<'de> for Profile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Profile, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Profile::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom("expected development, staging or production"))
+    }
+}
+
 impl std::fmt::Display for Profile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -180,6 +180,48 @@ impl<E: EnvSource> EnvSettings<E> {
         })
     }
 
+    /// A flat `#[derive(Deserialize)]` struct, each field read from
+    /// `<prefix><FIELD>` (upper-cased) or its `_FILE`: `bool`s, integers,
+    /// strings, secrets, `Option`s, comma-separated lists, unit enums by
+    /// name. Every problem is recorded (an unparsable value, a missing
+    /// required field, a value and a file both set), not only the first;
+    /// `None` when there was any. Fields with `#[serde(default)]` may be
+    /// unset. Durations: read seconds into an integer field.
+    ///
+    /// ```
+    /// use palisade_secrets::{EnvSettings, MapEnv, SecretString};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Db { url: String, password: SecretString, #[serde(default)] pool: u16 }
+    ///
+    /// let env = MapEnv::from_iter([("DB_URL", "postgres://db/app"), ("DB_POOL", "many")]);
+    /// let mut s = EnvSettings::new(&env, "DB_");
+    /// assert!(s.deserialize::<Db>().is_none());
+    /// let errors = s.finish(()).unwrap_err();
+    /// let variables: Vec<&str> = errors.errors().iter().map(|e| e.variable()).collect();
+    /// assert_eq!(variables, ["DB_POOL", "DB_PASSWORD"]);
+    /// ```
+    pub fn deserialize<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+        // Each variable is read once, however often serde restarts.
+        let cache = std::cell::RefCell::new(std::collections::BTreeMap::new());
+        let secrets = &self.secrets;
+        let read = |name: &str| -> Result<Option<String>, ConfigError> {
+            cache
+                .borrow_mut()
+                .entry(name.to_owned())
+                .or_insert_with(|| {
+                    secrets
+                        .get(name)
+                        .map(|secret| secret.map(|secret| secret.expose_secret().clone()))
+                })
+                .clone()
+        };
+        let mut errors = Vec::new();
+        let value = crate::de::from_env(&read, &self.prefix, &mut errors);
+        self.errors.extend(errors);
+        value
+    }
+
     /// The feature toggle `<prefix>FEATURE_<name>`, defaulting per profile.
     pub fn feature(&mut self, name: &str, default: FeatureDefault) -> bool {
         let fallback = default.for_profile(self.profile);
