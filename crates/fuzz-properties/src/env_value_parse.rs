@@ -9,7 +9,7 @@ use std::time::Duration;
 use palisade_secrets::checks::{
     SecretRules, estimated_entropy_bits, is_known_weak, secret_weakness,
 };
-use palisade_secrets::{FromEnvValue, Profile, Redactor, SecretString};
+use palisade_secrets::{EnvSettings, FromEnvValue, MapEnv, Profile, Redactor, SecretString};
 
 /// A registered secret: no character of `[REDACTED]` is in it, so no
 /// replacement can rebuild it from its neighbours.
@@ -43,6 +43,26 @@ pub fn run(data: &[u8]) {
     if let Some(profile) = Profile::parse(&text) {
         assert_eq!(Profile::parse(profile.as_str()), Some(profile));
     }
+
+    // The same text in every field of a derived settings struct: a result
+    // or a list of problems, never a panic, and never both.
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)] // read by serde only
+    struct Fields {
+        flag: bool,
+        port: u16,
+        list: Vec<u32>,
+        name: Option<String>,
+        key: SecretString,
+        profile: Profile,
+    }
+    let env: MapEnv = ["FLAG", "PORT", "LIST", "NAME", "KEY", "PROFILE"]
+        .into_iter()
+        .map(|field| (format!("F_{field}"), text.to_string()))
+        .collect();
+    let mut settings = EnvSettings::new(&env, "F_");
+    let read = settings.deserialize::<Fields>();
+    assert_eq!(read.is_some(), settings.errors().is_empty());
 
     let min_len = data.first().map_or(0, |&byte| usize::from(byte % 64));
     let bits = estimated_entropy_bits(data);
