@@ -50,7 +50,8 @@ pub const MIN_REGISTERED_LEN: usize = 4;
 pub struct Redactor {
     names: Vec<String>,
     named_field: Regex,
-    patterns: Vec<Regex>,
+    /// Each pattern with its replacement (`$1` etc. keep a scheme name).
+    patterns: Vec<(Regex, String)>,
     values: Vec<SecretString>,
 }
 
@@ -90,13 +91,19 @@ impl Redactor {
     /// Only the given field names (plus the bearer, JWT and API-key patterns).
     pub fn with_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Redactor {
         let names: Vec<String> = names.into_iter().map(str::to_ascii_lowercase).collect();
-        let patterns = [BEARER, JWT, API_KEY]
-            .into_iter()
-            .map(|pattern| {
-                #[allow(clippy::expect_used)] // constant patterns, covered by the tests
-                Regex::new(pattern).expect("a built-in pattern compiles")
-            })
-            .collect();
+        let scheme_kept = format!("${{1}}${{2}}{REDACTED}");
+        let patterns = [
+            (BEARER, scheme_kept.as_str()),
+            (JWT, REDACTED),
+            (API_KEY, REDACTED),
+        ]
+        .into_iter()
+        .map(|(pattern, replacement)| {
+            #[allow(clippy::expect_used)] // constant patterns, covered by the tests
+            let regex = Regex::new(pattern).expect("a built-in pattern compiles");
+            (regex, replacement.to_owned())
+        })
+        .collect();
         Redactor {
             named_field: named_field_regex(&names),
             names,
@@ -127,7 +134,7 @@ impl Redactor {
 
     /// Also redacts matches of `pattern` (e.g. an internal key format).
     pub fn with_pattern(mut self, pattern: Regex) -> Redactor {
-        self.patterns.push(pattern);
+        self.patterns.push((pattern, REDACTED.to_owned()));
         self
     }
 
@@ -148,13 +155,9 @@ impl Redactor {
                 text = Cow::Owned(text.replace(value.as_str(), REDACTED));
             }
         }
-        for pattern in &self.patterns {
+        for (pattern, replacement) in &self.patterns {
             if pattern.is_match(&text) {
-                let replaced = if pattern.as_str() == BEARER {
-                    pattern.replace_all(&text, format!("${{1}}${{2}}{REDACTED}").as_str())
-                } else {
-                    pattern.replace_all(&text, REDACTED)
-                };
+                let replaced = pattern.replace_all(&text, replacement.as_str());
                 text = Cow::Owned(replaced.into_owned());
             }
         }

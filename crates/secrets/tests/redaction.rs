@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use http::{HeaderMap, HeaderValue};
 use palisade_secrets::{REDACTED, Redactor, SecretString};
 
@@ -123,57 +120,65 @@ fn sensitive_headers_are_hidden_when_a_header_map_is_logged() {
     }
 }
 
-/// A `MakeWriter` into a shared buffer: the captured output of the
-/// formatter a service installs.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
-
+/// The output of the formatter a service installs, captured.
 #[cfg(feature = "tracing-subscriber")]
-#[test]
-fn every_formatted_log_line_is_redacted() {
-    use palisade_secrets::RedactingMakeWriter;
+mod formatted {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
 
-    for with_target in [false, true] {
-        let buffer = Buffer::default();
-        let writer = RedactingMakeWriter::new(buffer.clone(), redactor());
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(writer)
-            .with_ansi(false)
-            .with_target(with_target)
-            .finish();
-        let dispatch = tracing::Dispatch::new(subscriber);
-        tracing::dispatcher::with_default(&dispatch, || {
-            tracing::info!(
-                password = PASSWORD,
-                api_key = API_KEY,
-                user = "ann",
-                "login"
-            );
-            tracing::warn!("{}", attack_line());
-            tracing::error!(authorization = %format!("Bearer {BEARER_TOKEN}"), token = JWT, "refused");
-            tracing::info!(db = REGISTERED, "connected");
-        });
-        let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(output.lines().count(), 4, "{output}");
-        assert_clean(&output);
-        assert!(output.contains("ann"), "{output}");
-        assert!(output.contains(REDACTED));
+    use palisade_secrets::{REDACTED, RedactingMakeWriter};
+
+    use super::*;
+
+    /// A `MakeWriter` into a shared buffer: the captured output of the
+    /// formatter a service installs.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn every_formatted_log_line_is_redacted() {
+        for with_target in [false, true] {
+            let buffer = Buffer::default();
+            let writer = RedactingMakeWriter::new(buffer.clone(), redactor());
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_target(with_target)
+                .finish();
+            let dispatch = tracing::Dispatch::new(subscriber);
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::info!(
+                    password = PASSWORD,
+                    api_key = API_KEY,
+                    user = "ann",
+                    "login"
+                );
+                tracing::warn!("{}", attack_line());
+                tracing::error!(authorization = %format!("Bearer {BEARER_TOKEN}"), token = JWT, "refused");
+                tracing::info!(db = REGISTERED, "connected");
+            });
+            let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+            assert_eq!(output.lines().count(), 4, "{output}");
+            assert_clean(&output);
+            assert!(output.contains("ann"), "{output}");
+            assert!(output.contains(REDACTED));
+        }
     }
 }
