@@ -219,6 +219,12 @@ impl<E: EnvSource> EnvSettings<E> {
         let mut errors = Vec::new();
         let value = crate::de::from_env(&read, &self.prefix, &mut errors);
         self.errors.extend(errors);
+        // The cache held copies of secret values: wipe them.
+        for (_, mut read) in cache.into_inner() {
+            if let Ok(Some(text)) = &mut read {
+                zeroize::Zeroize::zeroize(text);
+            }
+        }
         value
     }
 
