@@ -303,7 +303,9 @@ fn parse_argon2(scheme: HashScheme, rest: &str) -> Result<Argon2Hash, HashError>
 
 fn parse_bcrypt(rest: &str) -> Result<BcryptHash, HashError> {
     let (cost, body) = rest.split_once('$').ok_or(malformed("no bcrypt cost"))?;
-    if cost.len() != 2 {
+    // Two ASCII digits: `str::parse` would also take `+5`, a second
+    // spelling of the same hash.
+    if cost.len() != 2 || !cost.bytes().all(|b| b.is_ascii_digit()) {
         return Err(malformed("bcrypt cost is two digits"));
     }
     let cost = cost
@@ -397,6 +399,7 @@ mod tests {
             "$2b$03$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".into(),
             "$2b$32$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".into(),
             "$2b$5$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".into(),
+            "$2b$+5$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW".into(),
             "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOe".into(),
             "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeé".into(),
             "x".repeat(10_000),
