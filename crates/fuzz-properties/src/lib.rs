@@ -14,6 +14,8 @@ pub mod error_envelope;
 pub mod forwarded_header;
 pub mod jwt_claims;
 pub mod jwt_verify;
+pub mod phc_parse;
+pub mod policy_check;
 pub mod quota_parse;
 pub mod refresh_cookie;
 
@@ -27,6 +29,8 @@ pub const TARGETS: &[&str] = &[
     "forwarded_header",
     "jwt_claims",
     "jwt_verify",
+    "phc_parse",
+    "policy_check",
     "quota_parse",
     "refresh_cookie",
 ];
@@ -42,6 +46,8 @@ pub fn property(name: &str) -> Option<fn(&[u8])> {
         "forwarded_header" => forwarded_header::run,
         "jwt_claims" => jwt_claims::run,
         "jwt_verify" => jwt_verify::run,
+        "phc_parse" => phc_parse::run,
+        "policy_check" => policy_check::run,
         "quota_parse" => quota_parse::run,
         "refresh_cookie" => refresh_cookie::run,
         _ => return None,
