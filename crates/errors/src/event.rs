@@ -34,6 +34,17 @@ pub enum SecurityEvent {
     /// `authn_login_lock` (OWASP): a login attempt was refused before the
     /// password was checked, because the throttle or lockout holds it back.
     AuthnLoginLock,
+    /// `authn_password_change` (OWASP): a password change was authorised
+    /// (a reset token was redeemed; the caller stores the new hash).
+    AuthnPasswordChange,
+    /// `authn_password_change_fail` (OWASP): a password change was refused
+    /// (a reset token that is malformed, unknown, expired, used or bound to
+    /// an older password); `reason` says which.
+    AuthnPasswordChangeFail,
+    /// `authn_password_rehash` (Palisade): a verified password's stored
+    /// hash is below the current scheme or parameters, so the caller is
+    /// asked to store a fresh hash; `reason` says why.
+    AuthnPasswordRehash,
     /// `authn_token_invalid` (Palisade): a presented token was refused
     /// (missing, malformed, bad signature, expired, wrong audience, revoked);
     /// `reason` says which.
@@ -82,9 +93,12 @@ pub enum SecurityEvent {
 
 impl SecurityEvent {
     /// Every event, for exhaustive tests and metrics registration.
-    pub const ALL: [SecurityEvent; 18] = [
+    pub const ALL: [SecurityEvent; 21] = [
         SecurityEvent::AuthnLoginFail,
         SecurityEvent::AuthnLoginLock,
+        SecurityEvent::AuthnPasswordChange,
+        SecurityEvent::AuthnPasswordChangeFail,
+        SecurityEvent::AuthnPasswordRehash,
         SecurityEvent::AuthnTokenInvalid,
         SecurityEvent::AuthnTokenRevoked,
         SecurityEvent::AuthnTokenReuse,
@@ -108,6 +122,9 @@ impl SecurityEvent {
         match self {
             SecurityEvent::AuthnLoginFail => "authn_login_fail",
             SecurityEvent::AuthnLoginLock => "authn_login_lock",
+            SecurityEvent::AuthnPasswordChange => "authn_password_change",
+            SecurityEvent::AuthnPasswordChangeFail => "authn_password_change_fail",
+            SecurityEvent::AuthnPasswordRehash => "authn_password_rehash",
             SecurityEvent::AuthnTokenInvalid => "authn_token_invalid",
             SecurityEvent::AuthnTokenRevoked => "authn_token_revoked",
             SecurityEvent::AuthnTokenReuse => "authn_token_reuse",
@@ -131,7 +148,8 @@ impl SecurityEvent {
     pub const fn is_owasp(self) -> bool {
         !matches!(
             self,
-            SecurityEvent::AuthnTokenInvalid
+            SecurityEvent::AuthnPasswordRehash
+                | SecurityEvent::AuthnTokenInvalid
                 | SecurityEvent::StoreUnavailable
                 | SecurityEvent::StoreRecovered
                 | SecurityEvent::StoreEviction
@@ -234,6 +252,8 @@ mod tests {
         let owasp = [
             "authn_login_fail",
             "authn_login_lock",
+            "authn_password_change",
+            "authn_password_change_fail",
             "authn_token_revoked",
             "authn_token_reuse",
             "authz_fail",
