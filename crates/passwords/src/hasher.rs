@@ -389,7 +389,9 @@ impl PasswordHasher {
     ///
     /// The NFKC form is tried first, then the raw form (for hashes made
     /// elsewhere without normalization); bcrypt reads the first 72 bytes,
-    /// like passlib. A mismatch logs `authn_login_fail`.
+    /// like passlib. A mismatch logs `authn_login_fail`; a match that needs
+    /// a rehash logs `authn_password_rehash` (`reason`: `legacy_scheme`,
+    /// `below_parameters`, `pepper_changed` or `unnormalized_password`).
     ///
     /// # Errors
     ///
@@ -409,9 +411,20 @@ impl PasswordHasher {
             );
         }
         if let Ok(Verified { needs_rehash: true }) = verified {
+            let parsed = StoredHash::parse(stored).ok();
+            let scheme = parsed
+                .as_ref()
+                .map_or("unknown", |hash| hash.info().scheme().as_str());
+            // No reason in the hash itself: only the password's raw form
+            // matched.
+            let reason = parsed
+                .as_ref()
+                .and_then(|hash| self.rehash_reason(hash))
+                .unwrap_or("unnormalized_password");
             tracing::info!(
-                scheme = StoredHash::parse(stored)
-                    .map_or("unknown", |hash| hash.info().scheme().as_str()),
+                event = SecurityEvent::AuthnPasswordRehash.as_str(),
+                reason,
+                scheme,
                 "password verified; its hash needs a rehash"
             );
         }
@@ -487,20 +500,32 @@ impl PasswordHasher {
     }
 
     fn below_policy(&self, parsed: &StoredHash) -> bool {
+        self.rehash_reason(parsed).is_some()
+    }
+
+    /// Why `parsed` should be replaced (the `reason` of the
+    /// `authn_password_rehash` event), or `None`.
+    fn rehash_reason(&self, parsed: &StoredHash) -> Option<&'static str> {
         let hash = match parsed {
-            StoredHash::Bcrypt(_) => return true,
+            StoredHash::Bcrypt(_) => return Some("legacy_scheme"),
             StoredHash::Argon2(hash) => hash,
         };
         let current = self.config.argon2;
         let current_pepper = self.pepper.as_ref().map(|pepper| pepper.id.as_str());
-        hash.scheme != HashScheme::Argon2id
-            || hash.version != 0x13
-            || hash.memory_kib < current.memory_kib
+        if hash.scheme != HashScheme::Argon2id || hash.version != 0x13 {
+            Some("legacy_scheme")
+        } else if hash.memory_kib < current.memory_kib
             || hash.iterations < current.iterations
             || hash.parallelism < current.parallelism
             || hash.salt.len() < SALT_LEN
             || hash.tag.len() < TAG_LEN
-            || hash.pepper_id.as_deref() != current_pepper
+        {
+            Some("below_parameters")
+        } else if hash.pepper_id.as_deref() != current_pepper {
+            Some("pepper_changed")
+        } else {
+            None
+        }
     }
 
     fn check_caps(&self, parsed: &StoredHash) -> Result<(), HashError> {

@@ -6,7 +6,9 @@
 use palisade_errors::SecurityEvent;
 use palisade_errors::testing::EventCapture;
 use palisade_passwords::reset::{MemoryResetTokenStore, ResetTokens};
-use palisade_passwords::{PasswordHasher, PasswordPolicy, PolicyContext};
+use palisade_passwords::{
+    Argon2Params, HasherConfig, PasswordHasher, PasswordPolicy, PolicyContext,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 const PASSWORD: &str = "Sup3r-Secret-Horse";
@@ -56,13 +58,18 @@ async fn denials_are_logged_with_the_vocabulary_and_no_secret() {
     );
     let alice = palisade_errors::SubjectHash::of("alice").to_string();
     assert_eq!(inputs[1].field("subject_hash"), Some(alice.as_str()));
-    let tokens = capture.named(SecurityEvent::AuthnTokenInvalid);
-    assert_eq!(tokens.len(), 1);
+    let changes = capture.named(SecurityEvent::AuthnPasswordChange);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].field("reason"), Some("reset_token"));
+    assert_eq!(changes[0].field("subject_hash"), Some(alice.as_str()));
+    let refused = capture.named(SecurityEvent::AuthnPasswordChangeFail);
+    assert_eq!(refused.len(), 1);
     assert_eq!(
-        tokens[0].field("reason"),
+        refused[0].field("reason"),
         Some("unknown_or_expired_reset_token")
     );
-    assert_eq!(tokens[0].field("subject_hash"), Some(alice.as_str()));
+    assert_eq!(refused[0].field("subject_hash"), Some(alice.as_str()));
+    assert!(capture.named(SecurityEvent::AuthnTokenInvalid).is_empty());
 
     for secret in [
         PASSWORD,
@@ -73,4 +80,60 @@ async fn denials_are_logged_with_the_vocabulary_and_no_secret() {
         capture.assert_absent(secret);
     }
     capture.assert_absent("\"alice\"");
+}
+
+/// A verification that asks for a rehash is one `authn_password_rehash`
+/// event whose reason says why; a current hash logs none.
+#[test]
+fn rehashes_are_logged_with_their_reason_and_no_secret() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let hasher = PasswordHasher::new();
+    let legacy = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+    assert!(
+        hasher
+            .verify(&SecretString::from("U*U"), legacy)
+            .unwrap()
+            .needs_rehash
+    );
+    let cheaper = PasswordHasher::with_config(HasherConfig {
+        argon2: Argon2Params {
+            memory_kib: 7168,
+            iterations: 5,
+            parallelism: 1,
+        },
+        ..HasherConfig::default()
+    })
+    .unwrap();
+    let weak = cheaper.hash(&SecretString::from(PASSWORD)).unwrap();
+    assert!(
+        hasher
+            .verify(&SecretString::from(PASSWORD), weak.as_str())
+            .unwrap()
+            .needs_rehash
+    );
+    let current = hasher.hash(&SecretString::from(PASSWORD)).unwrap();
+    assert!(
+        !hasher
+            .verify(&SecretString::from(PASSWORD), current.as_str())
+            .unwrap()
+            .needs_rehash
+    );
+
+    capture.assert_vocabulary();
+    let rehashes = capture.named(SecurityEvent::AuthnPasswordRehash);
+    let reasons: Vec<_> = rehashes
+        .iter()
+        .map(|e| (e.field("reason").unwrap(), e.field("scheme").unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("legacy_scheme", "bcrypt"),
+            ("below_parameters", "argon2id")
+        ]
+    );
+    for secret in [PASSWORD, "U*U", legacy, weak.as_str(), current.as_str()] {
+        capture.assert_absent(secret);
+    }
 }

@@ -119,7 +119,7 @@ impl std::fmt::Display for ResetError {
 
 impl std::error::Error for ResetError {}
 
-/// A refused token is a 401 (its `authn_token_invalid` event already
+/// A refused token is a 401 (its `authn_password_change_fail` event already
 /// logged), one answer for every reason; a store failure a 503.
 impl From<ResetError> for palisade_errors::Error {
     fn from(error: ResetError) -> palisade_errors::Error {
@@ -219,8 +219,9 @@ impl<S: ResetTokenStore> ResetTokens<S> {
     ///
     /// # Errors
     ///
-    /// A [`ResetError`]: refused tokens log `authn_token_invalid` with the
-    /// reason; a store failure is [`ResetErrorKind::Store`].
+    /// A [`ResetError`]: refused tokens log `authn_password_change_fail`
+    /// with the reason; a store failure is [`ResetErrorKind::Store`]. An
+    /// accepted token logs `authn_password_change` (reason `reset_token`).
     pub async fn redeem(
         &self,
         user: &str,
@@ -229,7 +230,7 @@ impl<S: ResetTokenStore> ResetTokens<S> {
     ) -> Result<(), ResetError> {
         let refuse = |kind: ResetErrorKind| {
             tracing::warn!(
-                event = SecurityEvent::AuthnTokenInvalid.as_str(),
+                event = SecurityEvent::AuthnPasswordChangeFail.as_str(),
                 reason = kind.as_str(),
                 subject_hash = %SubjectHash::of(user),
                 "password reset token refused"
@@ -272,8 +273,10 @@ impl<S: ResetTokenStore> ResetTokens<S> {
             return Err(refuse(ResetErrorKind::PasswordChanged));
         }
         tracing::info!(
+            event = SecurityEvent::AuthnPasswordChange.as_str(),
+            reason = "reset_token",
             subject_hash = %SubjectHash::of(user),
-            "password reset token redeemed"
+            "password reset token redeemed; the password may change"
         );
         Ok(())
     }
