@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod base62;
+mod cidr;
+mod clock;
+mod config;
+mod error;
+pub mod key;
+mod keys;
+pub mod store;
+
+pub use cidr::Cidr;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{ConfigError, ConfigErrorKind};
+pub use error::{ApiKeyError, ApiKeyErrorKind};
+pub use key::{ApiKey, ApiKeySecret, KeyId, ParseProblem, ParsedKey};
+pub use keys::{
+    ApiKeys, DEFAULT_ENV, DEFAULT_MAX_KEYS_PER_OWNER, DEFAULT_ROTATION_GRACE, KeyInfo, KeyRequest,
+    MAX_ROTATION_GRACE, MIN_PEPPER_BYTES, NewKey, Pepper,
+};
+pub use palisade_errors::StoreError;
+pub use store::{DEFAULT_MAX_KEYS, KeyRecord, KeyStatus, KeyStore, MemoryKeyStore};
