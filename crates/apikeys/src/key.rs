@@ -296,6 +296,29 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_environment_and_largest_values_parse_and_one_more_char_does_not() {
+        // Built independently (Python: base62 of 2^128-1 and 2^256-1, zlib.crc32).
+        let longest = "pal_eeeeeeeeeeeeeeee_7n42DGM5Tflk9n8mt7Fhc7_\
+                       yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp10KBp9L";
+        assert_eq!(longest.len(), MAX_KEY_CHARS);
+        let parsed = parse(longest).unwrap();
+        assert_eq!(parsed.env(), "eeeeeeeeeeeeeeee");
+        assert_eq!(parsed.secret().expose_secret(), &[0xff; 32]);
+        let seventeen = longest.replacen("pal_e", "pal_ee", 1);
+        assert_eq!(parse(&seventeen).unwrap_err(), ParseProblem::Length);
+        let test = "pal_test_00000000000000000003D7_\
+                    ULrwNTJa3CHVaAVmO8lHlO4Afd3drtx651MXvhT4GuW17CQkk";
+        assert_eq!(parse(test).unwrap().env(), "test");
+        let upper = test.replacen("test", "TEST", 1);
+        assert_eq!(parse(&upper).unwrap_err(), ParseProblem::Layout);
+        let overflow = "pal_live_zzzzzzzzzzzzzzzzzzzzzz_\
+                        ULrwNTJa3CHVaAVmO8lHlO4Afd3drtx651MXvhT4GuW17CQkk";
+        assert_eq!(parse(overflow).unwrap_err(), ParseProblem::Charset);
+        let typo = test.replacen("ULrw", "ULrx", 1);
+        assert_eq!(parse(&typo).unwrap_err(), ParseProblem::Checksum);
+    }
+
+    #[test]
     fn generated_keys_parse_and_differ() {
         let (a, secret) = generate("test").unwrap();
         let (b, _) = generate("test").unwrap();
