@@ -6,6 +6,7 @@
 //! every `cargo test`, so a crash once found stays fixed without a fuzz run.
 //! Each `run` panics when its property does not hold and returns otherwise.
 
+pub mod apikey_parse;
 pub mod cors_origin;
 pub mod csp_parse_or_build;
 pub mod dotenv_parse;
@@ -21,6 +22,7 @@ pub mod refresh_cookie;
 
 /// The names of the properties, one per fuzz target.
 pub const TARGETS: &[&str] = &[
+    "apikey_parse",
     "cors_origin",
     "csp_parse_or_build",
     "dotenv_parse",
@@ -38,6 +40,7 @@ pub const TARGETS: &[&str] = &[
 /// The property of target `name`, if there is one.
 pub fn property(name: &str) -> Option<fn(&[u8])> {
     let run: fn(&[u8]) = match name {
+        "apikey_parse" => apikey_parse::run,
         "cors_origin" => cors_origin::run,
         "csp_parse_or_build" => csp_parse_or_build::run,
         "dotenv_parse" => dotenv_parse::run,
