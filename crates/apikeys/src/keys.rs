@@ -3,21 +3,17 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use palisade_errors::{SecurityEvent, StoreError, SubjectHash};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use crate::cidr::Cidr;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::error::{ApiKeyError, ApiKeyErrorKind};
 use crate::key::{self, ApiKey, KeyId};
+use crate::pepper::Pepper;
 use crate::store::{KeyRecord, KeyStatus, KeyStore};
 
-/// The shortest pepper accepted, in bytes.
-pub const MIN_PEPPER_BYTES: usize = 32;
 /// Keys one owner may hold by default (dead ones not counted).
 pub const DEFAULT_MAX_KEYS_PER_OWNER: usize = 20;
 /// How long a rotated key keeps working by default.
@@ -26,68 +22,6 @@ pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// The environment of keys by default.
 pub const DEFAULT_ENV: &str = "live";
-
-/// The server-side secret the stored HMACs are keyed with, and its id (kept
-/// with each key, so a new pepper can take over while keys made under an
-/// old one still verify). Wiped on drop; `Debug` shows the id only.
-#[derive(Clone)]
-pub struct Pepper {
-    id: String,
-    key: Zeroizing<Vec<u8>>,
-}
-
-impl Pepper {
-    /// A pepper of at least [`MIN_PEPPER_BYTES`] bytes, its id 1 to 32 of
-    /// `[A-Za-z0-9-]`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigErrorKind::InvalidPepper`] otherwise.
-    pub fn new(id: &str, key: Vec<u8>) -> Result<Pepper, ConfigError> {
-        let key = Zeroizing::new(key);
-        let id_ok = (1..=32).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !id_ok {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidPepper,
-                "pepper id must be 1 to 32 of A-Z, a-z, 0-9 and -",
-            ));
-        }
-        if key.len() < MIN_PEPPER_BYTES {
-            return Err(ConfigError::new(
-                ConfigErrorKind::InvalidPepper,
-                "pepper must be at least 32 bytes",
-            ));
-        }
-        Ok(Pepper {
-            id: id.to_owned(),
-            key,
-        })
-    }
-
-    /// The id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn hmac(&self, secret: &[u8; 32]) -> [u8; 32] {
-        #[cfg(test)]
-        tests::HMACS.with(|count| count.set(count.get() + 1));
-        // HMAC takes a key of any length.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(secret);
-        mac.finalize().into_bytes().into()
-    }
-}
-
-impl std::fmt::Debug for Pepper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pepper")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What a new key is for: its owner, name, scopes, lifetime and allow-list.
 #[derive(Clone, Debug)]
@@ -262,7 +196,8 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
     ///
     /// [`ConfigErrorKind::InvalidPepper`] if its id is already held.
     pub fn with_old_pepper(mut self, pepper: Pepper) -> Result<Self, ConfigError> {
-        if pepper.id == self.pepper.id || self.old_peppers.iter().any(|p| p.id == pepper.id) {
+        if pepper.id() == self.pepper.id() || self.old_peppers.iter().any(|p| p.id() == pepper.id())
+        {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidPepper,
                 "two peppers with one id",
@@ -373,7 +308,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         })?;
         let record = KeyRecord {
             key_id: key.key_id(),
-            pepper_id: self.pepper.id.clone(),
+            pepper_id: self.pepper.id().to_owned(),
             secret_hmac: self.pepper.hmac(secret.expose_secret()),
             owner,
             name,
@@ -605,7 +540,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         // the current pepper is used, so the work is the same.
         std::iter::once(&self.pepper)
             .chain(&self.old_peppers)
-            .find(|pepper| pepper.id == id)
+            .find(|pepper| pepper.id() == id)
             .unwrap_or(&self.pepper)
     }
 
@@ -630,12 +565,8 @@ mod tests {
     use super::*;
     use crate::store::MemoryKeyStore;
 
-    thread_local! {
-        pub(super) static HMACS: Cell<u32> = const { Cell::new(0) };
-    }
-
     fn hmacs() -> u32 {
-        HMACS.with(Cell::get)
+        crate::pepper::HMACS.with(Cell::get)
     }
 
     /// An unknown key id and a wrong secret take the same path: one store

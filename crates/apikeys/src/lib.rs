@@ -8,6 +8,7 @@ mod config;
 mod error;
 pub mod key;
 mod keys;
+mod pepper;
 pub mod store;
 
 pub use cidr::Cidr;
@@ -17,7 +18,8 @@ pub use error::{ApiKeyError, ApiKeyErrorKind};
 pub use key::{ApiKey, ApiKeySecret, KeyId, ParseProblem, ParsedKey};
 pub use keys::{
     ApiKeys, DEFAULT_ENV, DEFAULT_MAX_KEYS_PER_OWNER, DEFAULT_ROTATION_GRACE, KeyInfo, KeyRequest,
-    MAX_ROTATION_GRACE, MIN_PEPPER_BYTES, NewKey, Pepper,
+    MAX_ROTATION_GRACE, NewKey,
 };
 pub use palisade_errors::StoreError;
+pub use pepper::{MIN_PEPPER_BYTES, Pepper};
 pub use store::{DEFAULT_MAX_KEYS, KeyRecord, KeyStatus, KeyStore, MemoryKeyStore};
