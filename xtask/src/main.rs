@@ -113,22 +113,32 @@ fn ensure_installed(subcommand: &str, krate: &str, version: Option<&str>) -> Res
     )
 }
 
-/// The Python of a venv under `target/py-venv` with the interop peers
-/// (PyJWT), created on first use from the machine's `python3`.
+/// What the venv under `target/py-venv` holds: PyJWT for the interop tests,
+/// argon2-cffi for the passwords benchmark.
+const PYTHON_PACKAGES: [&str; 2] = ["PyJWT==2.10.1", "argon2-cffi==25.1.0"];
+
+/// The Python of a venv under `target/py-venv` with the interop and bench
+/// peers ([`PYTHON_PACKAGES`]), created on first use from the machine's
+/// `python3` (and topped up when the list changed).
 fn python_venv() -> Result<PathBuf> {
     let venv = workspace_root().join("target").join("py-venv");
     let python = venv.join("bin").join("python");
     let ready = venv.join(".palisade-ready");
-    if !ready.exists() {
+    let wanted = format!("{}\n", PYTHON_PACKAGES.join("\n"));
+    if std::fs::read_to_string(&ready).ok().as_deref() != Some(wanted.as_str()) {
+        if !python.exists() {
+            run(
+                "python venv",
+                Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            )?;
+        }
         run(
-            "python venv",
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            &format!("pip install {}", PYTHON_PACKAGES.join(" ")),
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet"])
+                .args(PYTHON_PACKAGES),
         )?;
-        run(
-            "pip install PyJWT",
-            Command::new(&python).args(["-m", "pip", "install", "--quiet", "PyJWT==2.10.1"]),
-        )?;
-        std::fs::write(&ready, "PyJWT==2.10.1\n")
+        std::fs::write(&ready, wanted)
             .map_err(|error| format!("writing {}: {error}", ready.display()))?;
     }
     Ok(python)
@@ -385,13 +395,22 @@ fn fuzz(target: Option<&str>, seconds: u64) -> Result {
 
 /// Runs the criterion benches, then prints, for every benchmark group that
 /// measured both a `palisade` and a `peer` function in this run, the ratio of
-/// their mean times (below 1 means Palisade is faster).
+/// their mean times (below 1 means Palisade is faster). Peers outside Rust
+/// (argon2-cffi, redis-benchmark) are compared by the bench binaries
+/// themselves, on lines of their own output; they find the venv's Python in
+/// `PALISADE_PYTHON`.
 fn bench() -> Result {
     let started = std::time::SystemTime::now();
-    run(
-        "bench",
-        cargo().args(["bench", "--workspace", "--all-features"]),
-    )?;
+    let mut command = cargo();
+    command.args(["bench", "--workspace", "--all-features"]);
+    // Without the venv the benches still run; their Python peers say "skipped".
+    match python_venv() {
+        Ok(python) => {
+            command.env("PALISADE_PYTHON", python);
+        }
+        Err(error) => eprintln!("xtask: bench without the Python peers: {error}"),
+    }
+    run("bench", &mut command)?;
     let criterion = workspace_root().join("target").join("criterion");
     let mut groups: Vec<PathBuf> = std::fs::read_dir(&criterion)
         .map_err(|error| format!("bench: no results in {}: {error}", criterion.display()))?
