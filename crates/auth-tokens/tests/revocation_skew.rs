@@ -218,10 +218,13 @@ async fn issuer_clock_ahead_or_behind_within_leeway_cannot_outlive_logout_everyw
         // A store in use for an hour: its epoch began before these logins.
         // (A store's first epoch refuses tokens issued, by the verifier's
         // reckoning, before it: see `RedisRevocationStore::readiness`.)
+        // Written whether or not the store's first-use write of every
+        // slot's sentinel reached this slot yet: under load it may not have
+        // within the store's timeout, and the slot would then start its
+        // first epoch at the login below.
         let _: () = redis::cmd("SET")
             .arg(revocations.epoch_key(&subject))
             .arg(store_now - 3_600)
-            .arg("XX")
             .arg("EX")
             .arg(600)
             .query_async(&mut connection)
