@@ -13,11 +13,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+#[path = "support/chromium.rs"]
+mod chromium;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -30,6 +29,8 @@ use palisade_axum::headers::{Nonce, SecurityHeadersLayer};
 use palisade_headers::csp::Csp;
 use palisade_headers::{CorsPolicy, HeaderPolicy, Source};
 use tokio::net::TcpListener;
+
+use chromium::{chromium_or_skip, dump_dom};
 
 const APP_JS: &str = r#"
 const api = document.body.dataset.api;
@@ -180,67 +181,9 @@ fn pages(api: SocketAddr) -> Router {
         .with_state(api)
 }
 
-fn chromium() -> Option<PathBuf> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|path| path.exists())
-}
-
-/// Loads `url` in a fresh headless Chromium profile and returns the DOM after
-/// the page's scripts settled.
-fn dump_dom(browser: &PathBuf, url: &str) -> String {
-    static PROFILES: AtomicU32 = AtomicU32::new(0);
-    let profile = std::env::temp_dir().join(format!(
-        "palisade-chromium-{}-{}",
-        std::process::id(),
-        PROFILES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&profile);
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().expect("chromium runs").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish loading {url} within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().expect("chromium output");
-    let _ = std::fs::remove_dir_all(profile);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_enforces_cors_and_csp() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Chromium is required under CI=true (apt-get install chromium)"
-        );
-        eprintln!("skipping: Chromium is not installed");
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     // Bind the page listeners first: the API's allow-list names one of them.
@@ -257,7 +200,7 @@ async fn chromium_enforces_cors_and_csp() {
     let allowed = {
         let browser = browser.clone();
         let url = format!("http://{allowed_page}/");
-        tokio::task::spawn_blocking(move || dump_dom(&browser, &url))
+        tokio::task::spawn_blocking(move || dump_dom(&browser, &url, 10000))
             .await
             .unwrap()
     };
@@ -286,7 +229,7 @@ async fn chromium_enforces_cors_and_csp() {
     let disallowed = {
         let browser = browser.clone();
         let url = format!("http://{disallowed_page}/");
-        tokio::task::spawn_blocking(move || dump_dom(&browser, &url))
+        tokio::task::spawn_blocking(move || dump_dom(&browser, &url, 10000))
             .await
             .unwrap()
     };
@@ -310,7 +253,7 @@ async fn chromium_enforces_cors_and_csp() {
     // The html() preset as it ships: external script runs, inline does not.
     let plain = {
         let url = format!("http://{allowed_page}/plain");
-        tokio::task::spawn_blocking(move || dump_dom(&browser, &url))
+        tokio::task::spawn_blocking(move || dump_dom(&browser, &url, 10000))
             .await
             .unwrap()
     };

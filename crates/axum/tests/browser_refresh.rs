@@ -18,17 +18,17 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+#[path = "support/chromium.rs"]
+mod chromium;
 #[path = "support/refresh_app.rs"]
 mod refresh_app;
-
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use tokio::net::TcpListener;
+
+use chromium::{chromium_or_skip, dump_dom};
 
 const PAGE_JS: &str = r#"
 function out(id, text) {
@@ -91,63 +91,9 @@ const ATTACK_JS: &str = r#"
 })();
 "#;
 
-fn chromium() -> Option<PathBuf> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|path| path.exists())
-}
-
-/// Loads `url` in a fresh headless Chromium profile and returns the DOM
-/// after the page's scripts settled.
-fn dump_dom(browser: &PathBuf, url: &str) -> String {
-    let profile =
-        std::env::temp_dir().join(format!("palisade-chromium-refresh-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().expect("chromium runs").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish loading {url} within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().expect("chromium output");
-    let _ = std::fs::remove_dir_all(profile);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_keeps_the_refresh_cookie_from_a_same_site_attacker() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Chromium is required under CI=true (apt-get install chromium)"
-        );
-        eprintln!("skipping: Chromium is not installed");
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     let app_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -176,7 +122,7 @@ async fn chromium_keeps_the_refresh_cookie_from_a_same_site_attacker() {
     tokio::spawn(async move { axum::serve(attacker_listener, attacker).await.unwrap() });
 
     let url = format!("{app_origin}/");
-    let dom = tokio::task::spawn_blocking(move || dump_dom(&browser, &url))
+    let dom = tokio::task::spawn_blocking(move || dump_dom(&browser, &url, 15000))
         .await
         .unwrap();
     assert!(dom.contains("done=yes"), "page did not finish: {dom}");
