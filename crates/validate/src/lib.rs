@@ -4,6 +4,10 @@
 mod error;
 
 // Typed input: ids, PATCH tri-state, strings, URLs, redirects, LIKE, HTML.
+mod ids;
+mod patch;
+pub use ids::{HexId, HexIdAnyCase, IdError, IdErrorKind, IdRejection, PathId, Ulid, Uuid};
+pub use patch::{Patch, UpdateMode, UpdateRefused, UpdateRules};
 
 // Request limits: body, headers, URL, query, content type, JSON shape, hosts.
 

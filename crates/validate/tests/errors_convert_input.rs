@@ -1,0 +1,54 @@
+//! Every public error of the typed-input modules converts into the envelope
+//! with `?`, with a fixed status (CONTRIBUTING.md, "Errors"): a malformed
+//! path id is a 404 without details, a broken update rule a 422 with them.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::error::Error as _;
+
+use palisade_errors::{Error, ErrorKind};
+use palisade_validate::{HexId, Patch, PathId, UpdateRules, Uuid};
+
+fn assert_converted(error: &Error, kind: ErrorKind, status: u16) {
+    assert_eq!(error.kind(), kind, "{error:?}");
+    assert_eq!(error.status(), status);
+    assert!(
+        error.source().is_some(),
+        "the core error is kept as the source"
+    );
+}
+
+fn parse_id() -> Result<(), Error> {
+    let _id: Uuid = "not-a-uuid".parse()?;
+    Ok(())
+}
+
+fn path_id() -> Result<(), Error> {
+    let _id = HexId::<32>::from_param("id", "1 OR 1=1")?;
+    Ok(())
+}
+
+fn update() -> Result<(), Error> {
+    UpdateRules::put()
+        .required("name", &Patch::<String>::Absent)
+        .finish()?;
+    Ok(())
+}
+
+#[test]
+fn id_errors_are_404_without_details() {
+    for error in [parse_id().unwrap_err(), path_id().unwrap_err()] {
+        assert_converted(&error, ErrorKind::NotFound, 404);
+        assert!(error.details().is_empty(), "a 404 does not say why");
+        let body = String::from_utf8(error.to_json(None)).unwrap();
+        assert!(!body.contains("OR 1=1") && !body.contains("not-a-uuid"));
+    }
+}
+
+#[test]
+fn update_rules_are_422_with_field_paths() {
+    let error = update().unwrap_err();
+    assert_converted(&error, ErrorKind::ValidationFailed, 422);
+    assert_eq!(error.details()[0].field(), "name");
+    assert_eq!(error.details()[0].code(), "required");
+}
