@@ -10,7 +10,13 @@ pub use ids::{HexId, HexIdAnyCase, IdError, IdErrorKind, IdRejection, PathId, Ul
 pub use patch::{Patch, UpdateMode, UpdateRefused, UpdateRules};
 
 // Request limits: body, headers, URL, query, content type, JSON shape, hosts.
+pub mod content_type;
+pub mod hosts;
+pub mod json;
+pub mod limits;
+mod refusal;
 
 // Uploads.
 
 pub use error::{ConfigError, ConfigErrorKind};
+pub use refusal::Refusal;
