@@ -9,6 +9,7 @@ mod error;
 pub mod key;
 mod keys;
 mod pepper;
+pub mod request;
 pub mod store;
 
 pub use cidr::Cidr;
