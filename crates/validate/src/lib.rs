@@ -4,10 +4,17 @@
 mod error;
 
 // Typed input: ids, PATCH tri-state, strings, URLs, redirects, LIKE, HTML.
+mod field_reason;
 mod ids;
 mod patch;
+mod text;
+pub use field_reason::FieldReason;
 pub use ids::{HexId, HexIdAnyCase, IdError, IdErrorKind, IdRejection, PathId, Ulid, Uuid};
 pub use patch::{Patch, UpdateMode, UpdateRefused, UpdateRules};
+pub use text::{
+    Email, MAX_EMAIL_LEN, MAX_EMAIL_LOCAL_LEN, Slug, TextError, TextErrorKind, Username,
+    clean_line, is_control_or_format, nfc, nfkc, strip_controls, strip_controls_multiline,
+};
 
 // Request limits: body, headers, URL, query, content type, JSON shape, hosts.
 pub mod content_type;

@@ -7,7 +7,7 @@
 use std::error::Error as _;
 
 use palisade_errors::{Error, ErrorKind};
-use palisade_validate::{HexId, Patch, PathId, UpdateRules, Uuid};
+use palisade_validate::{Email, FieldReason, HexId, Patch, PathId, UpdateRules, Uuid};
 
 fn assert_converted(error: &Error, kind: ErrorKind, status: u16) {
     assert_eq!(error.kind(), kind, "{error:?}");
@@ -51,4 +51,25 @@ fn update_rules_are_422_with_field_paths() {
     assert_converted(&error, ErrorKind::ValidationFailed, 422);
     assert_eq!(error.details()[0].field(), "name");
     assert_eq!(error.details()[0].code(), "required");
+}
+
+fn email_field() -> Result<(), Error> {
+    Email::parse("not an address").map_err(|e| e.at("contact.email"))?;
+    Ok(())
+}
+
+fn email_bare() -> Result<(), Error> {
+    let _email: Email = "not an address".parse()?;
+    Ok(())
+}
+
+#[test]
+fn text_errors_are_422_with_the_field_path() {
+    let error = email_field().unwrap_err();
+    assert_converted(&error, ErrorKind::ValidationFailed, 422);
+    assert_eq!(error.details()[0].field(), "contact.email");
+    assert_eq!(error.details()[0].code(), "invalid_format");
+    let body = String::from_utf8(error.to_json(None)).unwrap();
+    assert!(!body.contains("not an address"), "{body}");
+    assert_converted(&email_bare().unwrap_err(), ErrorKind::ValidationFailed, 422);
 }

@@ -6,7 +6,9 @@
 
 use palisade_errors::SecurityEvent;
 use palisade_errors::testing::EventCapture;
-use palisade_validate::{HexId, Patch, PathId, Ulid, UpdateRules, Uuid};
+use palisade_validate::{
+    Email, FieldReason, HexId, Patch, PathId, Ulid, UpdateRules, Username, Uuid,
+};
 
 #[test]
 fn malformed_path_ids_are_logged_by_field_never_by_value() {
@@ -53,4 +55,23 @@ fn broken_update_rules_are_logged_by_field_never_by_value() {
         Some("name:null_not_allowed,email:required")
     );
     capture.assert_absent("my secret bio");
+}
+
+#[test]
+fn refused_strings_are_logged_by_field_never_by_value() {
+    let capture = EventCapture::new();
+    {
+        let _guard = capture.set_default();
+        let _ =
+            Email::parse("victim@example.com\r\nBcc: leak@evil.example").map_err(|e| e.at("email"));
+        let _ = Username::parse("\u{202e}nimda-SECRET").map_err(|e| e.at("profile.username"));
+    }
+    let events = capture.named(SecurityEvent::InputValidationFail);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].field("field"), Some("email"));
+    assert_eq!(events[0].field("reason"), Some("invalid_character"));
+    assert_eq!(events[1].field("field"), Some("profile.username"));
+    for needle in ["victim", "leak@evil", "Bcc", "nimda", "SECRET"] {
+        capture.assert_absent(needle);
+    }
 }
