@@ -14,6 +14,8 @@ mod identity;
 pub mod ratelimit;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "validate")]
+pub mod validate;
 
 pub use compose::{Hardening, Layered};
 pub use error::ApiError;

@@ -16,6 +16,8 @@ pub mod ratelimit;
 mod request_id;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "validate")]
+pub mod validate;
 
 pub use compose::Hardening;
 pub use error::ApiError;

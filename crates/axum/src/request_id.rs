@@ -92,6 +92,19 @@ fn generate() -> RequestId {
 
 fn finish(response: Response, id: &RequestId) -> Response {
     let (mut parts, body) = response.into_parts();
+    // An envelope rendered with this id and a status no `ErrorKind` has
+    // (the handler timeout's optional 504): kept as it is.
+    #[cfg(feature = "validate")]
+    if parts
+        .extensions
+        .get::<crate::validate::FinalEnvelope>()
+        .is_some()
+    {
+        parts
+            .headers
+            .insert(REQUEST_ID_HEADER, id.to_header_value());
+        return Response::from_parts(parts, body);
+    }
     let error = parts.extensions.get::<Error>().cloned().or_else(|| {
         // A bare error response axum produced on its own (default 404, 405
         // with `Allow`, a rejection with a text body): its body is dropped, so no

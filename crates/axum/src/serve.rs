@@ -156,6 +156,26 @@ setters! {
 }
 
 impl ServeConfigBuilder {
+    /// Takes the head and body limits from the one source of truth, the
+    /// application's [`RequestLimits`](palisade_validate::limits::RequestLimits)
+    /// (feature `validate`): `max_uri_bytes`, `max_header_count` and
+    /// `max_header_bytes` become RequestLimits' own, `max_body_bytes` its
+    /// largest route cap (so an upload route's declared length gets
+    /// through to the route's own check). Raise `max_header_bytes` after
+    /// it to let heads larger than twice that reach the server at all (see
+    /// the crate README: hyper answers a bare 431 above twice the head limits).
+    #[cfg(feature = "validate")]
+    pub fn request_limits(
+        mut self,
+        limits: &palisade_validate::limits::RequestLimits,
+    ) -> ServeConfigBuilder {
+        self.0.max_uri_bytes = limits.max_uri_bytes();
+        self.0.max_header_count = limits.max_header_count();
+        self.0.max_header_bytes = limits.max_header_bytes();
+        self.0.max_body_bytes = limits.largest_body_cap();
+        self
+    }
+
     /// The configuration, or which setting is unusable and why.
     pub fn build(self) -> Result<ServeConfig, io::Error> {
         self.0.validate().map(|()| self.0)

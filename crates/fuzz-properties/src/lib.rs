@@ -13,6 +13,7 @@ pub mod dotenv_parse;
 pub mod env_value_parse;
 pub mod error_envelope;
 pub mod forwarded_header;
+pub mod json_depth;
 pub mod jwt_claims;
 pub mod jwt_verify;
 pub mod phc_parse;
@@ -29,6 +30,7 @@ pub const TARGETS: &[&str] = &[
     "env_value_parse",
     "error_envelope",
     "forwarded_header",
+    "json_depth",
     "jwt_claims",
     "jwt_verify",
     "phc_parse",
@@ -47,6 +49,7 @@ pub fn property(name: &str) -> Option<fn(&[u8])> {
         "env_value_parse" => env_value_parse::run,
         "error_envelope" => error_envelope::run,
         "forwarded_header" => forwarded_header::run,
+        "json_depth" => json_depth::run,
         "jwt_claims" => jwt_claims::run,
         "jwt_verify" => jwt_verify::run,
         "phc_parse" => phc_parse::run,

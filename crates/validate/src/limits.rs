@@ -489,6 +489,16 @@ impl BodyLimit {
     }
 }
 
+/// A body an adapter's own reader found over its cap (413), logged.
+pub fn body_too_large() -> Refusal {
+    Refusal::new(ErrorKind::PayloadTooLarge, "body_too_large", "body")
+}
+
+/// A body that ended early or broke off while being read (400), logged.
+pub fn body_unreadable() -> Refusal {
+    Refusal::new(ErrorKind::BadRequest, "body_unreadable", "body")
+}
+
 fn bad_length() -> Refusal {
     Refusal::new(
         ErrorKind::BadRequest,

@@ -1,0 +1,427 @@
+//! Request validation for actix-web (feature `validate`), over `palisade-validate`.
+//!
+//! | middleware / extractor | refuses | status |
+//! |---|---|---|
+//! | [`EnforceLimits`] | oversized head, target, query; a body over its route's cap, declared or streamed | 431, 414, 400, 413 |
+//! | [`ValidJson`] | wrong `Content-Type`, malformed JSON, JSON over the shape limits or of the wrong type | 415, 400, 422 |
+//! | [`TrustedHost`] | a `Host` not on the allow-list | 400 |
+//! | [`RequestTimeout`] | a handler past its deadline (dropped) | 503 (or 504) |
+//! | [`Id`] | a malformed path id, before the handler runs | 404 |
+//!
+//! Register them inside [`Harden`](crate::Harden) (`App::new().wrap(EnforceLimits::new(..)).wrap(Harden::new())`,
+//! or as `Hardening`'s limit), so their refusals carry the request id.
+//!
+//! **One source of truth for the body cap.** [`EnforceLimits`] applies the
+//! cap of the request's route from [`RequestLimits`] and [`ValidJson`]
+//! reads up to it. actix's own extractors keep their own defaults
+//! (`web::Bytes`/`String` 256 KiB through `PayloadConfig`, `web::Json`
+//! 2 MiB through `JsonConfig`): set them to `limits.largest_body_cap()` or
+//! use [`ValidJson`] and `web::Payload`, so only Palisade's cap decides.
+
+use std::cell::OnceCell;
+use std::future::{Future, Ready, ready};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::PayloadError;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use futures_util::{Stream, StreamExt};
+use palisade_errors::{Error, ErrorKind};
+use palisade_validate::content_type::JsonContentType;
+use palisade_validate::hosts::TrustedHosts;
+use palisade_validate::json::{self, JsonLimits};
+use palisade_validate::limits::{self, BodyLimit, RequestLimits};
+use palisade_validate::{PathId, Refusal};
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+type Boxed = LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>;
+
+/// The request head as `http` 1 parts (actix-web 4 is on `http` 0.2):
+/// method, target, version and headers, copied by bytes.
+fn parts_of(request: &ServiceRequest) -> http::request::Parts {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method =
+        http::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
+    parts.uri = http::Uri::try_from(request.uri().to_string()).unwrap_or_default();
+    parts.version = match request.version() {
+        actix_web::http::Version::HTTP_09 => http::Version::HTTP_09,
+        actix_web::http::Version::HTTP_10 => http::Version::HTTP_10,
+        actix_web::http::Version::HTTP_2 => http::Version::HTTP_2,
+        _ => http::Version::HTTP_11,
+    };
+    for (name, value) in request.headers() {
+        // Invariant: both crates accept the same header bytes.
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            parts.headers.append(name, value);
+        }
+    }
+    parts
+}
+
+fn refuse(request: ServiceRequest, error: impl Into<Error>) -> Boxed {
+    let response = request.error_response(ApiError(error.into()));
+    Box::pin(ready(Ok(response)))
+}
+
+/// What [`ValidJson`] reads under: the media-type rule and the shape
+/// limits. Register it with `app_data(config)` (app, scope or resource).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ValidJsonConfig {
+    /// The media-type rule (default `application/json` only).
+    pub content_type: JsonContentType,
+    /// The shape limits (default depth 64).
+    pub limits: JsonLimits,
+}
+
+/// The cap [`EnforceLimits`] chose for this request's body.
+#[derive(Clone, Copy, Debug)]
+struct BodyCap(u64);
+
+macro_rules! transform {
+    ($transform:ident, $service:ident, |$this:ident, $inner:ident| $make:expr) => {
+        impl<S, B> Transform<S, ServiceRequest> for $transform
+        where
+            S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>
+                + 'static,
+            B: MessageBody + 'static,
+        {
+            type Response = ServiceResponse<BoxBody>;
+            type Error = actix_web::Error;
+            type Transform = $service<S>;
+            type InitError = ();
+            type Future = Ready<Result<$service<S>, ()>>;
+
+            fn new_transform(&self, $inner: S) -> Self::Future {
+                let $this = self;
+                ready(Ok($make))
+            }
+        }
+    };
+}
+
+/// Applies [`RequestLimits`]: head checks before the handler, the body cap
+/// of the request's route on the declared length and on the stream. A body
+/// that goes over its cap while streaming stops at the first chunk past it:
+/// the handler is dropped and the client gets the 413 envelope.
+#[derive(Clone, Debug)]
+pub struct EnforceLimits {
+    limits: Arc<RequestLimits>,
+}
+
+impl EnforceLimits {
+    /// The middleware for `limits`.
+    pub fn new(limits: RequestLimits) -> EnforceLimits {
+        EnforceLimits {
+            limits: Arc::new(limits),
+        }
+    }
+}
+
+transform!(EnforceLimits, EnforceLimitsMiddleware, |this, service| {
+    EnforceLimitsMiddleware {
+        service: Rc::new(service),
+        limits: Arc::clone(&this.limits),
+    }
+});
+
+/// The service made by [`EnforceLimits`].
+#[derive(Debug)]
+pub struct EnforceLimitsMiddleware<S> {
+    service: Rc<S>,
+    limits: Arc<RequestLimits>,
+}
+
+impl<S, B> Service<ServiceRequest> for EnforceLimitsMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = Boxed;
+
+    forward_ready!(service);
+
+    fn call(&self, mut request: ServiceRequest) -> Boxed {
+        let parts = parts_of(&request);
+        let checked = self
+            .limits
+            .check_head(&parts)
+            .and_then(|()| self.limits.body_limit(&parts));
+        let limit = match checked {
+            Ok(limit) => limit,
+            Err(refusal) => return refuse(request, refusal),
+        };
+        request.extensions_mut().insert(BodyCap(limit.cap()));
+        let tripped = Rc::new(OnceCell::new());
+        let payload = CappedPayload {
+            inner: Some(request.take_payload()),
+            limit,
+            tripped: Rc::clone(&tripped),
+        };
+        request.set_payload(Payload::from(
+            Box::pin(payload) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+        ));
+        let mut response = Box::pin(self.service.call(request));
+        Box::pin(async move {
+            // Dropped as soon as the body went over its cap.
+            let outcome = std::future::poll_fn(|cx| {
+                let polled = response.as_mut().poll(cx);
+                if let Some(refusal) = tripped.get() {
+                    return Poll::Ready(Err(refusal.clone()));
+                }
+                polled.map(Ok)
+            })
+            .await;
+            match outcome {
+                Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
+                // Logged when the cap was crossed.
+                Err(refusal) => Err(ApiError(refusal.into()).into()),
+            }
+        })
+    }
+}
+
+/// The request payload counted against its cap as it streams.
+struct CappedPayload {
+    inner: Option<Payload>,
+    limit: BodyLimit,
+    tripped: Rc<OnceCell<Refusal>>,
+}
+
+impl Stream for CappedPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => match this.limit.record(chunk.len()) {
+                Ok(()) => Poll::Ready(Some(Ok(chunk))),
+                Err(refusal) => {
+                    this.inner = None;
+                    let _ = this.tripped.set(refusal);
+                    Poll::Ready(Some(Err(PayloadError::Overflow)))
+                }
+            },
+            other => other,
+        }
+    }
+}
+
+/// A JSON body checked by `palisade-validate`: `Content-Type` (415), read
+/// up to the route's body cap (413), scanned for depth, keys and array
+/// length while parsing (422 with the field path; 10 000 levels cannot
+/// overflow the stack), syntax (400), then deserialised into `T` (a type
+/// mismatch is 422 with the field path).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<ValidJson<T>, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let config = request
+            .app_data::<ValidJsonConfig>()
+            .copied()
+            .unwrap_or_default();
+        let mut content_type = http::HeaderMap::new();
+        for value in request.headers().get_all("content-type") {
+            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                content_type.append(http::header::CONTENT_TYPE, value);
+            }
+        }
+        let cap = request
+            .extensions()
+            .get::<BodyCap>()
+            .map_or(limits::DEFAULT_MAX_BODY_BYTES, |cap| cap.0);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            config
+                .content_type
+                .check(&content_type)
+                .map_err(|refusal| ApiError(refusal.into()))?;
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|error| match error {
+                    // EnforceLimits logged the refusal and answers for it.
+                    PayloadError::Overflow => {
+                        ApiError(Error::new(ErrorKind::PayloadTooLarge).logged())
+                    }
+                    _ => ApiError(limits::body_unreadable().into()),
+                })?;
+                if (body.len() + chunk.len()) as u64 > cap {
+                    return Err(ApiError(limits::body_too_large().into()).into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            json::from_slice(&body, &config.limits)
+                .map(ValidJson)
+                .map_err(|error| ApiError(error.into()).into())
+        })
+    }
+}
+
+/// Checks the request's host against [`TrustedHosts`] (400 envelope).
+/// `X-Forwarded-Host` is read only when the peer is one of the
+/// [`trusted_proxies`](Self::trusted_proxies).
+#[derive(Clone, Debug)]
+pub struct TrustedHost {
+    hosts: Arc<TrustedHosts>,
+    proxies: Arc<[IpAddr]>,
+}
+
+impl TrustedHost {
+    /// The middleware for `hosts`, trusting no proxy.
+    pub fn new(hosts: TrustedHosts) -> TrustedHost {
+        TrustedHost {
+            hosts: Arc::new(hosts),
+            proxies: Arc::from([]),
+        }
+    }
+
+    /// The proxies whose `X-Forwarded-Host` is read.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.proxies = proxies.into_iter().collect();
+        self
+    }
+}
+
+transform!(TrustedHost, TrustedHostMiddleware, |this, service| {
+    TrustedHostMiddleware {
+        service,
+        config: this.clone(),
+    }
+});
+
+/// The service made by [`TrustedHost`].
+#[derive(Debug)]
+pub struct TrustedHostMiddleware<S> {
+    service: S,
+    config: TrustedHost,
+}
+
+impl<S, B> Service<ServiceRequest> for TrustedHostMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = Boxed;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Boxed {
+        let from_proxy = request
+            .peer_addr()
+            .is_some_and(|peer| self.config.proxies.contains(&peer.ip()));
+        if let Err(refusal) = self.config.hosts.check(&parts_of(&request), from_proxy) {
+            return refuse(request, refusal);
+        }
+        let response = self.service.call(request);
+        Box::pin(async move { response.await.map(ServiceResponse::map_into_boxed_body) })
+    }
+}
+
+/// Answers for a handler that misses its deadline and drops it (its
+/// future is cancelled at its next `.await`): the 503 `unavailable`
+/// envelope. Never 408, which says the *client* was slow and invites an
+/// automatic retry of a request that may have run in part.
+///
+/// (The axum layer can answer 504 instead; on actix, [`Harden`](crate::Harden)
+/// renders every error from its `palisade_errors::ErrorKind`, and 504 has
+/// none, so the status here is always 503.)
+#[derive(Clone, Copy, Debug)]
+pub struct RequestTimeout {
+    deadline: Duration,
+}
+
+impl RequestTimeout {
+    /// Handlers get `deadline`.
+    pub fn new(deadline: Duration) -> RequestTimeout {
+        RequestTimeout { deadline }
+    }
+}
+
+transform!(RequestTimeout, RequestTimeoutMiddleware, |this, service| {
+    RequestTimeoutMiddleware {
+        service,
+        config: *this,
+    }
+});
+
+/// The service made by [`RequestTimeout`].
+#[derive(Debug)]
+pub struct RequestTimeoutMiddleware<S> {
+    service: S,
+    config: RequestTimeout,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestTimeoutMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = Boxed;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Boxed {
+        let deadline = self.config.deadline;
+        let response = self.service.call(request);
+        Box::pin(async move {
+            match tokio::time::timeout(deadline, response).await {
+                Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
+                Err(_) => {
+                    tracing::warn!(
+                        reason = "handler_timeout",
+                        deadline_ms = deadline.as_millis() as u64,
+                        "handler missed its deadline and was cancelled"
+                    );
+                    Err(ApiError(Error::new(ErrorKind::Unavailable)).into())
+                }
+            }
+        })
+    }
+}
+
+/// A typed path id (`HexId<N>`, `Uuid`, `Ulid`): the route's last path
+/// parameter, parsed before the handler runs. A malformed one is a 404
+/// `not_found` envelope (logged with the parameter's name, never its
+/// value), so a bad id never reaches the handler.
+#[derive(Debug, Clone, Copy)]
+pub struct Id<T>(pub T);
+
+impl<T: PathId + 'static> FromRequest for Id<T> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Id<T>, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = match request.match_info().iter().last() {
+            Some((name, value)) => T::from_param(name, value)
+                .map(Id)
+                .map_err(|rejection| ApiError(rejection.into()).into()),
+            None => Err(ApiError(Error::new(ErrorKind::NotFound)).into()),
+        };
+        ready(parsed)
+    }
+}

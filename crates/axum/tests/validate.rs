@@ -1,0 +1,121 @@
+//! Request validation through `palisade_axum::validate` and the real
+//! `serve` over TCP: the shared case table (`tests/validate_cases.rs`).
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/connection_cases.rs"]
+mod connection;
+#[path = "../../../tests/validate_cases.rs"]
+mod validate_cases;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, patch, post};
+use http_body_util::BodyExt;
+use palisade_axum::harden;
+use palisade_axum::serve::{ServeConfig, serve};
+use palisade_axum::validate::{
+    Id, RequestLimitsLayer, RequestTimeoutLayer, TrustedHostLayer, ValidJson,
+};
+use palisade_validate::HexId;
+use validate_cases::{ID_HANDLER_RUNS, Item, STREAMED, UserPatch};
+
+async fn stream(body: Body) -> String {
+    let mut body = body;
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return "broken".into();
+        };
+        if let Some(data) = frame.data_ref() {
+            total += data.len() as u64;
+            STREAMED.fetch_max(total, Ordering::SeqCst);
+        }
+    }
+    total.to_string()
+}
+
+fn app() -> Router {
+    let routes = Router::new()
+        .route("/health/live", get(|| async { "ok" }))
+        .route(
+            "/items",
+            post(
+                |ValidJson(item): ValidJson<Item>| async move { format!("created:{}", item.name) },
+            ),
+        )
+        .route("/stream", post(stream))
+        .route("/uploads/file", post(stream))
+        .route(
+            "/ids/{id}",
+            get(|Id(id): Id<HexId<16>>| async move {
+                ID_HANDLER_RUNS.fetch_add(1, Ordering::SeqCst);
+                id.to_string()
+            }),
+        )
+        .route(
+            "/users/{id}",
+            patch(
+                |Id(_): Id<HexId<16>>, ValidJson(update): ValidJson<UserPatch>| async move {
+                    validate_cases::describe(&update)
+                },
+            ),
+        )
+        .route("/slow", get(validate_cases::slow_handler))
+        .layer(RequestTimeoutLayer::new(validate_cases::TIMEOUT))
+        .layer(RequestLimitsLayer::new(validate_cases::limits()))
+        .layer(TrustedHostLayer::new(validate_cases::hosts()));
+    harden(routes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_cases_through_serve() {
+    let limits = validate_cases::limits();
+    // The documented set-up: the server's limits from RequestLimits, and
+    // its header budget raised well above Palisade's 32 KiB, so hyper's
+    // parser (twice the server's limits) lets a 100 KB header through to
+    // the RequestLimitsLayer, which answers with the envelope.
+    let config = ServeConfig::builder()
+        .request_limits(&limits)
+        .max_header_bytes(256 * 1024)
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, app()).config(config).into_future());
+    tokio::task::spawn_blocking(move || validate_cases::run_all(address))
+        .await
+        .unwrap();
+}
+
+/// The 504 option: the `unavailable` envelope with status 504.
+#[tokio::test]
+async fn timeout_can_answer_504() {
+    use tower::ServiceExt;
+    let app = harden(
+        Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .layer(RequestTimeoutLayer::new(Duration::from_millis(20)).gateway_timeout()),
+    );
+    let response = app
+        .oneshot(http::Request::get("/slow").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["error"]["code"], "unavailable");
+    assert_eq!(json["error"]["request_id"], id.as_str());
+}
