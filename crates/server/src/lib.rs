@@ -1,27 +1,141 @@
-//! The Palisade reference hardened API.
-//!
-//! Today it serves the health endpoint behind the full adapter base (request
-//! ids, the error envelope on every error, panic containment); each Palisade
-//! crate adds its layer here as it lands.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+pub mod users;
+
+use std::sync::Arc;
+
 use axum::Router;
-use axum::routing::get;
-use palisade_axum::{Json, harden};
-use serde::Serialize;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use palisade_axum::Hardening;
+use palisade_axum::auth::{AuthLayer, AuthMode};
+use palisade_axum::ratelimit::{RateLimitLayer, by_ip};
+use palisade_errors::{Error, ErrorKind};
+use palisade_headers::{CorsPolicy, HeaderPolicy};
+use palisade_validate::hosts::TrustedHosts;
+use palisade_validate::limits::RequestLimits;
 
-/// The liveness answer: the process is up and serving.
-#[derive(Debug, Serialize)]
-pub struct Liveness {
-    /// Always `"ok"` when the endpoint answers at all.
-    pub status: &'static str,
+pub use config::Config;
+pub use routes::Liveness;
+pub use state::{App, Stores};
+
+fn invalid(what: &'static str) -> impl Fn(String) -> Error {
+    move |reason| {
+        tracing::error!(reason, "{what}");
+        Error::new(ErrorKind::Internal)
+    }
 }
 
-async fn live() -> Json<Liveness> {
-    Json(Liveness { status: "ok" })
+/// The CORS policy of `PALISADE_CORS_ORIGINS` (none listed: every
+/// cross-origin read refused, `Vary: Origin` still sent).
+fn cors(config: &Config) -> Result<CorsPolicy, Error> {
+    CorsPolicy::builder()
+        .allow_origins(config.cors_origins.iter())
+        .allow_methods(["GET", "POST", "PATCH"])
+        .allow_headers(["authorization", "content-type"])
+        // A page may read the id it quotes to support, and when to retry.
+        .expose_headers(["X-Request-Id", "Retry-After"])
+        .build()
+        .map_err(|error| invalid("PALISADE_CORS_ORIGINS")(error.to_string()))
 }
 
-/// The service's router, with the Palisade base applied.
-pub fn app() -> Router {
-    harden(Router::new().route("/health/live", get(live)))
+fn trusted_hosts(config: &Config) -> Result<TrustedHosts, Error> {
+    let mut builder = TrustedHosts::builder();
+    for host in &config.trusted_hosts {
+        builder = builder
+            .allow(host)
+            .map_err(|error| invalid("PALISADE_TRUSTED_HOSTS")(error.to_string()))?;
+    }
+    builder
+        .exempt_path("/health/*")
+        .and_then(|builder| builder.build(config.profile == palisade_secrets::Profile::Production))
+        .map_err(|error| invalid("PALISADE_TRUSTED_HOSTS")(error.to_string()))
+}
+
+/// The service: every route behind the layers in the order the README
+/// explains, composed by [`Hardening`].
+///
+/// # Errors
+///
+/// A setting a core refuses (logged with its reason).
+pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, Error> {
+    let login_limit = RateLimitLayer::new(
+        Arc::clone(&state.limiters.login),
+        by_ip(state.resolver.clone()),
+    );
+    let routes = Router::new()
+        .route("/health/live", get(routes::live))
+        .route("/health/ready", get(routes::ready::<St>))
+        .route("/auth/register", post(routes::register::<St>))
+        .route("/auth/login", post(routes::login::<St>).layer(login_limit))
+        .route("/auth/refresh", post(routes::refresh::<St>))
+        .route("/auth/logout", post(routes::logout::<St>))
+        .route("/auth/logout-all", post(routes::logout_all::<St>))
+        .route(
+            "/auth/password-reset/request",
+            post(routes::reset_request::<St>),
+        )
+        .route(
+            "/auth/password-reset/confirm",
+            post(routes::reset_confirm::<St>),
+        )
+        .route("/me", get(routes::me::<St>).patch(routes::patch_me::<St>))
+        .route("/me/password", post(routes::change_password::<St>))
+        .route("/admin/users", get(routes::list_users::<St>))
+        .route("/admin/users/{id}/role", post(routes::set_role::<St>))
+        .with_state(Arc::clone(&state));
+
+    let host_guard = Arc::new(middleware::HostGuard {
+        hosts: trusted_hosts(config)?,
+        proxies: config.trusted_proxies.clone(),
+    });
+    let limits = Arc::new(
+        RequestLimits::builder()
+            .max_body_bytes(config.max_body_bytes)
+            .build()
+            .map_err(|error| invalid("PALISADE_MAX_BODY_BYTES")(error.to_string()))?,
+    );
+    let per_ip = RateLimitLayer::new(
+        Arc::clone(&state.limiters.global),
+        middleware::by_ip_except_health(state.resolver.clone()),
+    );
+    let per_subject = RateLimitLayer::new(
+        Arc::clone(&state.limiters.subject),
+        middleware::by_subject(),
+    );
+    let headers = HeaderPolicy::api()
+        .build()
+        .map_err(|error| invalid("security headers")(error.to_string()))?;
+    let max_body = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
+
+    // Outside in (Hardening adds request id, security headers, CORS and the
+    // panic catcher around these, in that order): trusted host → head and
+    // declared-body limits → per-IP limit → body limit → timeout → auth →
+    // per-subject limit → handler.
+    Ok(Hardening::new()
+        .security_headers(headers)
+        .cors(cors(config)?)
+        .identity(axum::middleware::from_fn_with_state(
+            host_guard,
+            middleware::trusted_host,
+        ))
+        .identity(axum::middleware::from_fn_with_state(
+            limits,
+            middleware::request_limits,
+        ))
+        .identity(per_ip)
+        .identity(DefaultBodyLimit::max(max_body))
+        .identity(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            middleware::timeout,
+        ))
+        .identity(AuthLayer::new(Arc::clone(&state.auth), AuthMode::Optional))
+        .limit(per_subject)
+        .apply(routes)
+        .layer(axum::middleware::from_fn(routes::keep_readiness_body)))
 }

@@ -1,42 +1,137 @@
-//! `cargo run -p palisade-server`: starts the reference API.
+//! `cargo run -p palisade-server`: starts the reference API (development
+//! profile, memory stores, generated secrets when nothing is set).
 //!
-//! `PALISADE_BIND` sets the listen address (default `127.0.0.1:8080`);
-//! `RUST_LOG` the log filter (default `info`).
+//! Configuration: the `PALISADE_*` variables (see the crate README and
+//! `palisade_server::config`); `RUST_LOG` sets the log filter (default
+//! `info`). Logs are JSON lines on stderr, passed through the secrets
+//! crate's redaction writer.
 
-use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
+use palisade_axum::serve::{ServeConfig, serve};
+use palisade_secrets::{ProcessEnv, RedactingMakeWriter, Redactor, SecretString};
+use palisade_server::state::{self, Stores};
+use palisade_server::{Config, app};
 use tracing_subscriber::EnvFilter;
 
-const DEFAULT_BIND: &str = "127.0.0.1:8080";
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+fn subscriber(redactor: Redactor) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        // Module paths such as `palisade_secrets::dev` read as `secrets: value`
+        // to the redactor, which would cut the JSON line: no target field.
+        .with_target(false)
+        .with_env_filter(filter())
+        .with_writer(RedactingMakeWriter::new(std::io::stderr, redactor))
+        .finish()
+}
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    match serve().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "palisade-server failed to start");
-            std::process::ExitCode::FAILURE
+async fn main() -> ExitCode {
+    // The configuration is read under a subscriber that redacts by pattern
+    // only (the secrets are not known yet); every later line also redacts
+    // the loaded secrets' values.
+    let loaded = tracing::subscriber::with_default(subscriber(Redactor::new()), || {
+        Config::from_env(ProcessEnv)
+    });
+    let config = match loaded {
+        Ok(config) => config,
+        Err(errors) => {
+            // Before binding: every problem, each with its variable's name.
+            #[allow(clippy::print_stderr)] // the operator's one message
+            {
+                eprintln!("palisade-server: refusing to start: {errors}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let mut redactor = Redactor::new();
+    for secret in [
+        Some(&config.jwt_access_secret),
+        Some(&config.jwt_refresh_secret),
+        Some(&config.api_key_pepper),
+        config.admin.as_ref().map(|(_, password)| password),
+        config.redis_url.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        redactor.register(secret);
+    }
+    if tracing::subscriber::set_global_default(subscriber(redactor)).is_err() {
+        return ExitCode::FAILURE;
+    }
+    let result = match config.redis_url.as_ref().map(SecretString::expose_secret) {
+        Some(url) => match state::redis_stores(&config, url).await {
+            Ok(stores) => run(&config, stores).await,
+            Err(reason) => Err(reason),
+        },
+        None => run(&config, state::memory_stores()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            tracing::error!(reason = reason.as_str(), "palisade-server failed");
+            #[allow(clippy::print_stderr)] // the operator's one message
+            {
+                eprintln!("palisade-server: {reason}");
+            }
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let bind = std::env::var("PALISADE_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_owned());
-    let address: SocketAddr = bind
-        .parse()
-        .map_err(|error| format!("PALISADE_BIND={bind:?} is not a socket address: {error}"))?;
-    let listener = tokio::net::TcpListener::bind(address).await?;
-    tracing::info!(address = %listener.local_addr()?, "palisade-server listening");
-    // The hardened loop: head/body deadlines, limits, half-close, and on
-    // SIGINT/SIGTERM stop accepting and drain in-flight requests.
-    palisade_axum::serve::serve(listener, palisade_server::app())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+async fn run<St: Stores>(config: &Config, stores: state::StoreSet<St>) -> Result<(), String> {
+    let state = state::build(config, stores)
+        .map_err(|_| "invalid configuration (see the log)".to_owned())?;
+    state::ensure_admin(&state, config).await?;
+    let router = app(std::sync::Arc::clone(&state), config)
+        .map_err(|_| "invalid configuration (see the log)".to_owned())?;
+    // The loop's own limits sit above Palisade's, so Palisade's checks answer
+    // first, with the envelope.
+    let serve_config = ServeConfig::builder()
+        .max_body_bytes(config.max_body_bytes.saturating_mul(2).max(1024 * 1024))
+        .max_uri_bytes(16 * 1024)
+        .max_header_bytes(64 * 1024)
+        .max_header_count(200)
+        .shutdown_timeout(config.shutdown_timeout)
+        .build()
+        .map_err(|error| format!("serve limits: {error}"))?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|error| format!("PALISADE_ADDR: cannot listen on {}: {error}", config.addr))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    tracing::info!(
+        address = %address,
+        profile = config.profile.as_str(),
+        redis = config.redis_url.is_some(),
+        "palisade-server listening"
+    );
+    let draining = std::sync::Arc::clone(&state.draining);
+    let pre_stop = config.pre_stop_delay;
+    let stopping = async move {
+        shutdown_signal().await;
+        // Readiness answers 503 first, so the load balancer stops sending
+        // new requests while the listener still accepts the stragglers.
+        draining.store(true, Ordering::SeqCst);
+        tracing::info!(
+            pre_stop_ms = u64::try_from(pre_stop.as_millis()).unwrap_or(u64::MAX),
+            "shutdown: readiness 503, pre-stop delay"
+        );
+        tokio::time::sleep(pre_stop).await;
+        tracing::info!("shutdown: listener closed, draining in-flight requests");
+    };
+    serve(listener, router)
+        .config(serve_config)
+        .with_graceful_shutdown(stopping)
+        .await
+        .map_err(|error| format!("serve: {error}"))?;
+    drop(state);
     tracing::info!("palisade-server stopped");
     Ok(())
 }
@@ -64,5 +159,5 @@ async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
-    tracing::info!("shutdown signal received: draining");
+    tracing::info!("shutdown signal received");
 }

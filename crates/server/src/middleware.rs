@@ -1,0 +1,107 @@
+//! The service's own layers, each a small function over a core's pure check:
+//! trusted host, head limits and declared body size (palisade-validate),
+//! the handler timeout, and the rate-limit keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use palisade_auth_tokens::authz::Principal;
+use palisade_axum::ApiError;
+use palisade_axum::ratelimit::{ClientIpResolver, KeyFn, by_ip};
+use palisade_errors::{Error, ErrorKind, SecurityEvent};
+use palisade_ratelimit::client_ip::IpNet;
+use palisade_validate::hosts::TrustedHosts;
+use palisade_validate::limits::RequestLimits;
+
+/// The paths that skip the trusted-host check and the per-IP limit:
+/// load-balancer probes send an IP as `Host` and poll often.
+pub const HEALTH_PREFIX: &str = "/health/";
+
+/// The trusted-host check and what it needs to believe `X-Forwarded-Host`.
+#[derive(Debug)]
+pub struct HostGuard {
+    /// The allow-list (exempting `/health/*`).
+    pub hosts: TrustedHosts,
+    /// The proxies whose `X-Forwarded-Host` is read.
+    pub proxies: Vec<IpNet>,
+}
+
+/// Refuses a request whose `Host` (or, from a trusted proxy,
+/// `X-Forwarded-Host`) is not allowed: 400, before any other work.
+pub async fn trusted_host(
+    State(guard): State<Arc<HostGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let forwarded_trusted = peer.is_some_and(|ip| guard.proxies.iter().any(|net| net.contains(ip)));
+    let (parts, body) = request.into_parts();
+    if let Err(refusal) = guard.hosts.check(&parts, forwarded_trusted) {
+        return ApiError(Error::from(refusal)).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Refuses a request over the head limits (target, query, header count,
+/// sizes: 414/431/400) or declaring a body over the cap (413), before the
+/// body is read.
+pub async fn request_limits(
+    State(limits): State<Arc<RequestLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    if let Err(refusal) = limits
+        .check_head(&parts)
+        .and_then(|()| limits.body_limit(&parts).map(|_| ()))
+    {
+        return ApiError(Error::from(refusal)).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Stops a handler that runs past `limit`: 503 `unavailable` (the client
+/// may retry; a slow dependency must not hold connections for ever).
+pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                event = SecurityEvent::StoreUnavailable.as_str(),
+                reason = "handler_timeout",
+                limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                "request timed out"
+            );
+            ApiError(Error::new(ErrorKind::Unavailable)).into_response()
+        }
+    }
+}
+
+/// Keys by client IP, except `/health/*` (left unmetered).
+pub fn by_ip_except_health(resolver: ClientIpResolver) -> KeyFn {
+    let by_ip = by_ip(resolver);
+    Arc::new(move |request| {
+        if request.uri().path().starts_with(HEALTH_PREFIX) {
+            Ok(None)
+        } else {
+            by_ip(request)
+        }
+    })
+}
+
+/// Keys by the verified subject the authentication layer found; anonymous
+/// requests are left to the per-IP limit (no identity, no budget of its own).
+pub fn by_subject() -> KeyFn {
+    Arc::new(|request| {
+        Ok(request
+            .extensions()
+            .get::<Principal>()
+            .map(|who| format!("sub:{}", who.subject)))
+    })
+}

@@ -1,0 +1,785 @@
+//! The handlers: registration, login, refresh, logout, the account, password
+//! change and reset, the admin's user list and role change, health.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use palisade_auth_tokens::Grant;
+use palisade_auth_tokens::refresh::TokenPair;
+use palisade_auth_tokens::revocation::RevocationStore;
+use palisade_axum::auth::{Admin, Authenticated, RequireRole};
+use palisade_axum::{ApiError, Json, Path};
+use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
+use palisade_passwords::PolicyContext;
+use palisade_secrets::SecretString as Password;
+use palisade_validate::{Patch, UpdateRules};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::state::{App, Stores};
+use crate::users::{Role, User, is_user_id, normalize_username};
+
+/// The longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+
+/// A request's password as the hasher takes it.
+fn secret(password: &Password) -> SecretString {
+    SecretString::from(password.expose_secret().as_str())
+}
+
+fn api(error: impl Into<Error>) -> ApiError {
+    ApiError(error.into())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+fn grant_for(user: &User) -> Result<Grant, Error> {
+    Ok(Grant {
+        subject: user.id.clone(),
+        role: Some(palisade_auth_tokens::authz::Role::new(user.role.as_str())?),
+        ..Grant::default()
+    })
+}
+
+/// The public view of an account.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// The id.
+    pub id: String,
+    /// The normalised username.
+    pub username: String,
+    /// The role.
+    pub role: Role,
+}
+
+/// The caller's account (`GET /me`).
+#[derive(Debug, Serialize)]
+pub struct Me {
+    /// The id.
+    pub id: String,
+    /// The normalised username.
+    pub username: String,
+    /// The role.
+    pub role: Role,
+    /// What the role may do (and the scopes an API key may be given).
+    pub scopes: Vec<&'static str>,
+    /// The display name, `null` when unset.
+    pub display_name: Option<String>,
+}
+
+impl From<&User> for Me {
+    fn from(user: &User) -> Me {
+        Me {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            role: user.role,
+            scopes: user.role.permissions().to_vec(),
+            display_name: user.display_name.clone(),
+        }
+    }
+}
+
+/// A token pair as the login, refresh and password-change answers carry it.
+#[derive(Debug, Serialize)]
+pub struct PairView {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl From<&TokenPair> for PairView {
+    fn from(pair: &TokenPair) -> PairView {
+        PairView {
+            access_token: pair.access.token.clone(),
+            refresh_token: pair.refresh.token.clone(),
+            token_type: "Bearer",
+            expires_in: pair.access.expires_at.saturating_sub(now()),
+        }
+    }
+}
+
+/// `{username, password}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    username: String,
+    password: Password,
+}
+
+async fn check_policy<St: Stores>(
+    app: &App<St>,
+    password: &SecretString,
+    username: &str,
+    field: &str,
+) -> Result<(), ApiError> {
+    let verdict = app
+        .policy
+        .check_on(
+            app.hasher.pool(),
+            password.clone(),
+            &PolicyContext::new().username(username),
+        )
+        .await
+        .map_err(api)?;
+    verdict.map_err(|violation| {
+        let mut error = Error::new(ErrorKind::ValidationFailed);
+        for failure in violation.failures() {
+            error = error.with_detail(field, failure.code());
+        }
+        ApiError(error)
+    })
+}
+
+/// `POST /auth/register`: 201 `{id, username, role}`; 422 with the policy's
+/// failures; 409 for a taken username.
+pub async fn register<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    Json(body): Json<Credentials>,
+) -> Result<Response, ApiError> {
+    let username = normalize_username(&body.username).ok_or_else(|| {
+        ApiError(Error::new(ErrorKind::ValidationFailed).with_detail("username", "invalid"))
+    })?;
+    check_policy(&app, &secret(&body.password), &username, "password").await?;
+    if app
+        .users
+        .by_username(&username)
+        .await
+        .map_err(api)?
+        .is_some()
+    {
+        return Err(api(crate::users::UserStoreError::Conflict));
+    }
+    let hash = app.hasher.hash(secret(&body.password)).await.map_err(api)?;
+    let user = User::new(username, hash.into_string(), Role::User).map_err(api)?;
+    app.users.create(&user).await.map_err(api)?;
+    tracing::info!(subject_hash = %SubjectHash::of(&user.id), "account registered");
+    let view = UserView {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+fn client_ip<St: Stores>(app: &App<St>, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    app.resolver.resolve(peer.ip(), headers).ip()
+}
+
+/// The one answer to a wrong password and an unknown user.
+fn bad_credentials() -> ApiError {
+    ApiError(Error::new(ErrorKind::Unauthorized).logged())
+}
+
+/// Checks `password` for the account `username` (normalised or not) from
+/// `ip` under the login throttle. An unknown user costs a dummy
+/// verification, so both failures take the same time and give the same 401.
+async fn authenticate<St: Stores>(
+    app: &App<St>,
+    raw_username: &str,
+    password: SecretString,
+    ip: IpAddr,
+) -> Result<User, ApiError> {
+    let username = normalize_username(raw_username);
+    // The throttle keys on the normalised name (`Alice` and `alice` share
+    // one budget); an invalid name on its raw form.
+    let account = username.clone().unwrap_or_else(|| raw_username.to_owned());
+    // Login throttle: 429 + Retry-After (a challenge is never returned: the
+    // throttle is configured without one).
+    let decision = app.throttle.check(&account, ip, None).await.map_err(api)?;
+    if decision.is_challenge() {
+        // Unreachable as configured; were it to happen, no password check
+        // without the challenge this service cannot pose.
+        let wait = app.throttle.rules().account_slowdown().as_secs().max(1);
+        return Err(ApiError(
+            Error::new(ErrorKind::RateLimited).with_retry_after(wait),
+        ));
+    }
+    let user = match &username {
+        Some(name) => app.users.by_username(name).await.map_err(api)?,
+        None => None,
+    };
+    let Some(user) = user else {
+        let _ = app.hasher.dummy_verify(password).await;
+        app.throttle.record_failure(&account, ip).await;
+        return Err(bad_credentials());
+    };
+    match app
+        .hasher
+        .verify(password.clone(), user.password_hash.clone())
+        .await
+    {
+        Ok(verified) => {
+            app.throttle.record_success(&account, ip, None).await;
+            if verified.needs_rehash
+                && let Ok(hash) = app.hasher.hash(password).await
+            {
+                let mut rehashed = user.clone();
+                rehashed.password_hash = hash.into_string();
+                if let Err(error) = app.users.update(&rehashed).await {
+                    tracing::warn!(%error, "rehash not stored");
+                }
+                return Ok(rehashed);
+            }
+            Ok(user)
+        }
+        Err(error) if error.is_mismatch() => {
+            app.throttle.record_failure(&account, ip).await;
+            Err(bad_credentials())
+        }
+        Err(error) => Err(api(error)),
+    }
+}
+
+async fn start_session<St: Stores>(app: &App<St>, user: &User) -> Result<TokenPair, ApiError> {
+    let not_before = app
+        .revocations
+        .not_before(&user.id)
+        .await
+        .map_err(|error| ApiError(Error::new(ErrorKind::Unavailable).with_source(error)))?;
+    let grant = grant_for(user).map_err(api)?;
+    let login = app
+        .families
+        .login_after(&grant, not_before)
+        .await
+        .map_err(api)?;
+    // A pair issued after a revocation is stamped past it and is usable
+    // from the second after it (see `RefreshFamilies::login_after`): answer
+    // once it is, at most a second later, so the client's next call works.
+    if let Some(not_before) = not_before {
+        let usable_from = UNIX_EPOCH + std::time::Duration::from_secs(not_before.saturating_add(1));
+        if let Ok(wait) = usable_from.duration_since(SystemTime::now()) {
+            tokio::time::sleep(wait.min(std::time::Duration::from_secs(2))).await;
+        }
+    }
+    // Families past the session limit ended: their access tokens too.
+    for sid in &login.evicted_sids {
+        let until = now().saturating_add(app.families.config().absolute_secs);
+        if let Err(error) = app.revocations.revoke_family(&user.id, sid, until).await {
+            tracing::warn!(%error, "evicted session not revoked");
+        }
+    }
+    Ok(login.pair)
+}
+
+/// `POST /auth/login`: 200 with a token pair; 401 for a wrong password and
+/// an unknown user alike; 429 + Retry-After from the throttle.
+pub async fn login<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<Credentials>,
+) -> Result<Response, ApiError> {
+    let ip = client_ip(&app, peer, &headers);
+    let user = authenticate(&app, &body.username, secret(&body.password), ip).await?;
+    let pair = start_session(&app, &user).await?;
+    Ok(Json(PairView::from(&pair)).into_response())
+}
+
+/// `{refresh_token}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// `POST /auth/refresh`: rotates the pair; reuse of a rotated token is a
+/// 401 and ends (and revokes) its family. The role is re-read.
+pub async fn refresh<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    Json(body): Json<RefreshBody>,
+) -> Result<Response, ApiError> {
+    let users = app.users.clone();
+    let lookup = |subject: String| async move {
+        // A deleted user (or a store that cannot answer) gets no new pair.
+        let user = users.by_id(&subject).await.ok()??;
+        grant_for(&user).ok()
+    };
+    let pair = app
+        .families
+        .refresh_unrevoked(&body.refresh_token, lookup, &app.revocations)
+        .await
+        .map_err(api)?;
+    Ok(Json(PairView::from(&pair)).into_response())
+}
+
+/// `POST /auth/logout`: revokes the access token and its session at once
+/// and, if a refresh token is given, ends its family. 204.
+pub async fn logout<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    who: Authenticated,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let parsed: RefreshBody = serde_json::from_slice(&body).map_err(|_| {
+            ApiError(Error::new(ErrorKind::BadRequest).with_detail("refresh_token", "invalid"))
+        })?;
+        Some(parsed.refresh_token)
+    };
+    if let Some(token) = &refresh_token {
+        let claims = app.verifier.verify_refresh(token).map_err(api)?;
+        if claims.sub != who.claims.sub {
+            return Err(ErrorKind::Forbidden.into());
+        }
+        app.families
+            .logout_unrevoked(token, &app.revocations)
+            .await
+            .map_err(api)?;
+    }
+    let session_until = now().saturating_add(app.families.config().absolute_secs);
+    app.auth
+        .verifier()
+        .revoke(&who.claims, &app.revocations, Some(session_until))
+        .await
+        .map_err(api)?;
+    if let Some(sid) = &who.claims.sid {
+        app.families.end(&who.claims.sub, sid).await.map_err(api)?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /auth/logout-all`: every token of the caller stops working. 204.
+pub async fn logout_all<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    who: Authenticated,
+) -> Result<Response, ApiError> {
+    revoke_everywhere(&app, &who.claims.sub, "logout_all").await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn revoke_everywhere<St: Stores>(
+    app: &App<St>,
+    subject: &str,
+    reason: &'static str,
+) -> Result<u64, ApiError> {
+    let not_before = app
+        .revocations
+        .revoke_subject(subject)
+        .await
+        .map_err(|error| ApiError(Error::new(ErrorKind::Unavailable).with_source(error)))?;
+    tracing::info!(
+        event = SecurityEvent::AuthnTokenRevoked.as_str(),
+        reason,
+        subject_hash = %SubjectHash::of(subject),
+        "every session of the subject revoked"
+    );
+    Ok(not_before)
+}
+
+async fn current_user<St: Stores>(app: &App<St>, subject: &str) -> Result<User, ApiError> {
+    // A token whose account is gone is refused like a revoked one.
+    app.users
+        .by_id(subject)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| ApiError(Error::new(ErrorKind::Unauthorized)))
+}
+
+/// `GET /me`.
+pub async fn me<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    who: Authenticated,
+) -> Result<Response, ApiError> {
+    let user = current_user(&app, &who.claims.sub).await?;
+    Ok(Json(Me::from(&user)).into_response())
+}
+
+/// `PATCH /me`: `display_name` absent keeps it, `null` clears it, a string
+/// sets it (1–64 characters after trimming, no control characters).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MePatch {
+    #[serde(default)]
+    display_name: Patch<String>,
+}
+
+/// Validates a display name: trimmed, 1–[`MAX_DISPLAY_NAME_CHARS`]
+/// characters, no control or bidirectional-override characters.
+pub fn valid_display_name(raw: &str) -> Result<String, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("empty");
+    }
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err("too_long");
+    }
+    // Control characters and bidi overrides (Trojan-Source style spoofing
+    // of how a name reads to an admin).
+    let bad = |c: char| {
+        c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if name.chars().any(bad) {
+        return Err("invalid_characters");
+    }
+    Ok(name.to_owned())
+}
+
+/// `PATCH /me`.
+pub async fn patch_me<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    who: Authenticated,
+    Json(body): Json<MePatch>,
+) -> Result<Response, ApiError> {
+    UpdateRules::patch()
+        .nullable("display_name", &body.display_name)
+        .finish()
+        .map_err(api)?;
+    let patch = match body.display_name {
+        Patch::Value(raw) => Patch::Value(valid_display_name(&raw).map_err(|code| {
+            ApiError(Error::new(ErrorKind::ValidationFailed).with_detail("display_name", code))
+        })?),
+        Patch::Null => Patch::Null,
+        Patch::Absent => Patch::Absent,
+    };
+    let mut user = current_user(&app, &who.claims.sub).await?;
+    if !patch.is_absent() {
+        patch.apply_to(&mut user.display_name);
+        app.users.update(&user).await.map_err(api)?;
+    }
+    Ok(Json(Me::from(&user)).into_response())
+}
+
+/// `{current_password, new_password}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: Password,
+    new_password: Password,
+}
+
+async fn store_new_password<St: Stores>(
+    app: &App<St>,
+    user: &mut User,
+    new_password: SecretString,
+) -> Result<(), ApiError> {
+    check_policy(app, &new_password, &user.username, "new_password").await?;
+    // History: the current password and the last ones are refused (each
+    // a verification on the pool).
+    let recent = std::iter::once(&user.password_hash).chain(user.password_history.iter());
+    for stored in recent.take(app.policy.history().max(1) + 1) {
+        if app
+            .hasher
+            .verify(new_password.clone(), stored.clone())
+            .await
+            .is_ok()
+        {
+            tracing::info!(
+                event = SecurityEvent::InputValidationFail.as_str(),
+                reason = "password_policy",
+                failures = "recently_used",
+                "password refused by policy"
+            );
+            return Err(ApiError(
+                Error::new(ErrorKind::ValidationFailed)
+                    .with_detail("new_password", "recently_used"),
+            ));
+        }
+    }
+    let hash = app.hasher.hash(new_password).await.map_err(api)?;
+    user.change_password(hash.into_string());
+    app.users.update(user).await.map_err(api)?;
+    Ok(())
+}
+
+/// `POST /me/password`: 200 with a fresh pair; every other session and
+/// every token issued before the change is revoked.
+pub async fn change_password<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    who: Authenticated,
+    Json(body): Json<PasswordChange>,
+) -> Result<Response, ApiError> {
+    let account = current_user(&app, &who.claims.sub).await?;
+    let ip = client_ip(&app, peer, &headers);
+    // The current password is checked like a login (throttled): a stolen
+    // access token must not become a password oracle.
+    let mut user =
+        authenticate(&app, &account.username, secret(&body.current_password), ip).await?;
+    store_new_password(&app, &mut user, secret(&body.new_password)).await?;
+    revoke_everywhere(&app, &user.id, "password_change").await?;
+    tracing::info!(
+        event = SecurityEvent::AuthnPasswordChange.as_str(),
+        reason = "user",
+        subject_hash = %SubjectHash::of(&user.id),
+        "password changed"
+    );
+    let pair = start_session(&app, &user).await?;
+    Ok(Json(PairView::from(&pair)).into_response())
+}
+
+/// `{username}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    username: String,
+}
+
+/// `POST /auth/password-reset/request`: 202 whatever the username (no
+/// enumeration). In development the token is logged.
+pub async fn reset_request<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    Json(body): Json<ResetRequest>,
+) -> Result<Response, ApiError> {
+    let user = match normalize_username(&body.username) {
+        Some(name) => app.users.by_username(&name).await.map_err(api)?,
+        None => None,
+    };
+    if let Some(user) = user {
+        match app.resets.issue(&user.id, &user.password_hash).await {
+            Ok(token) => {
+                // The token names its user: `<id>.<secret>`.
+                let token = format!(
+                    "{}.{}",
+                    user.id,
+                    secrecy::ExposeSecret::expose_secret(&token)
+                );
+                if app.development {
+                    // Under a field name the log redactor lets through:
+                    // this line exists to be read, in development only.
+                    tracing::warn!(
+                        dev_reset_code = token.as_str(),
+                        "development only: the password reset token (production would email it)"
+                    );
+                }
+            }
+            // Still 202: the answer must not depend on the account.
+            Err(error) => tracing::warn!(%error, "reset token not issued"),
+        }
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `{token, new_password}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirm {
+    token: Password,
+    new_password: Password,
+}
+
+/// `POST /auth/password-reset/confirm`: 204; every session of the user is
+/// revoked. A bad, used or expired token is a 401.
+pub async fn reset_confirm<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    Json(body): Json<ResetConfirm>,
+) -> Result<Response, ApiError> {
+    let refused = || ApiError(Error::new(ErrorKind::Unauthorized));
+    let (id, token) = body
+        .token
+        .expose_secret()
+        .split_once('.')
+        .ok_or_else(refused)?;
+    if !is_user_id(id) {
+        return Err(refused());
+    }
+    let mut user = app
+        .users
+        .by_id(id)
+        .await
+        .map_err(api)?
+        .ok_or_else(refused)?;
+    // The policy first: a refused password must not use up the token.
+    check_policy(
+        &app,
+        &secret(&body.new_password),
+        &user.username,
+        "new_password",
+    )
+    .await?;
+    app.resets
+        .redeem(&user.id, token, &user.password_hash)
+        .await
+        .map_err(api)?;
+    store_new_password(&app, &mut user, secret(&body.new_password)).await?;
+    revoke_everywhere(&app, &user.id, "password_reset").await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// An account as the admin sees it.
+#[derive(Debug, Serialize)]
+pub struct AdminUserView {
+    /// The id.
+    pub id: String,
+    /// The normalised username.
+    pub username: String,
+    /// The role.
+    pub role: Role,
+    /// The display name.
+    pub display_name: Option<String>,
+}
+
+/// `GET /admin/users` (admin; moderator and user 403).
+pub async fn list_users<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    _admin: RequireRole<Admin>,
+) -> Result<Response, ApiError> {
+    let users: Vec<AdminUserView> = app
+        .users
+        .list()
+        .await
+        .map_err(api)?
+        .into_iter()
+        .map(|user| AdminUserView {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            display_name: user.display_name,
+        })
+        .collect();
+    Ok(Json(users).into_response())
+}
+
+/// `{role}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    role: String,
+}
+
+/// `POST /admin/users/{id}/role` (admin): the user's sessions are revoked,
+/// so the new role applies at once (the next refresh re-reads it).
+pub async fn set_role<St: Stores>(
+    State(app): State<Arc<App<St>>>,
+    admin: RequireRole<Admin>,
+    Path(id): Path<String>,
+    Json(body): Json<RoleChange>,
+) -> Result<Response, ApiError> {
+    if !is_user_id(&id) {
+        return Err(ErrorKind::NotFound.into());
+    }
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError(Error::new(ErrorKind::ValidationFailed).with_detail("role", "unknown"))
+    })?;
+    let mut user = app
+        .users
+        .by_id(&id)
+        .await
+        .map_err(api)?
+        .ok_or_else(|| ApiError(Error::new(ErrorKind::NotFound)))?;
+    user.role = role;
+    app.users.update(&user).await.map_err(api)?;
+    revoke_everywhere(&app, &user.id, "role_change").await?;
+    tracing::info!(
+        subject_hash = %SubjectHash::of(&user.id),
+        actor_hash = %SubjectHash::of(&admin.claims.sub),
+        role = role.as_str(),
+        "role changed"
+    );
+    Ok(Json(UserView {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+    })
+    .into_response())
+}
+
+/// `{status: "ok"}`.
+#[derive(Debug, Serialize)]
+pub struct Liveness {
+    /// Always `"ok"` when the endpoint answers at all.
+    pub status: &'static str,
+}
+
+/// `GET /health/live`.
+pub async fn live() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
+}
+
+/// The readiness answer (its own body, not the envelope).
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    /// `ok`, `unavailable` or `draining`.
+    pub status: &'static str,
+    /// Each dependency.
+    pub checks: ReadinessChecks,
+}
+
+/// The dependencies readiness looks at.
+#[derive(Debug, Serialize)]
+pub struct ReadinessChecks {
+    /// `ok`, `down` or `disabled` (memory stores).
+    pub redis: &'static str,
+}
+
+/// `GET /health/ready`: 200 when serving and Redis (if configured)
+/// answers; 503 otherwise, and from the shutdown signal on.
+pub async fn ready<St: Stores>(State(app): State<Arc<App<St>>>) -> Response {
+    let redis = match &app.redis {
+        None => "disabled",
+        Some(_) => {
+            if app.users.ping().await.is_ok() {
+                "ok"
+            } else {
+                "down"
+            }
+        }
+    };
+    let (status, code) = if app.is_draining() {
+        ("draining", StatusCode::SERVICE_UNAVAILABLE)
+    } else if redis == "down" {
+        ("unavailable", StatusCode::SERVICE_UNAVAILABLE)
+    } else {
+        ("ok", StatusCode::OK)
+    };
+    let body = Readiness {
+        status,
+        checks: ReadinessChecks { redis },
+    };
+    let mut response = (
+        code,
+        [(http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(&body),
+    )
+        .into_response();
+    if code.is_server_error() {
+        // The envelope layer turns every 5xx into the envelope; readiness
+        // keeps its own body, put back by `keep_readiness_body`.
+        if let Ok(bytes) = serde_json::to_vec(&body) {
+            response.extensions_mut().insert(ReadinessBody(bytes));
+        }
+    }
+    response
+}
+
+/// The body of a failed readiness answer, restored outside the envelope
+/// layer by [`keep_readiness_body`].
+#[derive(Clone, Debug)]
+pub struct ReadinessBody(Vec<u8>);
+
+/// Outermost layer: a readiness 503 leaves with its own JSON body
+/// (`{status, checks}`), which load balancers and operators read, instead
+/// of the error envelope; its headers (request id, security headers) stay.
+pub async fn keep_readiness_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let Some(ReadinessBody(bytes)) = response.extensions().get::<ReadinessBody>().cloned() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}

@@ -1,0 +1,436 @@
+//! The service's state: the user store and every core's store, in memory or
+//! all in Redis, behind one [`Stores`] choice.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hmac::{Hmac, Mac};
+use palisade_auth_tokens::authz::{Authorizer, RoleHierarchy, RolePermissions};
+use palisade_auth_tokens::bearer::BearerAuth;
+use palisade_auth_tokens::refresh::{
+    FamilyConfig, FamilyStore, MemoryFamilyStore, RedisFamilyStore, RefreshFamilies,
+};
+use palisade_auth_tokens::revocation::{
+    MemoryRevocationStore, RedisRevocationStore, RevocationStore,
+};
+use palisade_auth_tokens::{
+    Algorithm, Keyring, SigningKey, SystemClock, TokenIssuer, TokenPolicy, TokenVerifier,
+};
+use palisade_errors::{Error, ErrorKind};
+use palisade_passwords::reset::{
+    MemoryResetTokenStore, RedisResetTokenStore, ResetTokenStore, ResetTokens,
+};
+use palisade_passwords::{AsyncHasher, HashPool, PasswordHasher, PasswordPolicy};
+use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader};
+use palisade_ratelimit::login::{
+    LoginStore, LoginThrottle, LoginThrottleConfig, MemoryLoginStore, RedisLoginStore,
+};
+use palisade_ratelimit::{MemoryStore, RateLimiter, RateStore, RedisStore};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::{ExposeSecret as _, SecretSlice};
+use sha2::Sha256;
+
+use crate::config::Config;
+use crate::users::{DEFAULT_USER_KEY_PREFIX, Role, User, UserStore, normalize_username};
+
+/// The token issuer (`iss`) of this service.
+pub const ISSUER: &str = "palisade-server";
+/// The audience (`aud`) of its access tokens.
+pub const AUDIENCE: &str = "palisade-api";
+/// The realm of its `WWW-Authenticate` challenges.
+pub const REALM: &str = "palisade";
+
+/// The stores of one deployment: all in memory or all in Redis.
+pub trait Stores: Send + Sync + 'static {
+    /// Rate-limit counters.
+    type Rate: RateStore;
+    /// Login throttle state.
+    type Login: LoginStore;
+    /// Token revocations.
+    type Revocations: RevocationStore;
+    /// Refresh-token families.
+    type Families: FamilyStore;
+    /// Password-reset tokens.
+    type Resets: ResetTokenStore + Send + Sync + 'static;
+}
+
+/// Everything in this process's memory.
+#[derive(Debug)]
+pub enum Memory {}
+
+impl Stores for Memory {
+    type Rate = MemoryStore;
+    type Login = MemoryLoginStore;
+    type Revocations = MemoryRevocationStore;
+    type Families = MemoryFamilyStore;
+    type Resets = MemoryResetTokenStore;
+}
+
+/// Everything in Redis, shared by every instance.
+#[derive(Debug)]
+pub enum Redis {}
+
+impl Stores for Redis {
+    type Rate = RedisStore;
+    type Login = RedisLoginStore;
+    type Revocations = RedisRevocationStore;
+    type Families = RedisFamilyStore;
+    type Resets = RedisResetTokenStore;
+}
+
+/// One store of each kind.
+pub struct StoreSet<St: Stores> {
+    /// The global per-IP limit's counters.
+    pub rate: St::Rate,
+    /// The login limit's counters.
+    pub login_rate: St::Rate,
+    /// The per-subject limit's counters.
+    pub subject_rate: St::Rate,
+    /// The login throttle's state.
+    pub login: St::Login,
+    /// Revocations.
+    pub revocations: St::Revocations,
+    /// Refresh families.
+    pub families: St::Families,
+    /// Reset tokens.
+    pub resets: St::Resets,
+    /// Accounts.
+    pub users: UserStore,
+    /// The Redis connection, for readiness.
+    pub redis: Option<ConnectionManager>,
+}
+
+/// The application state the handlers share.
+pub struct App<St: Stores> {
+    /// Development: reset tokens are logged.
+    pub development: bool,
+    /// Accounts.
+    pub users: UserStore,
+    /// Hashing on a bounded pool.
+    pub hasher: AsyncHasher,
+    /// The password policy (NIST: 15 characters, blocklist, history 5).
+    pub policy: PasswordPolicy,
+    /// Refresh families (rotation, reuse detection).
+    pub families: RefreshFamilies<St::Families, SystemClock>,
+    /// Revocations, shared with the bearer layer.
+    pub revocations: Arc<St::Revocations>,
+    /// The bearer authenticator (its verifier checks access tokens).
+    pub auth: Arc<BearerAuth<Arc<St::Revocations>, SystemClock>>,
+    /// The verifier of refresh tokens (logout with a refresh token).
+    pub verifier: TokenVerifier,
+    /// The login throttle.
+    pub throttle: LoginThrottle<St::Login>,
+    /// Password-reset tokens.
+    pub resets: ResetTokens<St::Resets>,
+    /// Who the client is (behind the trusted proxies).
+    pub resolver: ClientIpResolver,
+    /// Limiters, shared with the layers.
+    pub limiters: Limiters<St::Rate>,
+    /// Set on the shutdown signal: readiness answers 503 from then on.
+    pub draining: Arc<AtomicBool>,
+    /// The Redis connection, for readiness.
+    pub redis: Option<ConnectionManager>,
+}
+
+/// The rate limiters of the service.
+pub struct Limiters<R: RateStore> {
+    /// `PALISADE_RATE_LIMIT`, per client IP, all but `/health/*`.
+    pub global: Arc<RateLimiter<R>>,
+    /// 5/minute per client IP on `POST /auth/login`.
+    pub login: Arc<RateLimiter<R>>,
+    /// Per verified subject.
+    pub subject: Arc<RateLimiter<R>>,
+}
+
+impl<St: Stores> App<St> {
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// A 32-byte key derived from `secret` for `purpose` (HMAC-SHA-256), so one
+/// configured secret yields independent keys (refresh sealing, login-id
+/// hashing) that every instance derives alike.
+pub fn derive_key(secret: &[u8], purpose: &str) -> Result<[u8; 32], Error> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .map_err(|_| Error::new(ErrorKind::Internal))?;
+    mac.update(b"palisade-server:");
+    mac.update(purpose.as_bytes());
+    Ok(mac.finalize().into_bytes().into())
+}
+
+fn prefixed(config: &Config, family: &str) -> String {
+    match &config.redis_key_prefix {
+        Some(prefix) => format!("{prefix}:{family}"),
+        None => format!("palisade:{family}"),
+    }
+}
+
+/// The memory stores.
+pub fn memory_stores() -> StoreSet<Memory> {
+    StoreSet {
+        rate: MemoryStore::new(),
+        login_rate: MemoryStore::new(),
+        subject_rate: MemoryStore::new(),
+        login: MemoryLoginStore::new(),
+        revocations: MemoryRevocationStore::new(),
+        families: MemoryFamilyStore::new(),
+        resets: MemoryResetTokenStore::new(),
+        users: UserStore::memory(),
+        redis: None,
+    }
+}
+
+/// Connects to Redis (now: a start-up with Redis down fails clearly) and
+/// builds every store on the one connection.
+///
+/// # Errors
+///
+/// Redis unreachable, or a key prefix refused.
+pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>, String> {
+    let client =
+        redis::Client::open(url).map_err(|_| "PALISADE_REDIS_URL: not a Redis URL".to_owned())?;
+    let settings = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+        .set_response_timeout(None)
+        .set_number_of_retries(1)
+        .set_max_delay(std::time::Duration::from_millis(100));
+    let connection = ConnectionManager::new_with_config(client, settings)
+        .await
+        .map_err(|error| {
+            format!(
+                "PALISADE_REDIS_URL: cannot connect to Redis ({:?})",
+                error.kind()
+            )
+        })?;
+    let revocations = RedisRevocationStore::new(connection.clone())
+        .with_key_prefix(&prefixed(config, "rv"))
+        .map_err(|error| format!("PALISADE_REDIS_KEY_PREFIX: {error}"))?;
+    // Write every slot's epoch sentinel before serving, so no request pays
+    // for (or times out on) the first-use setup. On a store used for the
+    // first time, or one that lost its data, this starts a new epoch: the
+    // tokens issued before it count as revoked (fail closed).
+    match revocations.readiness().await {
+        Ok(()) => {}
+        Err(error) if error.kind() == palisade_errors::StoreErrorKind::DataLost => {
+            tracing::warn!(
+                event = palisade_errors::SecurityEvent::StoreUnavailable.as_str(),
+                reason = "new_revocation_epoch",
+                "revocation store: new epoch (first use, or Redis lost its data); earlier tokens are refused"
+            );
+        }
+        Err(error) => {
+            return Err(format!(
+                "PALISADE_REDIS_URL: revocation store not ready ({error})"
+            ));
+        }
+    }
+    let bad_prefix = |error: &dyn std::fmt::Display| format!("PALISADE_REDIS_KEY_PREFIX: {error}");
+    let id_secret = derive_key(
+        config.api_key_pepper.expose_secret().as_bytes(),
+        "login-ids",
+    )
+    .map_err(|_| "PALISADE_API_KEY_PEPPER: unusable".to_owned())?;
+    let rate = |family: &str| {
+        RedisStore::new(connection.clone())
+            .with_key_prefix(&prefixed(config, family))
+            .map_err(|error| bad_prefix(&error))
+    };
+    Ok(StoreSet {
+        rate: rate("rl")?,
+        login_rate: rate("rl-login")?,
+        subject_rate: rate("rl-subject")?,
+        login: RedisLoginStore::new(connection.clone(), &id_secret)
+            .map_err(|error| bad_prefix(&error))?
+            .with_key_prefix(&prefixed(config, "login"))
+            .map_err(|error| bad_prefix(&error))?,
+        revocations,
+        families: RedisFamilyStore::new(connection.clone())
+            .with_key_prefix(&prefixed(config, "rf"))
+            .map_err(|error| bad_prefix(&error))?,
+        resets: RedisResetTokenStore::new(connection.clone())
+            .with_key_prefix(&prefixed(config, "reset"))
+            .map_err(|error| bad_prefix(&error))?,
+        users: UserStore::redis(
+            connection.clone(),
+            &config.redis_key_prefix.as_ref().map_or_else(
+                || DEFAULT_USER_KEY_PREFIX.to_owned(),
+                |p| format!("{p}:users"),
+            ),
+        )
+        .map_err(|error| bad_prefix(&error))?,
+        redis: Some(connection),
+    })
+}
+
+fn hmac_keyring(kid: &str, secret: &secrecy::SecretString) -> Result<Keyring, Error> {
+    let bytes = SecretSlice::from(secret.expose_secret().as_bytes().to_vec());
+    let key = SigningKey::hmac(kid, Algorithm::HS256, &bytes)?;
+    Ok(Keyring::new([key])?)
+}
+
+/// Builds the state from the configuration and the stores.
+///
+/// # Errors
+///
+/// A key the token crate refuses (too short), or an invalid setting of a
+/// core; each is logged with its reason.
+pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<App<St>>, Error> {
+    let access_secret =
+        secrecy::SecretString::from(config.jwt_access_secret.expose_secret().to_owned());
+    let refresh_secret =
+        secrecy::SecretString::from(config.jwt_refresh_secret.expose_secret().to_owned());
+    let access = hmac_keyring("a1", &access_secret)?;
+    let refresh = hmac_keyring("r1", &refresh_secret)?;
+    let policy = TokenPolicy::builder(ISSUER, AUDIENCE)
+        .leeway(config.token_leeway.as_secs())
+        .build()?;
+    let issuer = TokenIssuer::new(access.clone(), refresh.clone(), policy.clone());
+    let verifier = TokenVerifier::new(access, refresh, policy);
+    let sealing = derive_key(refresh_secret.expose_secret().as_bytes(), "refresh-sealing")?;
+    let families = RefreshFamilies::new(
+        issuer,
+        verifier.clone(),
+        stores.families,
+        &SecretSlice::from(sealing.to_vec()),
+        FamilyConfig {
+            grace_secs: config.refresh_grace.as_secs(),
+            ..FamilyConfig::default()
+        },
+    )?;
+    let authorizer = Authorizer::new(RoleHierarchy::default(), RolePermissions::default(), REALM)?;
+    let revocations = Arc::new(stores.revocations);
+    let auth = Arc::new(BearerAuth::new(
+        verifier.clone(),
+        authorizer,
+        Arc::clone(&revocations),
+    ));
+    let throttle = LoginThrottle::new(
+        stores.login,
+        LoginThrottleConfig {
+            // No CAPTCHA or second factor to offer: a slowed-down account
+            // answers 429 with Retry-After instead of a challenge.
+            challenge_during_slowdown: false,
+            ..LoginThrottleConfig::default()
+        },
+    )?;
+    let resolver = if config.trusted_proxies.is_empty() {
+        ClientIpResolver::peer_only()
+    } else {
+        ClientIpResolver::behind_proxies(
+            config.trusted_proxies.clone(),
+            ForwardedHeader::XForwardedFor,
+        )
+    };
+    let limiters = Limiters {
+        global: Arc::new(RateLimiter::new(
+            "global",
+            config.rate_limit.clone(),
+            stores.rate,
+        )),
+        login: Arc::new(RateLimiter::new(
+            "login",
+            config.login_rate_limit(),
+            stores.login_rate,
+        )),
+        subject: Arc::new(RateLimiter::new(
+            "subject",
+            crate::config::subject_rate_limit(),
+            stores.subject_rate,
+        )),
+    };
+    // Leave one core to serving: hashing never starves the executor.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let workers = cores.saturating_sub(1).max(1);
+    let pool = HashPool::with_limits(workers, workers * 16)?;
+    Ok(Arc::new(App {
+        development: config.profile == palisade_secrets::Profile::Development,
+        users: stores.users,
+        hasher: AsyncHasher::new(PasswordHasher::new(), pool),
+        policy: PasswordPolicy::nist(),
+        families,
+        revocations,
+        auth,
+        verifier,
+        throttle,
+        resets: ResetTokens::new(stores.resets),
+        resolver,
+        limiters,
+        draining: Arc::new(AtomicBool::new(false)),
+        redis: stores.redis,
+    }))
+}
+
+/// Creates the admin of `PALISADE_ADMIN_USERNAME`, or makes the existing
+/// account an admin with the configured password.
+///
+/// # Errors
+///
+/// An invalid username, a password the policy refuses, or a store error.
+pub async fn ensure_admin<St: Stores>(app: &App<St>, config: &Config) -> Result<(), String> {
+    let Some((raw, password)) = &config.admin else {
+        return Ok(());
+    };
+    let username = normalize_username(raw).ok_or_else(|| {
+        "PALISADE_ADMIN_USERNAME: 3-32 characters of a-z, 0-9, '.', '_', '-'".to_owned()
+    })?;
+    let password = secrecy::SecretString::from(password.expose_secret().to_owned());
+    if let Err(violation) = app.policy.check(
+        &password,
+        &palisade_passwords::PolicyContext::new().username(&username),
+    ) {
+        let codes: Vec<&str> = violation.failures().iter().map(|f| f.code()).collect();
+        return Err(format!(
+            "PALISADE_ADMIN_PASSWORD: refused by the password policy ({})",
+            codes.join(", ")
+        ));
+    }
+    let hash = app
+        .hasher
+        .hash(password.clone())
+        .await
+        .map_err(|error| {
+            format!(
+                "PALISADE_ADMIN_PASSWORD: cannot hash ({})",
+                error.kind().as_str()
+            )
+        })?
+        .into_string();
+    let store_failed = |error: crate::users::UserStoreError| format!("admin account: {error}");
+    match app
+        .users
+        .by_username(&username)
+        .await
+        .map_err(store_failed)?
+    {
+        Some(mut user) => {
+            let same = app
+                .hasher
+                .verify(password, user.password_hash.clone())
+                .await
+                .is_ok();
+            let role_changed = user.role != Role::Admin;
+            user.role = Role::Admin;
+            if !same {
+                user.change_password(hash);
+            }
+            app.users.update(&user).await.map_err(store_failed)?;
+            if role_changed || !same {
+                // The account's earlier sessions ran under the old role or
+                // password: end them.
+                app.revocations
+                    .revoke_subject(&user.id)
+                    .await
+                    .map_err(|error| format!("admin account: revocation store: {error}"))?;
+            }
+        }
+        None => {
+            let user = User::new(username, hash, Role::Admin)
+                .map_err(|_| "admin account: no randomness".to_owned())?;
+            app.users.create(&user).await.map_err(store_failed)?;
+        }
+    }
+    tracing::info!("admin account from PALISADE_ADMIN_USERNAME is ready");
+    Ok(())
+}
