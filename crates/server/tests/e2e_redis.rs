@@ -1,0 +1,112 @@
+//! End to end with every store in Redis (127.0.0.1:6379, a fresh key prefix
+//! per run). Without Redis the tests skip, except under `CI=true`, where
+//! they fail. Two instances share the Redis: a session opened on one is
+//! revoked on the other.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(unix)]
+
+mod support;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use support::flows::{self, login_ok};
+use support::{GOOD_PASSWORD, Server};
+
+const URL: &str = "redis://127.0.0.1:6379";
+
+fn redis_up() -> bool {
+    match std::net::TcpStream::connect("127.0.0.1:6379") {
+        Ok(_) => true,
+        Err(error) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "Redis at {URL} is required under CI=true: {error}"
+            );
+            false
+        }
+    }
+}
+
+fn prefix(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("pstest:{test}:{}:{nanos}", std::process::id())
+}
+
+/// A server on the shared Redis. A fresh prefix starts a new revocation
+/// epoch at start-up, and tokens issued within the leeway after it count as
+/// revoked (fail closed): a 1 s leeway, and a wait past it.
+fn start(prefix: &str) -> Server {
+    let server = Server::start(&[
+        ("PALISADE_TOKEN_LEEWAY", "1s"),
+        ("PALISADE_REDIS_URL", URL),
+        ("PALISADE_REDIS_KEY_PREFIX", prefix),
+        // Both instances of a test must share their keys.
+        (
+            "PALISADE_JWT_ACCESS_SECRET",
+            "k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa",
+        ),
+        (
+            "PALISADE_JWT_REFRESH_SECRET",
+            "Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa",
+        ),
+        (
+            "PALISADE_API_KEY_PEPPER",
+            "Jm3Vd8Qs1Hx6Lt0Rw5Nb9Pk2Fg7Cz4Ye",
+        ),
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    server
+}
+
+#[test]
+fn redis_auth_flow_rbac_and_patch() {
+    if !redis_up() {
+        return;
+    }
+    let server = start(&prefix("flow"));
+    let ready = server.get("/health/ready", &[]);
+    ready.expect(200);
+    assert_eq!(ready.json()["checks"]["redis"], "ok");
+    flows::auth_flow(&server, "alice");
+    flows::rbac_flow(&server, "bob");
+    flows::patch_flow(&server, "carol");
+}
+
+#[test]
+fn redis_two_instances_behave_as_one() {
+    if !redis_up() {
+        return;
+    }
+    let prefix = prefix("pair");
+    let one = start(&prefix);
+    let two = start(&prefix);
+    // An account made on one logs in on the other; a duplicate is a 409
+    // on either.
+    flows::register(&one, "dora");
+    two.post(
+        "/auth/register",
+        &[],
+        &serde_json::json!({"username": "DORA", "password": GOOD_PASSWORD}).to_string(),
+    )
+    .expect(409);
+    let pair = login_ok(&two, "dora", GOOD_PASSWORD);
+    let (name, value) = pair.auth();
+    one.get("/me", &[(name, &value)]).expect(200);
+    // Logout on one: the token stops on the other at once.
+    one.request("POST", "/auth/logout", &[(name, &value)], None)
+        .expect(204);
+    two.get("/me", &[(name, &value)]).expect(401);
+    // The login limit is shared: 5 a minute per IP across both instances.
+    for n in 0..3 {
+        flows::login_direct(&one, &format!("ghost{n}"), "guess number one 123").expect(401);
+    }
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        statuses
+            .push(flows::login_direct(&two, &format!("ghost{n}"), "guess number one 123").status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}

@@ -1,0 +1,299 @@
+//! The flows both the memory and the Redis runs drive.
+
+use super::{ADMIN_PASSWORD, GOOD_PASSWORD, Reply, Server};
+
+/// `{access_token, refresh_token}` of a login answer.
+pub struct Pair {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Pair {
+    pub fn of(reply: &Reply) -> Pair {
+        let json = reply.json();
+        assert_eq!(json["token_type"], "Bearer", "{reply:?}");
+        assert!(json["expires_in"].as_u64().unwrap() > 0, "{reply:?}");
+        Pair {
+            access: json["access_token"].as_str().unwrap().to_owned(),
+            refresh: json["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub fn auth(&self) -> (&'static str, String) {
+        super::bearer(&self.access)
+    }
+}
+
+fn credentials(username: &str, password: &str) -> String {
+    serde_json::json!({"username": username, "password": password}).to_string()
+}
+
+pub fn register(server: &Server, username: &str) -> String {
+    let reply = server.post("/auth/register", &[], &credentials(username, GOOD_PASSWORD));
+    reply.expect(201);
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// A login from a fresh client address (`X-Forwarded-For` through the
+/// trusted local proxy), so a flow's many logins stay under the 5/minute
+/// login limit per IP, which `login_direct` exercises.
+pub fn login(server: &Server, username: &str, password: &str) -> Reply {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+    server.post(
+        "/auth/login",
+        &[("X-Forwarded-For", &ip)],
+        &credentials(username, password),
+    )
+}
+
+/// A login from the test's own address (no forwarding header).
+pub fn login_direct(server: &Server, username: &str, password: &str) -> Reply {
+    server.post("/auth/login", &[], &credentials(username, password))
+}
+
+pub fn login_ok(server: &Server, username: &str, password: &str) -> Pair {
+    let reply = login(server, username, password);
+    reply.expect(200);
+    Pair::of(&reply)
+}
+
+fn get_me(server: &Server, access: &str) -> Reply {
+    let (name, value) = super::bearer(access);
+    server.get("/me", &[(name, &value)])
+}
+
+fn refresh(server: &Server, token: &str) -> Reply {
+    server.post(
+        "/auth/refresh",
+        &[],
+        &serde_json::json!({"refresh_token": token}).to_string(),
+    )
+}
+
+/// register → login → me → refresh → reuse detected (family revoked) →
+/// logout → token refused; logout-all ends every session.
+pub fn auth_flow(server: &Server, username: &str) {
+    // Registration: the username is normalised, so a case variant is a
+    // duplicate (attack: a look-alike account).
+    let id = register(server, username);
+    let twin = server.post(
+        "/auth/register",
+        &[],
+        &credentials(&username.to_uppercase(), GOOD_PASSWORD),
+    );
+    twin.expect(409);
+    assert_eq!(twin.code(), "conflict");
+    // The password policy answers 422 with every failure.
+    let weak = server.post(
+        "/auth/register",
+        &[],
+        &credentials(&format!("{username}2"), "password"),
+    );
+    weak.expect(422);
+    let details = weak.json()["error"]["details"].clone();
+    assert!(details.to_string().contains("too_short"), "{weak:?}");
+    assert!(details.to_string().contains("too_common"), "{weak:?}");
+    assert!(!weak.body.contains("\"password\":\"password\""));
+
+    // Attack: user enumeration. A wrong password and an unknown user get
+    // the same 401 envelope.
+    let wrong = login(server, username, "not the password at all 99");
+    let unknown = login(
+        server,
+        &format!("{username}-nobody"),
+        "not the password at all 99",
+    );
+    wrong.expect(401);
+    unknown.expect(401);
+    assert_eq!(wrong.code(), unknown.code());
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        unknown.header("www-authenticate")
+    );
+
+    let first = login_ok(server, username, GOOD_PASSWORD);
+    let me = get_me(server, &first.access);
+    me.expect(200);
+    let json = me.json();
+    assert_eq!(json["id"], id.as_str());
+    assert_eq!(json["username"], username.to_lowercase());
+    assert_eq!(json["role"], "user");
+    assert_eq!(json["scopes"], serde_json::json!(["reports:read"]));
+    assert!(json["display_name"].is_null());
+
+    // Rotation: the refresh token is single use.
+    let rotated = refresh(server, &first.refresh);
+    rotated.expect(200);
+    let second = Pair::of(&rotated);
+    assert_ne!(second.refresh, first.refresh);
+    get_me(server, &second.access).expect(200);
+    // Attack: a stolen refresh token replayed after the client rotated it.
+    // Reuse is refused and ends the whole family: the thief's token and the
+    // legitimate client's latest token and access token all stop.
+    refresh(server, &first.refresh).expect(401);
+    refresh(server, &second.refresh).expect(401);
+    get_me(server, &second.access).expect(401);
+
+    // Logout: the access token stops at once, the refresh token too.
+    let third = login_ok(server, username, GOOD_PASSWORD);
+    let (name, value) = third.auth();
+    let body = serde_json::json!({"refresh_token": third.refresh}).to_string();
+    server
+        .post("/auth/logout", &[(name, &value)], &body)
+        .expect(204);
+    let refused = get_me(server, &third.access);
+    refused.expect(401);
+    assert!(
+        refused
+            .header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
+    refresh(server, &third.refresh).expect(401);
+    // Logout without a token: 401 with the challenge.
+    server.post("/auth/logout", &[], "").expect(401);
+
+    // Logout everywhere: every session of the user ends.
+    let a = login_ok(server, username, GOOD_PASSWORD);
+    let b = login_ok(server, username, GOOD_PASSWORD);
+    let (name, value) = a.auth();
+    server
+        .request("POST", "/auth/logout-all", &[(name, &value)], None)
+        .expect(204);
+    get_me(server, &a.access).expect(401);
+    get_me(server, &b.access).expect(401);
+    refresh(server, &b.refresh).expect(401);
+    // A login after it works (stamped past the revocation; the store's
+    // whole-second `not_before` may need the next second).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let fresh = login_ok(server, username, GOOD_PASSWORD);
+    get_me(server, &fresh.access).expect(200);
+}
+
+/// The admin from the environment; users and moderators are refused the
+/// admin routes; a role change revokes the user's sessions and a refresh
+/// re-reads the role.
+pub fn rbac_flow(server: &Server, username: &str) {
+    let admin = login_ok(server, "root", ADMIN_PASSWORD);
+    let id = register(server, username);
+    let user = login_ok(server, username, GOOD_PASSWORD);
+
+    let (name, value) = admin.auth();
+    let list = server.get("/admin/users", &[(name, &value)]);
+    list.expect(200);
+    let listed = list.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["username"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"root") && names.contains(&username),
+        "{names:?}"
+    );
+    assert!(
+        !list.body.contains("argon2"),
+        "no password hash in the list"
+    );
+
+    // Attack: privilege escalation by a plain user.
+    let (name, value) = user.auth();
+    let denied = server.get("/admin/users", &[(name, &value)]);
+    denied.expect(403);
+    assert_eq!(denied.code(), "forbidden");
+    let escalate = server.post(
+        &format!("/admin/users/{id}/role"),
+        &[(name, &value)],
+        r#"{"role":"admin"}"#,
+    );
+    escalate.expect(403);
+    server.get("/admin/users", &[]).expect(401);
+
+    // The admin makes the user a moderator: the old tokens stop (they
+    // carry the old role), the refresh token too; a new login carries the
+    // new role, and a moderator is still not an admin.
+    let (admin_name, admin_value) = admin.auth();
+    let changed = server.post(
+        &format!("/admin/users/{id}/role"),
+        &[(admin_name, &admin_value)],
+        r#"{"role":"moderator"}"#,
+    );
+    changed.expect(200);
+    assert_eq!(changed.json()["role"], "moderator");
+    get_me(server, &user.access).expect(401);
+    refresh(server, &user.refresh).expect(401);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let moderator = login_ok(server, username, GOOD_PASSWORD);
+    assert_eq!(
+        get_me(server, &moderator.access).json()["role"],
+        "moderator"
+    );
+    let (name, value) = moderator.auth();
+    server.get("/admin/users", &[(name, &value)]).expect(403);
+    // Refresh re-reads the role from the store.
+    let rotated = Pair::of(refresh(server, &moderator.refresh).expect(200));
+    assert_eq!(get_me(server, &rotated.access).json()["role"], "moderator");
+
+    // Bad input to the admin route: an unknown role 422, a malformed id 404,
+    // an unknown id 404.
+    let unknown_role = server.post(
+        &format!("/admin/users/{id}/role"),
+        &[(admin_name, &admin_value)],
+        r#"{"role":"superuser"}"#,
+    );
+    unknown_role.expect(422);
+    server
+        .post(
+            "/admin/users/..%2f..%2fetc/role",
+            &[(admin_name, &admin_value)],
+            r#"{"role":"user"}"#,
+        )
+        .expect(404);
+    server
+        .post(
+            &format!("/admin/users/{}/role", "0".repeat(32)),
+            &[(admin_name, &admin_value)],
+            r#"{"role":"user"}"#,
+        )
+        .expect(404);
+}
+
+/// PATCH /me: absent keeps, null clears, a string sets (validated).
+pub fn patch_flow(server: &Server, username: &str) {
+    register(server, username);
+    let pair = login_ok(server, username, GOOD_PASSWORD);
+    let (name, value) = pair.auth();
+    let auth = [(name, value.as_str())];
+    let patch = |body: &str| server.request("PATCH", "/me", &auth, Some(body));
+
+    let set = patch(r#"{"display_name":"  Ada Lovelace "}"#);
+    set.expect(200);
+    assert_eq!(set.json()["display_name"], "Ada Lovelace");
+    let kept = patch("{}");
+    kept.expect(200);
+    assert_eq!(kept.json()["display_name"], "Ada Lovelace");
+    assert_eq!(
+        server.get("/me", &auth).json()["display_name"],
+        "Ada Lovelace"
+    );
+    let cleared = patch(r#"{"display_name":null}"#);
+    cleared.expect(200);
+    assert!(cleared.json()["display_name"].is_null());
+    assert!(server.get("/me", &auth).json()["display_name"].is_null());
+
+    // Invalid values: 422 with the field, and nothing changes.
+    let too_long = patch(&serde_json::json!({"display_name": "x".repeat(65)}).to_string());
+    too_long.expect(422);
+    assert!(too_long.body.contains("display_name"), "{too_long:?}");
+    // Attack: a bidi override that makes a name read differently to an admin.
+    patch(&serde_json::json!({"display_name": "admin\u{202e}nimda"}).to_string()).expect(422);
+    patch(r#"{"display_name":42}"#).expect(422);
+    // Attack: mass assignment of the role through the profile.
+    patch(r#"{"role":"admin"}"#).expect(422);
+    assert_eq!(server.get("/me", &auth).json()["role"], "user");
+    assert!(server.get("/me", &auth).json()["display_name"].is_null());
+}
