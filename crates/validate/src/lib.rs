@@ -24,6 +24,16 @@ pub mod limits;
 mod refusal;
 
 // Uploads.
+#[cfg(feature = "uploads")]
+mod upload;
+#[cfg(feature = "uploads")]
+pub use upload::{
+    AcceptedUpload, ArchiveError, ArchiveErrorKind, ArchiveLimits, ArchiveSummary,
+    DEFAULT_DISPLAY_NAME, DEFAULT_MAX_UPLOAD_BYTES, DisplayName, FileType, INFLATE_CHUNK,
+    MAX_DISPLAY_NAME_BYTES, MAX_UPLOAD_BYTES, MIN_DISPLAY_NAME_BYTES, NoScanner, ScanError,
+    ScanVerdict, StoredName, UPLOAD_CSP, UploadError, UploadErrorKind, UploadMetadata,
+    UploadPolicy, UploadPolicyBuilder, UploadScanner, download_headers, inspect_zip, sniff_markup,
+};
 
 pub use error::{ConfigError, ConfigErrorKind};
 pub use refusal::Refusal;
