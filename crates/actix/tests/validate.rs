@@ -89,3 +89,118 @@ fn shared_cases_through_http_server() {
     validate_cases::run_all(address);
     actix_rt::System::new().block_on(handle.stop(false));
 }
+
+/// Each refusal through the middleware is one `input_validation_fail`
+/// event (the core's), with its reason and field, and the rejected value
+/// is in no log line.
+#[actix_rt::test]
+async fn each_refusal_is_one_event_without_the_value() {
+    use actix_web::test;
+    use palisade_errors::SecurityEvent;
+    use palisade_errors::testing::EventCapture;
+
+    const MARK: &str = "leak-marker-7f3a";
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let app = test::init_service(
+        App::new()
+            .wrap(EnforceLimits::new(validate_cases::limits()))
+            .wrap(TrustedHost::new(validate_cases::hosts()))
+            .wrap(Harden::new())
+            .route("/health/live", web::get().to(|| async { "ok" }))
+            .route(
+                "/items",
+                web::post().to(|ValidJson(item): ValidJson<Item>| async move { item.name }),
+            )
+            .route("/stream", web::post().to(stream))
+            .route(
+                "/ids/{id}",
+                web::get().to(|Id(id): Id<HexId<16>>| async move { id.to_string() }),
+            ),
+    )
+    .await;
+    let requests = [
+        (
+            "header_too_long",
+            "/health/live",
+            "localhost",
+            "x-big",
+            MARK.repeat(1000),
+            String::new(),
+        ),
+        (
+            "unsupported_media_type",
+            "/items",
+            "localhost",
+            "content-type",
+            format!("text/{MARK}"),
+            String::new(),
+        ),
+        (
+            "too_deep",
+            "/items",
+            "localhost",
+            "content-type",
+            "application/json".into(),
+            format!("[\"{MARK}\",{}", "[".repeat(100)),
+        ),
+        (
+            "syntax",
+            "/items",
+            "localhost",
+            "content-type",
+            "application/json".into(),
+            format!("{{\"name\": \"{MARK}\" x"),
+        ),
+        (
+            "untrusted_host",
+            "/ids/0123456789abcdef",
+            MARK,
+            "x-a",
+            "b".into(),
+            String::new(),
+        ),
+        (
+            "id_length",
+            "/ids/zz",
+            "localhost",
+            "x-a",
+            MARK.into(),
+            String::new(),
+        ),
+        (
+            "body_too_large",
+            "/stream",
+            "localhost",
+            "x-a",
+            "b".into(),
+            MARK.repeat(2000),
+        ),
+    ];
+    for (reason, path, host, name, value, body) in requests {
+        let before = capture.named(SecurityEvent::InputValidationFail).len();
+        let method = if body.is_empty() && name != "content-type" {
+            "GET"
+        } else {
+            "POST"
+        };
+        let request = test::TestRequest::default()
+            .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .insert_header(("host", host))
+            .insert_header((name, value))
+            .set_payload(body)
+            .to_request();
+        let status = match test::try_call_service(&app, request).await {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        assert!(status.is_client_error(), "{reason}: {status}");
+        let events = capture.named(SecurityEvent::InputValidationFail);
+        assert_eq!(events.len(), before + 1, "{reason}: one event: {events:?}");
+        let event = events.last().unwrap();
+        assert_eq!(event.field("reason"), Some(reason), "{event:?}");
+        assert!(event.field("field").is_some(), "{event:?}");
+    }
+    capture.assert_absent(MARK);
+}

@@ -119,3 +119,104 @@ async fn timeout_can_answer_504() {
     assert_eq!(json["error"]["code"], "unavailable");
     assert_eq!(json["error"]["request_id"], id.as_str());
 }
+
+/// Each refusal through the layers is one `input_validation_fail` event
+/// (the core's), with its reason and field, and the rejected value is in
+/// no log line.
+#[tokio::test]
+async fn each_refusal_is_one_event_without_the_value() {
+    use palisade_errors::SecurityEvent;
+    use palisade_errors::testing::EventCapture;
+    use tower::ServiceExt;
+
+    const MARK: &str = "leak-marker-7f3a";
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let requests = [
+        (
+            "header_too_long",
+            "GET",
+            "/health/live",
+            "localhost",
+            "x-big",
+            MARK.repeat(1000),
+            String::new(),
+        ),
+        (
+            "unsupported_media_type",
+            "POST",
+            "/items",
+            "localhost",
+            "content-type",
+            format!("text/{MARK}"),
+            String::new(),
+        ),
+        (
+            "too_deep",
+            "POST",
+            "/items",
+            "localhost",
+            "content-type",
+            "application/json".into(),
+            format!("[\"{MARK}\",{}", "[".repeat(100)),
+        ),
+        (
+            "syntax",
+            "POST",
+            "/items",
+            "localhost",
+            "content-type",
+            "application/json".into(),
+            format!("{{\"name\": \"{MARK}\" x"),
+        ),
+        (
+            "untrusted_host",
+            "GET",
+            "/ids/0123456789abcdef",
+            MARK,
+            "x-a",
+            "b".into(),
+            String::new(),
+        ),
+        (
+            "id_length",
+            "GET",
+            "/ids/zz",
+            "localhost",
+            "x-a",
+            MARK.into(),
+            String::new(),
+        ),
+        (
+            "body_too_large",
+            "POST",
+            "/stream",
+            "localhost",
+            "x-a",
+            "b".into(),
+            MARK.repeat(2000),
+        ),
+    ];
+    for (reason, method, path, host, name, value, body) in requests {
+        let before = capture.named(SecurityEvent::InputValidationFail).len();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host)
+            .header(name, value)
+            .body(Body::from(body))
+            .unwrap();
+        let response = app().oneshot(request).await.unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "{reason}: {}",
+            response.status()
+        );
+        let events = capture.named(SecurityEvent::InputValidationFail);
+        assert_eq!(events.len(), before + 1, "{reason}: one event");
+        let event = events.last().unwrap();
+        assert_eq!(event.field("reason"), Some(reason), "{event:?}");
+        assert!(event.field("field").is_some(), "{event:?}");
+    }
+    capture.assert_absent(MARK);
+}
