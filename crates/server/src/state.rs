@@ -211,19 +211,31 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
     // for (or times out on) the first-use setup. On a store used for the
     // first time, or one that lost its data, this starts a new epoch: the
     // tokens issued before it count as revoked (fail closed).
-    match revocations.readiness().await {
-        Ok(()) => {}
-        Err(error) if error.kind() == palisade_errors::StoreErrorKind::DataLost => {
-            tracing::warn!(
-                event = palisade_errors::SecurityEvent::StoreUnavailable.as_str(),
-                reason = "new_revocation_epoch",
-                "revocation store: new epoch (first use, or Redis lost its data); earlier tokens are refused"
-            );
-        }
-        Err(error) => {
-            return Err(format!(
-                "PALISADE_REDIS_URL: revocation store not ready ({error})"
-            ));
+    // Each chunk of sentinels is bounded by the store's call timeout (50 ms):
+    // under load a chunk may miss it, and the next attempt writes only what
+    // is still missing.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match revocations.readiness().await {
+            Ok(()) => break,
+            Err(error) if error.kind() == palisade_errors::StoreErrorKind::DataLost => {
+                tracing::warn!(
+                    event = palisade_errors::SecurityEvent::StoreUnavailable.as_str(),
+                    reason = "new_revocation_epoch",
+                    "revocation store: new epoch (first use, or Redis lost its data); earlier tokens are refused"
+                );
+                break;
+            }
+            Err(error) if attempt < 10 => {
+                tracing::debug!(%error, attempt, "revocation epoch setup: retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => {
+                return Err(format!(
+                    "PALISADE_REDIS_URL: revocation store not ready ({error})"
+                ));
+            }
         }
     }
     let bad_prefix = |error: &dyn std::fmt::Display| format!("PALISADE_REDIS_KEY_PREFIX: {error}");
