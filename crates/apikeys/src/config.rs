@@ -16,7 +16,7 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     kind: ConfigErrorKind,
-    detail: &'static str,
+    detail: std::borrow::Cow<'static, str>,
 }
 
 /// The class of a [`ConfigError`].
@@ -30,13 +30,22 @@ pub enum ConfigErrorKind {
     InvalidEnv,
     /// A CIDR block that does not parse or has host bits set.
     InvalidCidr,
-    /// A limit or duration out of range (keys per owner, grace period).
+    /// A limit or duration out of range (keys per owner, grace period,
+    /// usage batching, retention).
     InvalidLimit,
+    /// A Redis key prefix refused by `palisade_errors::check_key_prefix`.
+    InvalidKeyPrefix,
 }
 
 impl ConfigError {
-    pub(crate) fn new(kind: ConfigErrorKind, detail: &'static str) -> ConfigError {
-        ConfigError { kind, detail }
+    pub(crate) fn new(
+        kind: ConfigErrorKind,
+        detail: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> ConfigError {
+        ConfigError {
+            kind,
+            detail: detail.into(),
+        }
     }
 
     /// The class of the error.
@@ -47,7 +56,7 @@ impl ConfigError {
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.detail)
+        f.write_str(&self.detail)
     }
 }
 

@@ -13,6 +13,7 @@ use crate::error::{ApiKeyError, ApiKeyErrorKind};
 use crate::key::{self, ApiKey, KeyId};
 use crate::pepper::Pepper;
 use crate::store::{KeyRecord, KeyStatus, KeyStore};
+use crate::usage::{DEFAULT_MAX_PENDING_USAGE, DEFAULT_USAGE_FLUSH_INTERVAL, UsageBatcher};
 
 /// Keys one owner may hold by default (dead ones not counted).
 pub const DEFAULT_MAX_KEYS_PER_OWNER: usize = 20;
@@ -89,8 +90,13 @@ pub struct KeyInfo {
     pub created_at: u64,
     /// Expires at, Unix seconds.
     pub expires_at: Option<u64>,
-    /// Last accepted at, Unix seconds (as of the record read).
+    /// Last accepted at, Unix seconds (as of the record read; a listing
+    /// also counts usage not yet flushed).
     pub last_used_at: Option<u64>,
+    /// Times accepted (as `last_used_at`).
+    pub use_count: u64,
+    /// The client address of the last accepted use (as `last_used_at`).
+    pub last_used_ip: Option<IpAddr>,
     /// Where it may be used from; empty for anywhere.
     pub allowed_ips: Vec<Cidr>,
     /// Active, revoked or in its rotation grace.
@@ -114,6 +120,8 @@ impl From<KeyRecord> for KeyInfo {
             created_at: record.created_at,
             expires_at: record.expires_at,
             last_used_at: record.last_used_at,
+            use_count: record.use_count,
+            last_used_ip: record.last_used_ip,
             allowed_ips: record.allowed_ips,
             status: record.status,
         }
@@ -134,13 +142,14 @@ pub struct NewKey {
 /// See the crate documentation for an example.
 #[derive(Debug)]
 pub struct ApiKeys<S, C: Clock = SystemClock> {
-    store: S,
+    pub(crate) store: S,
     pepper: Pepper,
     old_peppers: Vec<Pepper>,
     env: String,
-    clock: C,
+    pub(crate) clock: C,
     max_keys_per_owner: usize,
     grace: Duration,
+    pub(crate) usage: UsageBatcher,
 }
 
 impl<S: KeyStore> ApiKeys<S> {
@@ -155,6 +164,7 @@ impl<S: KeyStore> ApiKeys<S> {
             clock: SystemClock,
             max_keys_per_owner: DEFAULT_MAX_KEYS_PER_OWNER,
             grace: DEFAULT_ROTATION_GRACE,
+            usage: UsageBatcher::new(DEFAULT_MAX_PENDING_USAGE, DEFAULT_USAGE_FLUSH_INTERVAL),
         }
     }
 }
@@ -170,6 +180,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             clock,
             max_keys_per_owner: self.max_keys_per_owner,
             grace: self.grace,
+            usage: self.usage,
         }
     }
 
@@ -251,9 +262,9 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
     /// # Errors
     ///
     /// [`ApiKeyErrorKind::ScopeNotGrantable`],
-    /// [`ApiKeyErrorKind::TooManyKeys`] (dead keys do not count; the count
-    /// and the insert are separate calls, so concurrent issues may pass the
-    /// cap by their number), [`ApiKeyErrorKind::Store`].
+    /// [`ApiKeyErrorKind::TooManyKeys`] (dead keys do not count; the store
+    /// checks and inserts in one step, so concurrent issues cannot pass the
+    /// cap), [`ApiKeyErrorKind::Store`].
     pub async fn issue(
         &self,
         request: KeyRequest,
@@ -274,14 +285,6 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             return Err(ApiKeyError::new(ApiKeyErrorKind::ScopeNotGrantable));
         }
         let now = self.clock.now();
-        let held = self
-            .store
-            .list_owner(&request.owner)
-            .await
-            .map_err(|e| self.store_failed(e, "list_owner"))?;
-        if held.iter().filter(|r| !r.is_dead(now)).count() >= self.max_keys_per_owner {
-            return Err(ApiKeyError::new(ApiKeyErrorKind::TooManyKeys));
-        }
         let expires_at = request
             .expires_in
             .map(|after| now.saturating_add(after.as_secs()));
@@ -291,6 +294,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             request.scopes,
             expires_at,
             request.allowed_ips,
+            self.max_keys_per_owner,
         )
         .await
     }
@@ -302,6 +306,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         scopes: Vec<String>,
         expires_at: Option<u64>,
         allowed_ips: Vec<Cidr>,
+        max_live: usize,
     ) -> Result<NewKey, ApiKeyError> {
         let (key, secret) = key::generate(&self.env).map_err(|_| {
             ApiKeyError::store(StoreError::unavailable("system randomness").during("issue"))
@@ -316,13 +321,19 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             created_at: self.clock.now(),
             expires_at,
             last_used_at: None,
+            use_count: 0,
+            last_used_ip: None,
             allowed_ips,
             status: KeyStatus::Active,
         };
-        self.store
-            .insert(record.clone())
+        let inserted = self
+            .store
+            .insert_capped(record.clone(), max_live)
             .await
             .map_err(|e| self.store_failed(e, "insert"))?;
+        if !inserted {
+            return Err(ApiKeyError::new(ApiKeyErrorKind::TooManyKeys));
+        }
         tracing::info!(
             key_id = %record.key_id,
             subject_hash = %SubjectHash::of(&record.owner),
@@ -338,7 +349,10 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
     /// scope in `required`: format and checksum (no store call for a
     /// malformed key) → lookup by key id → constant-time compare of the
     /// HMAC (an unknown id computes and compares one too) → status → expiry
-    /// → allow-list → scopes. An accepted key's use is recorded.
+    /// → allow-list → scopes. An accepted key's use is counted in memory
+    /// and written to the store in batches (see
+    /// [`with_usage_flush_interval`](Self::with_usage_flush_interval)), not
+    /// on every call.
     ///
     /// # Errors
     ///
@@ -431,14 +445,10 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             tracing::debug!(scope = %missing, "the missing scope");
             return Err(refuse(ApiKeyErrorKind::MissingScope, owner));
         }
-        if let Err(error) = self.store.record_use(&key_id, now).await {
-            // Usage is bookkeeping: the key was verified, so it is accepted.
-            tracing::warn!(
-                event = SecurityEvent::StoreUnavailable.as_str(),
-                reason = "api_key_usage",
-                store_error = error.kind().as_str(),
-                "API key usage not recorded"
-            );
+        if self.usage.record(key_id, now, client_ip) {
+            // Usage is bookkeeping: the key was verified, so it is accepted
+            // even when the write fails (logged, and kept for the next one).
+            let _ = self.flush_usage().await;
         }
         tracing::debug!(key_id = %key_id, "API key accepted");
         Ok(record.into())
@@ -446,12 +456,15 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
 
     /// Replaces `owner`'s key `key_id` with a new one of the same name,
     /// scopes, expiry and allow-list; the old key keeps working for the
-    /// rotation grace, then stops.
+    /// rotation grace, then stops. While it does, the owner may hold one
+    /// key over the cap (the leaving one), never two: a second rotation
+    /// during a grace at the cap is refused.
     ///
     /// # Errors
     ///
     /// [`ApiKeyErrorKind::NotFound`] when `owner` holds no live key
-    /// `key_id`; [`ApiKeyErrorKind::Store`].
+    /// `key_id`; [`ApiKeyErrorKind::TooManyKeys`] as above;
+    /// [`ApiKeyErrorKind::Store`].
     pub async fn rotate(&self, owner: &str, key_id: KeyId) -> Result<NewKey, ApiKeyError> {
         let now = self.clock.now();
         let old = self.owned_live(owner, key_id, now).await?;
@@ -462,6 +475,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
                 old.scopes,
                 old.expires_at,
                 old.allowed_ips,
+                self.max_keys_per_owner.saturating_add(1),
             )
             .await?;
         let until = now.saturating_add(self.grace.as_secs());
@@ -503,7 +517,8 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
     }
 
     /// `owner`'s keys, oldest first, without secrets (dead ones included
-    /// while the store holds them, with their status).
+    /// while the store holds them, with their status), with their usage
+    /// including what is not yet flushed.
     ///
     /// # Errors
     ///
@@ -514,7 +529,15 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             .list_owner(owner)
             .await
             .map_err(|e| self.store_failed(e, "list_owner"))?;
-        Ok(records.into_iter().map(KeyInfo::from).collect())
+        Ok(records
+            .into_iter()
+            .map(|mut record| {
+                if let Some(pending) = self.usage.pending_for(&record.key_id) {
+                    record.add_usage(&pending);
+                }
+                KeyInfo::from(record)
+            })
+            .collect())
     }
 
     async fn owned_live(
@@ -544,7 +567,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             .unwrap_or(&self.pepper)
     }
 
-    fn store_failed(&self, error: StoreError, operation: &'static str) -> ApiKeyError {
+    pub(crate) fn store_failed(&self, error: StoreError, operation: &'static str) -> ApiKeyError {
         tracing::warn!(
             event = SecurityEvent::StoreUnavailable.as_str(),
             reason = "api_key_store",

@@ -9,8 +9,15 @@ mod error;
 pub mod key;
 mod keys;
 mod pepper;
+#[cfg(feature = "redis")]
+mod redis_record;
+#[cfg(feature = "redis")]
+mod redis_store;
+#[cfg(feature = "redis")]
+mod redis_support;
 pub mod request;
 pub mod store;
+mod usage;
 
 pub use cidr::Cidr;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -23,4 +30,7 @@ pub use keys::{
 };
 pub use palisade_errors::StoreError;
 pub use pepper::{MIN_PEPPER_BYTES, Pepper};
+#[cfg(feature = "redis")]
+pub use redis_store::{DEFAULT_KEY_PREFIX, DEFAULT_RETENTION, MAX_RETENTION, RedisKeyStore};
 pub use store::{DEFAULT_MAX_KEYS, KeyRecord, KeyStatus, KeyStore, MemoryKeyStore};
+pub use usage::{DEFAULT_MAX_PENDING_USAGE, DEFAULT_USAGE_FLUSH_INTERVAL, KeyUsage};

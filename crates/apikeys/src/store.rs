@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -11,6 +12,7 @@ use palisade_errors::{SecurityEvent, StoreError};
 use crate::cidr::Cidr;
 use crate::clock::{Clock, SystemClock};
 use crate::key::KeyId;
+use crate::usage::KeyUsage;
 
 /// Keys a [`MemoryKeyStore`] holds by default.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
@@ -60,8 +62,12 @@ pub struct KeyRecord {
     pub created_at: u64,
     /// When it stops working, Unix seconds; `None` for never.
     pub expires_at: Option<u64>,
-    /// When it was last accepted, Unix seconds.
+    /// When it was last accepted, Unix seconds (as of the last usage flush).
     pub last_used_at: Option<u64>,
+    /// How many times it was accepted (as of the last usage flush).
+    pub use_count: u64,
+    /// The client address of its last accepted use.
+    pub last_used_ip: Option<IpAddr>,
     /// Where it may be used from; empty for anywhere.
     pub allowed_ips: Vec<Cidr>,
     /// Active, revoked or in its rotation grace.
@@ -73,6 +79,34 @@ impl KeyRecord {
     /// its grace or its expiry).
     pub fn is_dead(&self, now: u64) -> bool {
         self.status.is_dead(now) || self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// The second from which the key can never be accepted again: the
+    /// earlier of its expiry and the end of its status (revocation at
+    /// `now`, the end of a rotation grace); `None` for an active key
+    /// without expiry.
+    pub fn dies_at(&self, now: u64) -> Option<u64> {
+        let status_end = match self.status {
+            KeyStatus::Active => None,
+            KeyStatus::Revoked => Some(now),
+            KeyStatus::RotatedGrace { until } => Some(until),
+        };
+        match (status_end, self.expires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Adds a batch of usage (count, latest time and address).
+    pub(crate) fn add_usage(&mut self, usage: &KeyUsage) {
+        self.use_count = self.use_count.saturating_add(usage.count);
+        if self
+            .last_used_at
+            .is_none_or(|last| usage.last_used_at >= last)
+        {
+            self.last_used_at = Some(usage.last_used_at);
+            self.last_used_ip = Some(usage.last_used_ip);
+        }
     }
 }
 
@@ -90,9 +124,23 @@ impl std::fmt::Debug for KeyRecord {
 }
 
 /// Where keys live. Every operation fails with [`StoreError`].
+///
+/// A store has a clock of its own (the same one as the [`ApiKeys`](crate::ApiKeys)
+/// on it, in tests a shared [`ManualClock`](crate::ManualClock)): it tells live
+/// keys from dead ones for the per-owner cap and for retention.
 pub trait KeyStore: Send + Sync {
-    /// Stores a new key.
+    /// Stores a new key without checking its owner's cap.
     fn insert(&self, record: KeyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new key if its owner holds fewer than `max_live` live keys
+    /// (dead ones do not count); `false`, and nothing stored, otherwise.
+    /// The check and the insert are one atomic step for concurrent callers:
+    /// the cap holds exactly.
+    fn insert_capped(
+        &self,
+        record: KeyRecord,
+        max_live: usize,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The key with id `key_id`, if there is one.
     fn get(
@@ -107,14 +155,16 @@ pub trait KeyStore: Send + Sync {
         status: KeyStatus,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Records that the key was accepted at `at` (Unix seconds).
-    fn record_use(
+    /// Adds a batch of usage (one entry per key, from
+    /// [`ApiKeys::flush`](crate::ApiKeys::flush)) to the keys' counters;
+    /// keys no longer held are skipped.
+    fn record_usage(
         &self,
-        key_id: &KeyId,
-        at: u64,
+        batch: &[KeyUsage],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every key of `owner`, dead ones included until the store drops them.
+    /// Every key of `owner`, oldest first, dead ones included until the
+    /// store drops them.
     fn list_owner(
         &self,
         owner: &str,
@@ -207,32 +257,63 @@ impl<C: Clock> MemoryKeyStore<C> {
     }
 }
 
+impl<C: Clock> MemoryKeyStore<C> {
+    /// Makes room for one more key when full: dead keys first, then the
+    /// oldest live one (logged).
+    fn make_room(&self, keys: &mut HashMap<KeyId, KeyRecord>, now: u64) {
+        if keys.len() < self.max_entries {
+            return;
+        }
+        keys.retain(|_, held| !held.is_dead(now));
+        if keys.len() < self.max_entries {
+            return;
+        }
+        let oldest = keys
+            .values()
+            .min_by_key(|held| (held.created_at, held.key_id))
+            .map(|held| held.key_id);
+        if let Some(oldest) = oldest {
+            keys.remove(&oldest);
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                event = SecurityEvent::StoreEviction.as_str(),
+                reason = "api_keys_full",
+                key_id = %oldest,
+                max_entries = self.max_entries,
+                "a live API key was dropped to stay within the bound"
+            );
+        }
+    }
+}
+
 impl<C: Clock> KeyStore for MemoryKeyStore<C> {
     async fn insert(&self, record: KeyRecord) -> Result<(), StoreError> {
         let now = self.clock.now();
         let mut keys = self.lock();
-        if !keys.contains_key(&record.key_id) && keys.len() >= self.max_entries {
-            keys.retain(|_, held| !held.is_dead(now));
-            if keys.len() >= self.max_entries {
-                let oldest = keys
-                    .values()
-                    .min_by_key(|held| (held.created_at, held.key_id))
-                    .map(|held| held.key_id);
-                if let Some(oldest) = oldest {
-                    keys.remove(&oldest);
-                    self.evictions.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        event = SecurityEvent::StoreEviction.as_str(),
-                        reason = "api_keys_full",
-                        key_id = %oldest,
-                        max_entries = self.max_entries,
-                        "a live API key was dropped to stay within the bound"
-                    );
-                }
-            }
+        if !keys.contains_key(&record.key_id) {
+            self.make_room(&mut keys, now);
         }
         keys.insert(record.key_id, record);
         Ok(())
+    }
+
+    async fn insert_capped(&self, record: KeyRecord, max_live: usize) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        // One lock for the count and the insert: concurrent issues cannot
+        // both see room for one key.
+        let mut keys = self.lock();
+        let live = keys
+            .values()
+            .filter(|held| held.owner == record.owner && !held.is_dead(now))
+            .count();
+        if live >= max_live {
+            return Ok(false);
+        }
+        if !keys.contains_key(&record.key_id) {
+            self.make_room(&mut keys, now);
+        }
+        keys.insert(record.key_id, record);
+        Ok(true)
     }
 
     async fn get(&self, key_id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
@@ -247,9 +328,12 @@ impl<C: Clock> KeyStore for MemoryKeyStore<C> {
             .is_some())
     }
 
-    async fn record_use(&self, key_id: &KeyId, at: u64) -> Result<(), StoreError> {
-        if let Some(held) = self.lock().get_mut(key_id) {
-            held.last_used_at = Some(held.last_used_at.map_or(at, |last| last.max(at)));
+    async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {
+        let mut keys = self.lock();
+        for usage in batch {
+            if let Some(held) = keys.get_mut(&usage.key_id) {
+                held.add_usage(usage);
+            }
         }
         Ok(())
     }

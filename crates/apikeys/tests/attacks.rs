@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use palisade_apikeys::{
-    ApiKeyErrorKind, ApiKeys, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore, ManualClock,
-    MemoryKeyStore, Pepper, StoreError,
+    ApiKeyErrorKind, ApiKeys, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore, KeyUsage,
+    ManualClock, MemoryKeyStore, Pepper, StoreError,
 };
 
 /// A memory store that counts every call made to it.
@@ -33,6 +33,10 @@ impl KeyStore for Counting {
         self.count();
         self.inner.insert(record).await
     }
+    async fn insert_capped(&self, record: KeyRecord, max_live: usize) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.insert_capped(record, max_live).await
+    }
     async fn get(&self, key_id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         self.count();
         self.inner.get(key_id).await
@@ -41,9 +45,9 @@ impl KeyStore for Counting {
         self.count();
         self.inner.set_status(key_id, status).await
     }
-    async fn record_use(&self, key_id: &KeyId, at: u64) -> Result<(), StoreError> {
+    async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {
         self.count();
-        self.inner.record_use(key_id, at).await
+        self.inner.record_usage(batch).await
     }
     async fn list_owner(&self, owner: &str) -> Result<Vec<KeyRecord>, StoreError> {
         self.count();

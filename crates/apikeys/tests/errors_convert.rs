@@ -7,7 +7,7 @@ use std::error::Error as _;
 use std::net::IpAddr;
 
 use palisade_apikeys::{
-    ApiKeyErrorKind, ApiKeys, Cidr, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore,
+    ApiKeyErrorKind, ApiKeys, Cidr, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore, KeyUsage,
     MemoryKeyStore, Pepper, StoreError,
 };
 use palisade_errors::{Error, ErrorKind};
@@ -79,13 +79,16 @@ impl KeyStore for Down {
     async fn insert(&self, _: KeyRecord) -> Result<(), StoreError> {
         Err(StoreError::timeout("api key store"))
     }
+    async fn insert_capped(&self, _: KeyRecord, _: usize) -> Result<bool, StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
     async fn get(&self, _: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         Err(StoreError::timeout("api key store"))
     }
     async fn set_status(&self, _: &KeyId, _: KeyStatus) -> Result<bool, StoreError> {
         Err(StoreError::timeout("api key store"))
     }
-    async fn record_use(&self, _: &KeyId, _: u64) -> Result<(), StoreError> {
+    async fn record_usage(&self, _: &[KeyUsage]) -> Result<(), StoreError> {
         Err(StoreError::timeout("api key store"))
     }
     async fn list_owner(&self, _: &str) -> Result<Vec<KeyRecord>, StoreError> {
@@ -141,4 +144,26 @@ async fn a_store_that_is_down_refuses_every_operation() {
         keys.list("a").await.unwrap_err().kind(),
     ];
     assert!(kinds.iter().all(|kind| *kind == ApiKeyErrorKind::Store));
+}
+
+/// A refused Redis key prefix is a configuration error: 500 with `?`.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_redis_prefix_converts_to_a_500() {
+    async fn build() -> Result<palisade_apikeys::RedisKeyStore, Error> {
+        Ok(
+            palisade_apikeys::RedisKeyStore::connect_lazy("redis://127.0.0.1:6379/0")?
+                .with_key_prefix("app {x}")?,
+        )
+    }
+    let error = build().await.unwrap_err();
+    assert_converted(&error, ErrorKind::Internal, 500);
+    let core = error.source().unwrap();
+    let config = core
+        .downcast_ref::<palisade_apikeys::ConfigError>()
+        .unwrap();
+    assert_eq!(
+        config.kind(),
+        palisade_apikeys::ConfigErrorKind::InvalidKeyPrefix
+    );
 }
