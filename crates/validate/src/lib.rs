@@ -7,14 +7,23 @@ mod error;
 mod field_reason;
 mod ids;
 mod patch;
+mod redirect;
+mod ssrf;
 mod text;
+mod urls;
 pub use field_reason::FieldReason;
 pub use ids::{HexId, HexIdAnyCase, IdError, IdErrorKind, IdRejection, PathId, Ulid, Uuid};
 pub use patch::{Patch, UpdateMode, UpdateRefused, UpdateRules};
+pub use redirect::{MAX_REDIRECT_LEN, RedirectError, RedirectErrorKind, RedirectPolicy};
+pub use ssrf::{
+    BlockedRange, DEFAULT_MAX_REDIRECTS, ResolveFuture, Resolver, SsrfError, SsrfErrorKind,
+    SsrfGuard, StaticResolver, SystemResolver, Target, blocked_range,
+};
 pub use text::{
     Email, MAX_EMAIL_LEN, MAX_EMAIL_LOCAL_LEN, Slug, TextError, TextErrorKind, Username,
     clean_line, is_control_or_format, nfc, nfkc, strip_controls, strip_controls_multiline,
 };
+pub use urls::{DEFAULT_MAX_URL_LEN, UrlError, UrlErrorKind, UrlPolicy};
 
 // Request limits: body, headers, URL, query, content type, JSON shape, hosts.
 pub mod content_type;

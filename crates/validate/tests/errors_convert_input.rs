@@ -5,9 +5,13 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::error::Error as _;
+use std::future::Future as _;
 
 use palisade_errors::{Error, ErrorKind};
-use palisade_validate::{Email, FieldReason, HexId, Patch, PathId, UpdateRules, Uuid};
+use palisade_validate::{
+    Email, FieldReason, HexId, Patch, PathId, RedirectPolicy, SsrfGuard, StaticResolver,
+    UpdateRules, UrlPolicy, Uuid,
+};
 
 fn assert_converted(error: &Error, kind: ErrorKind, status: u16) {
     assert_eq!(error.kind(), kind, "{error:?}");
@@ -72,4 +76,44 @@ fn text_errors_are_422_with_the_field_path() {
     let body = String::from_utf8(error.to_json(None)).unwrap();
     assert!(!body.contains("not an address"), "{body}");
     assert_converted(&email_bare().unwrap_err(), ErrorKind::ValidationFailed, 422);
+}
+
+fn url() -> Result<(), Error> {
+    UrlPolicy::new().parse("javascript:alert(1)")?;
+    Ok(())
+}
+
+fn redirect() -> Result<(), Error> {
+    RedirectPolicy::new()
+        .check("//evil.example")
+        .map_err(|e| e.at("next"))?;
+    Ok(())
+}
+
+fn ssrf() -> Result<(), Error> {
+    let guard = SsrfGuard::with_resolver(StaticResolver::new());
+    let check = std::pin::pin!(guard.check("http://169.254.169.254/"));
+    // The static resolver is never asked for an IP literal: ready at once.
+    let waker = std::task::Waker::noop();
+    match check.poll(&mut std::task::Context::from_waker(waker)) {
+        std::task::Poll::Ready(result) => {
+            result.map_err(|e| e.at("webhook_url"))?;
+        }
+        std::task::Poll::Pending => panic!("no resolution needed"),
+    }
+    Ok(())
+}
+
+#[test]
+fn url_ssrf_and_redirect_errors_are_422() {
+    assert_converted(&url().unwrap_err(), ErrorKind::ValidationFailed, 422);
+    let error = redirect().unwrap_err();
+    assert_converted(&error, ErrorKind::ValidationFailed, 422);
+    assert_eq!(error.details()[0].field(), "next");
+    assert_eq!(error.details()[0].code(), "redirect_form");
+    let error = ssrf().unwrap_err();
+    assert_converted(&error, ErrorKind::ValidationFailed, 422);
+    assert_eq!(error.details()[0].code(), "ssrf_link_local");
+    let body = String::from_utf8(error.to_json(None)).unwrap();
+    assert!(!body.contains("169.254"), "{body}");
 }

@@ -7,7 +7,8 @@
 use palisade_errors::SecurityEvent;
 use palisade_errors::testing::EventCapture;
 use palisade_validate::{
-    Email, FieldReason, HexId, Patch, PathId, Ulid, UpdateRules, Username, Uuid,
+    Email, FieldReason, HexId, Patch, PathId, RedirectPolicy, Ulid, UpdateRules, UrlPolicy,
+    Username, Uuid,
 };
 
 #[test]
@@ -72,6 +73,28 @@ fn refused_strings_are_logged_by_field_never_by_value() {
     assert_eq!(events[0].field("reason"), Some("invalid_character"));
     assert_eq!(events[1].field("field"), Some("profile.username"));
     for needle in ["victim", "leak@evil", "Bcc", "nimda", "SECRET"] {
+        capture.assert_absent(needle);
+    }
+}
+
+#[test]
+fn refused_urls_and_redirects_are_logged_by_field_never_by_value() {
+    let capture = EventCapture::new();
+    {
+        let _guard = capture.set_default();
+        let policy = RedirectPolicy::new();
+        assert_eq!(policy.check_or("//evil.example/PROBE", "/"), "/");
+        let _ = UrlPolicy::new()
+            .parse("javascript:alert('PROBE')")
+            .map_err(|e| e.at("profile.website"));
+    }
+    let events = capture.named(SecurityEvent::InputValidationFail);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].field("field"), Some("next"));
+    assert_eq!(events[0].field("reason"), Some("redirect_form"));
+    assert_eq!(events[1].field("field"), Some("profile.website"));
+    assert_eq!(events[1].field("reason"), Some("url_scheme"));
+    for needle in ["evil.example", "PROBE", "javascript"] {
         capture.assert_absent(needle);
     }
 }
