@@ -12,6 +12,7 @@ pub mod csp_parse_or_build;
 pub mod dotenv_parse;
 pub mod env_value_parse;
 pub mod error_envelope;
+pub mod filename_sanitize;
 pub mod forwarded_header;
 pub mod json_depth;
 pub mod jwt_claims;
@@ -20,6 +21,8 @@ pub mod phc_parse;
 pub mod policy_check;
 pub mod quota_parse;
 pub mod refresh_cookie;
+pub mod sniff_upload;
+pub mod zip_inspect;
 
 /// The names of the properties, one per fuzz target.
 pub const TARGETS: &[&str] = &[
@@ -29,6 +32,7 @@ pub const TARGETS: &[&str] = &[
     "dotenv_parse",
     "env_value_parse",
     "error_envelope",
+    "filename_sanitize",
     "forwarded_header",
     "json_depth",
     "jwt_claims",
@@ -37,6 +41,8 @@ pub const TARGETS: &[&str] = &[
     "policy_check",
     "quota_parse",
     "refresh_cookie",
+    "sniff_upload",
+    "zip_inspect",
 ];
 
 /// The property of target `name`, if there is one.
@@ -48,6 +54,7 @@ pub fn property(name: &str) -> Option<fn(&[u8])> {
         "dotenv_parse" => dotenv_parse::run,
         "env_value_parse" => env_value_parse::run,
         "error_envelope" => error_envelope::run,
+        "filename_sanitize" => filename_sanitize::run,
         "forwarded_header" => forwarded_header::run,
         "json_depth" => json_depth::run,
         "jwt_claims" => jwt_claims::run,
@@ -56,6 +63,8 @@ pub fn property(name: &str) -> Option<fn(&[u8])> {
         "policy_check" => policy_check::run,
         "quota_parse" => quota_parse::run,
         "refresh_cookie" => refresh_cookie::run,
+        "sniff_upload" => sniff_upload::run,
+        "zip_inspect" => zip_inspect::run,
         _ => return None,
     };
     Some(run)
