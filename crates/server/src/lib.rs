@@ -10,11 +10,11 @@ pub mod users;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use palisade_axum::Hardening;
 use palisade_axum::auth::{AuthLayer, AuthMode};
 use palisade_axum::ratelimit::{RateLimitLayer, by_ip};
+use palisade_axum::validate::{RequestLimitsLayer, RequestTimeoutLayer};
 use palisade_errors::{Error, ErrorKind};
 use palisade_headers::{CorsPolicy, HeaderPolicy};
 use palisade_validate::hosts::TrustedHosts;
@@ -57,6 +57,19 @@ fn trusted_hosts(config: &Config) -> Result<TrustedHosts, Error> {
         .map_err(|error| invalid("PALISADE_TRUSTED_HOSTS")(error.to_string()))
 }
 
+/// The request limits of `PALISADE_MAX_BODY_BYTES` (and palisade-validate's
+/// head limits), shared by the router and the serve loop.
+///
+/// # Errors
+///
+/// A limit palisade-validate refuses.
+pub fn request_limits(config: &Config) -> Result<RequestLimits, Error> {
+    RequestLimits::builder()
+        .max_body_bytes(config.max_body_bytes)
+        .build()
+        .map_err(|error| invalid("PALISADE_MAX_BODY_BYTES")(error.to_string()))
+}
+
 /// The service: every route behind the layers in the order the README
 /// explains, composed by [`Hardening`].
 ///
@@ -94,12 +107,7 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
         hosts: trusted_hosts(config)?,
         proxies: config.trusted_proxies.clone(),
     });
-    let limits = Arc::new(
-        RequestLimits::builder()
-            .max_body_bytes(config.max_body_bytes)
-            .build()
-            .map_err(|error| invalid("PALISADE_MAX_BODY_BYTES")(error.to_string()))?,
-    );
+    let limits = request_limits(config)?;
     let per_ip = RateLimitLayer::new(
         Arc::clone(&state.limiters.global),
         middleware::by_ip_except_health(state.resolver.clone()),
@@ -111,7 +119,6 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
     let headers = HeaderPolicy::api()
         .build()
         .map_err(|error| invalid("security headers")(error.to_string()))?;
-    let max_body = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
 
     // Outside in (Hardening adds request id, security headers, CORS and the
     // panic catcher around these, in that order): trusted host → head and
@@ -124,16 +131,12 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
             host_guard,
             middleware::trusted_host,
         ))
-        .identity(axum::middleware::from_fn_with_state(
-            limits,
-            middleware::request_limits,
-        ))
+        // Head limits and the declared length before the budget; the
+        // streamed body is counted against the same cap when the handler
+        // reads it (inside the limit and the timeout).
+        .identity(RequestLimitsLayer::new(limits))
         .identity(per_ip)
-        .identity(DefaultBodyLimit::max(max_body))
-        .identity(axum::middleware::from_fn_with_state(
-            config.request_timeout,
-            middleware::timeout,
-        ))
+        .identity(RequestTimeoutLayer::new(config.request_timeout))
         .identity(AuthLayer::new(Arc::clone(&state.auth), AuthMode::Optional))
         .limit(per_subject)
         .apply(routes)

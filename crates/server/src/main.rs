@@ -92,13 +92,11 @@ async fn run<St: Stores>(config: &Config, stores: state::StoreSet<St>) -> Result
     state::ensure_admin(&state, config).await?;
     let router = app(std::sync::Arc::clone(&state), config)
         .map_err(|_| "invalid configuration (see the log)".to_owned())?;
-    // The loop's own limits sit above Palisade's, so Palisade's checks answer
-    // first, with the envelope.
+    // The loop's limits are Palisade's own (and its refusals the envelope).
+    let limits = palisade_server::request_limits(config)
+        .map_err(|_| "invalid configuration (see the log)".to_owned())?;
     let serve_config = ServeConfig::builder()
-        .max_body_bytes(config.max_body_bytes.saturating_mul(2).max(1024 * 1024))
-        .max_uri_bytes(16 * 1024)
-        .max_header_bytes(64 * 1024)
-        .max_header_count(200)
+        .request_limits(&limits)
         .shutdown_timeout(config.shutdown_timeout)
         .build()
         .map_err(|error| format!("serve limits: {error}"))?;

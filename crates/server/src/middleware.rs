@@ -1,9 +1,9 @@
-//! The service's own layers, each a small function over a core's pure check:
-//! trusted host, head limits and declared body size (palisade-validate),
-//! the handler timeout, and the rate-limit keys.
+//! The service's own layer and keys: the trusted-host check over
+//! palisade-validate's `TrustedHosts` with proxies given as CIDRs (the
+//! adapter's `TrustedHostLayer` takes single addresses), and the rate-limit
+//! keys.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -11,10 +11,9 @@ use axum::response::{IntoResponse, Response};
 use palisade_auth_tokens::authz::Principal;
 use palisade_axum::ApiError;
 use palisade_axum::ratelimit::{ClientIpResolver, KeyFn, by_ip};
-use palisade_errors::{Error, ErrorKind, SecurityEvent};
+use palisade_errors::Error;
 use palisade_ratelimit::client_ip::IpNet;
 use palisade_validate::hosts::TrustedHosts;
-use palisade_validate::limits::RequestLimits;
 
 /// The paths that skip the trusted-host check and the per-IP limit:
 /// load-balancer probes send an IP as `Host` and poll often.
@@ -46,41 +45,6 @@ pub async fn trusted_host(
         return ApiError(Error::from(refusal)).into_response();
     }
     next.run(Request::from_parts(parts, body)).await
-}
-
-/// Refuses a request over the head limits (target, query, header count,
-/// sizes: 414/431/400) or declaring a body over the cap (413), before the
-/// body is read.
-pub async fn request_limits(
-    State(limits): State<Arc<RequestLimits>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    if let Err(refusal) = limits
-        .check_head(&parts)
-        .and_then(|()| limits.body_limit(&parts).map(|_| ()))
-    {
-        return ApiError(Error::from(refusal)).into_response();
-    }
-    next.run(Request::from_parts(parts, body)).await
-}
-
-/// Stops a handler that runs past `limit`: 503 `unavailable` (the client
-/// may retry; a slow dependency must not hold connections for ever).
-pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(
-                event = SecurityEvent::StoreUnavailable.as_str(),
-                reason = "handler_timeout",
-                limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
-                "request timed out"
-            );
-            ApiError(Error::new(ErrorKind::Unavailable)).into_response()
-        }
-    }
 }
 
 /// Keys by client IP, except `/health/*` (left unmetered).

@@ -13,6 +13,7 @@ use palisade_auth_tokens::Grant;
 use palisade_auth_tokens::refresh::TokenPair;
 use palisade_auth_tokens::revocation::RevocationStore;
 use palisade_axum::auth::{Admin, Authenticated, RequireRole};
+use palisade_axum::validate::ValidJson;
 use palisade_axum::{ApiError, Json, Path};
 use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
 use palisade_passwords::PolicyContext;
@@ -148,7 +149,7 @@ async fn check_policy<St: Stores>(
 /// failures; 409 for a taken username.
 pub async fn register<St: Stores>(
     State(app): State<Arc<App<St>>>,
-    Json(body): Json<Credentials>,
+    ValidJson(body): ValidJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let username = normalize_username(&body.username).ok_or_else(|| {
         ApiError(Error::new(ErrorKind::ValidationFailed).with_detail("username", "invalid"))
@@ -281,7 +282,7 @@ pub async fn login<St: Stores>(
     State(app): State<Arc<App<St>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(body): Json<Credentials>,
+    ValidJson(body): ValidJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(&app, peer, &headers);
     let user = authenticate(&app, &body.username, secret(&body.password), ip).await?;
@@ -300,7 +301,7 @@ pub struct RefreshBody {
 /// 401 and ends (and revokes) its family. The role is re-read.
 pub async fn refresh<St: Stores>(
     State(app): State<Arc<App<St>>>,
-    Json(body): Json<RefreshBody>,
+    ValidJson(body): ValidJson<RefreshBody>,
 ) -> Result<Response, ApiError> {
     let users = app.users.clone();
     let lookup = |subject: String| async move {
@@ -435,7 +436,7 @@ pub fn valid_display_name(raw: &str) -> Result<String, &'static str> {
 pub async fn patch_me<St: Stores>(
     State(app): State<Arc<App<St>>>,
     who: Authenticated,
-    Json(body): Json<MePatch>,
+    ValidJson(body): ValidJson<MePatch>,
 ) -> Result<Response, ApiError> {
     UpdateRules::patch()
         .nullable("display_name", &body.display_name)
@@ -505,7 +506,7 @@ pub async fn change_password<St: Stores>(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     who: Authenticated,
-    Json(body): Json<PasswordChange>,
+    ValidJson(body): ValidJson<PasswordChange>,
 ) -> Result<Response, ApiError> {
     let account = current_user(&app, &who.claims.sub).await?;
     let ip = client_ip(&app, peer, &headers);
@@ -536,7 +537,7 @@ pub struct ResetRequest {
 /// enumeration). In development the token is logged.
 pub async fn reset_request<St: Stores>(
     State(app): State<Arc<App<St>>>,
-    Json(body): Json<ResetRequest>,
+    ValidJson(body): ValidJson<ResetRequest>,
 ) -> Result<Response, ApiError> {
     let user = match normalize_username(&body.username) {
         Some(name) => app.users.by_username(&name).await.map_err(api)?,
@@ -579,7 +580,7 @@ pub struct ResetConfirm {
 /// revoked. A bad, used or expired token is a 401.
 pub async fn reset_confirm<St: Stores>(
     State(app): State<Arc<App<St>>>,
-    Json(body): Json<ResetConfirm>,
+    ValidJson(body): ValidJson<ResetConfirm>,
 ) -> Result<Response, ApiError> {
     let refused = || ApiError(Error::new(ErrorKind::Unauthorized));
     let (id, token) = body
@@ -660,7 +661,7 @@ pub async fn set_role<St: Stores>(
     State(app): State<Arc<App<St>>>,
     admin: RequireRole<Admin>,
     Path(id): Path<String>,
-    Json(body): Json<RoleChange>,
+    ValidJson(body): ValidJson<RoleChange>,
 ) -> Result<Response, ApiError> {
     if !is_user_id(&id) {
         return Err(ErrorKind::NotFound.into());

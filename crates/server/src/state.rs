@@ -227,7 +227,7 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
                 );
                 break;
             }
-            Err(error) if attempt < 10 => {
+            Err(error) if attempt < 40 => {
                 tracing::debug!(%error, attempt, "revocation epoch setup: retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }

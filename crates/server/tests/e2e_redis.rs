@@ -27,12 +27,57 @@ fn redis_up() -> bool {
     }
 }
 
-fn prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("pstest:{test}:{}:{nanos}", std::process::id())
+/// A fresh key prefix, whose keys are deleted when it is dropped (the
+/// revocation store alone writes 16,384 epoch sentinels per prefix).
+struct Prefix(String);
+
+impl Prefix {
+    fn new(test: &str) -> Prefix {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Prefix(format!("pstest:{test}:{}:{nanos}", std::process::id()))
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(URL) else {
+            return;
+        };
+        let Ok(mut connection) = client.get_connection() else {
+            return;
+        };
+        let keys = scan(&mut connection, &self.0);
+        for chunk in keys.chunks(1000) {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(chunk).query(&mut connection);
+        }
+    }
+}
+
+/// The keys under `prefix`, by SCAN (KEYS would block the shared Redis,
+/// and other tests' 50 ms store timeouts with it).
+fn scan(connection: &mut redis::Connection, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let Ok((next, mut batch)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(2000)
+            .query(connection)
+        else {
+            return keys;
+        };
+        keys.append(&mut batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
 }
 
 /// A server on the shared Redis. A fresh prefix starts a new revocation
@@ -66,13 +111,32 @@ fn redis_auth_flow_rbac_and_patch() {
     if !redis_up() {
         return;
     }
-    let server = start(&prefix("flow"));
+    let prefix = Prefix::new("flow");
+    let server = start(&prefix.0);
     let ready = server.get("/health/ready", &[]);
     ready.expect(200);
     assert_eq!(ready.json()["checks"]["redis"], "ok");
     flows::auth_flow(&server, "alice");
     flows::rbac_flow(&server, "bob");
     flows::patch_flow(&server, "carol");
+
+    // No user text in any key (usernames are hashed into the hash tags).
+    let client = redis::Client::open(URL).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let keys = scan(&mut connection, &prefix.0);
+    assert!(keys.iter().any(|key| key.contains(":users:")), "{keys:?}");
+    for key in &keys {
+        let lower = key.to_lowercase();
+        for name in ["alice", "bob", "carol", "root"] {
+            assert!(!lower.contains(name), "user text in a Redis key: {key}");
+        }
+    }
+    // Every key but the accounts' has a TTL.
+    for key in keys.iter().filter(|key| !key.contains(":users:")).take(200) {
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut connection).unwrap();
+        assert!(ttl > 0, "{key} has no TTL");
+    }
+    drop(server);
 }
 
 #[test]
@@ -80,9 +144,9 @@ fn redis_two_instances_behave_as_one() {
     if !redis_up() {
         return;
     }
-    let prefix = prefix("pair");
-    let one = start(&prefix);
-    let two = start(&prefix);
+    let prefix = Prefix::new("pair");
+    let one = start(&prefix.0);
+    let two = start(&prefix.0);
     // An account made on one logs in on the other; a duplicate is a 409
     // on either.
     flows::register(&one, "dora");
