@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(feature = "apikeys")]
+pub mod apikeys;
 #[cfg(feature = "auth")]
 pub mod auth;
 mod compose;

@@ -162,26 +162,40 @@ async fn the_extractors_read_what_the_layer_verified() {
 #[tokio::test]
 async fn a_guard_without_the_layer_is_a_500() {
     let fixture = Fixture::new().await;
-    let router = harden(Router::new().route(
-        "/write",
-        get(|_key: RequireScope<Write>| async { "unreachable" }),
-    ));
+    let router = harden(
+        Router::new()
+            .route(
+                "/write",
+                get(|_key: RequireScope<Write>| async { "unreachable" }),
+            )
+            .route(
+                "/maybe",
+                get(|_key: Option<VerifiedKey>| async { "unreachable" }),
+            ),
+    );
     let key = fixture.presented(apikey_cases::Key::Alice2).unwrap();
-    let capture = EventCapture::new();
-    let response = {
-        let _guard = capture.set_default();
-        router
-            .oneshot(get_request("/write", key, Some("192.0.2.7:4000")))
-            .await
-            .unwrap()
-    };
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let events: Vec<_> = capture
-        .security_events()
-        .iter()
-        .map(|event| event.field("event").unwrap().to_owned())
-        .collect();
-    assert_eq!(events, ["sys_misconfigured"]);
+    for path in ["/write", "/maybe"] {
+        let capture = EventCapture::new();
+        let response = {
+            let _guard = capture.set_default();
+            router
+                .clone()
+                .oneshot(get_request(path, key, Some("192.0.2.7:4000")))
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}"
+        );
+        let events: Vec<_> = capture
+            .security_events()
+            .iter()
+            .map(|event| event.field("event").unwrap().to_owned())
+            .collect();
+        assert_eq!(events, ["sys_misconfigured"], "{path}");
+    }
 }
 
 /// Without `ConnectInfo` the client address is unknown: an allow-listed
