@@ -16,6 +16,31 @@ use support::{ADMIN_PASSWORD, GOOD_PASSWORD, Server};
 fn auth_flow_register_login_me_refresh_reuse_logout() {
     let server = Server::start(&[]);
     flows::auth_flow(&server, "Alice");
+    // The log: JSON lines (the redacting writer keeps them whole), the
+    // denials under the shared vocabulary, and no password or token.
+    let log = server.log_text();
+    for line in log.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON line: {line}");
+    }
+    for event in [
+        "authn_login_fail",
+        "authn_token_reuse",
+        "authn_token_revoked",
+        "session_created",
+    ] {
+        assert!(
+            log.contains(&format!("\"event\":\"{event}\"")),
+            "no {event} event:\n{log}"
+        );
+    }
+    assert!(!log.contains(GOOD_PASSWORD));
+    assert!(!log.contains("not the password at all"));
+    assert!(!log.contains("eyJ"), "a token in the log");
+    assert!(
+        !log.to_lowercase().contains("\"alice\""),
+        "a username in the log"
+    );
 }
 
 #[test]
