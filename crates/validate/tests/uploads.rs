@@ -20,7 +20,9 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 mod support;
-use support::zip_bytes::{central_header, deflate_zeros, end_record, local_header, raw_zip, u16le};
+use support::zip_bytes::{
+    central_header, deflate_zeros, end_record, local_header, raw_zip, u16le, u32le,
+};
 
 // --- fixtures ------------------------------------------------------------
 
@@ -804,4 +806,82 @@ fn policies_that_cannot_work_are_configuration_errors() {
         serde_json::from_str(r#"{"allow": ["png"], "allow_scriptable_dangerously": ["svg"]}"#)
             .unwrap();
     assert!(svg.allows(FileType::Svg));
+}
+
+#[test]
+fn zip_slip_through_the_unicode_path_extra_field_is_refused() {
+    // Attack: a benign header name with an Info-ZIP Unicode Path extra
+    // field (0x7075) naming `../../evil` — extractors that know the field
+    // write the extra field's name, not the one a naive checker looked at.
+    let mut zip = local_header("good.txt", 0, 5, 5);
+    zip.extend_from_slice(b"hello");
+    let directory_offset = zip.len();
+    let mut central = central_header("good.txt", 0, 5, 5, 0);
+    let evil = b"../../evil";
+    let mut extra = 0x7075u16.to_le_bytes().to_vec();
+    extra.extend_from_slice(&u16le(5 + evil.len()));
+    extra.push(1); // version
+    extra.extend_from_slice(&[0; 4]); // crc-32 of the header name
+    extra.extend_from_slice(evil);
+    central[30..32].copy_from_slice(&u16le(extra.len()));
+    central.extend_from_slice(&extra);
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(&end_record(1, central.len(), directory_offset));
+    assert_eq!(
+        archive_refusal(&zip, &ArchiveLimits::default()),
+        ArchiveErrorKind::PathTraversal
+    );
+}
+
+#[test]
+fn streamed_zip_with_data_descriptors_is_accepted() {
+    // Writers that stream (sizes unknown up front) set flag bit 3, leave the
+    // local sizes at zero and put them in a descriptor after the data; the
+    // central directory has the real ones.
+    let (stream, size) = deflate_zeros(10_000);
+    let mut zip = local_header("streamed.bin", 8, 0, 0);
+    zip[6] |= 1 << 3;
+    zip.extend_from_slice(&stream);
+    zip.extend_from_slice(b"PK\x07\x08\0\0\0\0");
+    zip.extend_from_slice(&u32le(stream.len()));
+    zip.extend_from_slice(&u32le(size));
+    let directory_offset = zip.len();
+    let mut central = central_header("streamed.bin", 8, stream.len(), size, 0);
+    central[8] |= 1 << 3;
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(&end_record(1, central.len(), directory_offset));
+    let summary = inspect_zip(&zip, &ArchiveLimits::default()).unwrap();
+    assert_eq!(summary.total_bytes(), size as u64);
+}
+
+#[cfg(feature = "arbitrary")]
+#[test]
+fn arbitrary_metadata_drives_the_policy_without_panics() {
+    // What a user's own fuzz target does with the `arbitrary` feature.
+    use arbitrary::{Arbitrary, Unstructured};
+    let policy = UploadPolicy::builder()
+        .allow(FileType::Png)
+        .allow(FileType::Zip)
+        .allow(FileType::Text)
+        .build()
+        .unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2_000 {
+        let bytes: Vec<u8> = (0..256)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed.to_le_bytes()[0]
+            })
+            .collect();
+        let mut input = Unstructured::new(&bytes);
+        let metadata = UploadMetadata::arbitrary(&mut input).unwrap();
+        let file_type = FileType::arbitrary(&mut input).unwrap();
+        let body = input.take_rest();
+        if let Ok(accepted) = policy.check(&metadata, body) {
+            assert!(policy.allows(accepted.file_type()));
+        }
+        assert!(FileType::ALL.contains(&file_type));
+    }
 }
