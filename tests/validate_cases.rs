@@ -17,6 +17,8 @@
 //! - `POST /items` → `ValidJson<Item>` → `created:<name>`;
 //! - `POST /stream` and `POST /uploads/file` → read the body chunk by
 //!   chunk, adding each chunk's length to [`STREAMED`], answer the total;
+//! - `POST /raw` → the streaming handler behind the route's JSON
+//!   content-type rule (`RequireJsonLayer` / `RequireJson`);
 //! - `GET /ids/{id}` → `Id<HexId<16>>`, counts [`ID_HANDLER_RUNS`];
 //! - `PATCH /users/{id}` → `ValidJson<UserPatch>` → [`describe`];
 //! - `GET /slow` → [`slow_handler`] (longer than [`TIMEOUT`]).
@@ -240,6 +242,35 @@ pub fn run_all(address: SocketAddr) {
         br#"{"name":"a"}"#,
     ));
     assert_envelope("wrong content type", &answer, 415, "unsupported_media_type");
+    let answer = go(request(
+        "POST",
+        "/raw",
+        &[("Content-Type", "text/plain")],
+        b"{}",
+    ));
+    assert_envelope(
+        "route requires json",
+        &answer,
+        415,
+        "unsupported_media_type",
+    );
+    let answer = go(request(
+        "POST",
+        "/raw",
+        &[("Transfer-Encoding", "chunked")],
+        b"0\r\n\r\n",
+    ));
+    assert_envelope(
+        "chunked body without a type",
+        &answer,
+        415,
+        "unsupported_media_type",
+    );
+    ok(
+        "route requires json, json sent",
+        &go(json("POST", "/raw", "{}")),
+        "2",
+    );
     let answer = go(json("POST", "/items", r#"{"name":"#));
     assert_envelope("malformed json", &answer, 400, "bad_request");
     let answer = go(json("POST", "/items", r#"{"name": 7}"#));

@@ -3,6 +3,7 @@
 //! | middleware / extractor | refuses | status |
 //! |---|---|---|
 //! | [`EnforceLimits`] | oversized head, target, query; a body over its route's cap, declared or streamed | 431, 414, 400, 413 |
+//! | [`RequireJson`] | a body without a JSON `Content-Type` | 415 |
 //! | [`ValidJson`] | wrong `Content-Type`, malformed JSON, JSON over the shape limits or of the wrong type | 415, 400, 422 |
 //! | [`TrustedHost`] | a `Host` not on the allow-list | 400 |
 //! | [`RequestTimeout`] | a handler past its deadline (dropped) | 503 (or 504) |
@@ -275,6 +276,59 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                 .map(ValidJson)
                 .map_err(|error| ApiError(error.into()).into())
         })
+    }
+}
+
+/// Requires a JSON `Content-Type` on every request that carries a body
+/// (a `Content-Length` other than 0, or `Transfer-Encoding`): 415
+/// otherwise. For resources that read JSON with other extractors than
+/// [`ValidJson`] (which checks it itself); `wrap` the resource or scope.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequireJson {
+    rule: JsonContentType,
+}
+
+impl RequireJson {
+    /// The middleware with `rule` (`JsonContentType::new()` for `application/json` only).
+    pub fn new(rule: JsonContentType) -> RequireJson {
+        RequireJson { rule }
+    }
+}
+
+transform!(RequireJson, RequireJsonMiddleware, |this, service| {
+    RequireJsonMiddleware {
+        service,
+        rule: this.rule,
+    }
+});
+
+/// The service made by [`RequireJson`].
+#[derive(Debug)]
+pub struct RequireJsonMiddleware<S> {
+    service: S,
+    rule: JsonContentType,
+}
+
+impl<S, B> Service<ServiceRequest> for RequireJsonMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = Boxed;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Boxed {
+        let headers = parts_of(&request).headers;
+        if palisade_validate::content_type::has_body(&headers)
+            && let Err(refusal) = self.rule.check(&headers)
+        {
+            return refuse(request, refusal);
+        }
+        let response = self.service.call(request);
+        Box::pin(async move { response.await.map(ServiceResponse::map_into_boxed_body) })
     }
 }
 

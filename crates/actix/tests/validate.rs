@@ -15,8 +15,11 @@ use actix_web::{App, HttpServer, web};
 use futures_util::StreamExt;
 use palisade_actix::Harden;
 use palisade_actix::serve::{ServeConfig, configure};
-use palisade_actix::validate::{EnforceLimits, Id, RequestTimeout, TrustedHost, ValidJson};
+use palisade_actix::validate::{
+    EnforceLimits, Id, RequestTimeout, RequireJson, TrustedHost, ValidJson,
+};
 use palisade_validate::HexId;
+use palisade_validate::content_type::JsonContentType;
 use validate_cases::{ID_HANDLER_RUNS, Item, STREAMED, UserPatch};
 
 async fn stream(mut payload: web::Payload) -> String {
@@ -51,6 +54,11 @@ fn start() -> (SocketAddr, actix_web::dev::ServerHandle) {
                         )
                         .route("/stream", web::post().to(stream))
                         .route("/uploads/file", web::post().to(stream))
+                        .service(
+                            web::resource("/raw")
+                                .wrap(RequireJson::new(JsonContentType::new()))
+                                .route(web::post().to(stream)),
+                        )
                         .route(
                             "/ids/{id}",
                             web::get().to(|Id(id): Id<HexId<16>>| async move {

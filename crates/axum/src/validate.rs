@@ -3,6 +3,7 @@
 //! | layer / extractor | refuses | status |
 //! |---|---|---|
 //! | [`RequestLimitsLayer`] | oversized head, target, query; a body over its route's cap, declared or streamed | 431, 414, 400, 413 |
+//! | [`RequireJsonLayer`] | a body without a JSON `Content-Type` | 415 |
 //! | [`ValidJson`] | wrong `Content-Type`, malformed JSON, JSON over the shape limits or of the wrong type | 415, 400, 422 |
 //! | [`TrustedHostLayer`] | a `Host` / `:authority` not on the allow-list | 400 |
 //! | [`RequestTimeoutLayer`] | a handler past its deadline (dropped) | 503 (or 504) |
@@ -274,6 +275,64 @@ fn body_error(error: &axum::Error) -> ApiError {
         source = current.source();
     }
     ApiError(limits::body_unreadable().into())
+}
+
+/// Requires a JSON `Content-Type` on every request that carries a body
+/// (a `Content-Length` other than 0, or `Transfer-Encoding`): 415
+/// otherwise. For routes that read JSON with other extractors than
+/// [`ValidJson`] (which checks it itself); add it with `route_layer`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequireJsonLayer {
+    rule: JsonContentType,
+}
+
+impl RequireJsonLayer {
+    /// The layer with `rule` (`JsonContentType::new()` for `application/json` only).
+    pub fn new(rule: JsonContentType) -> RequireJsonLayer {
+        RequireJsonLayer { rule }
+    }
+}
+
+impl<S> Layer<S> for RequireJsonLayer {
+    type Service = RequireJsonService<S>;
+
+    fn layer(&self, inner: S) -> RequireJsonService<S> {
+        RequireJsonService {
+            inner,
+            rule: self.rule,
+        }
+    }
+}
+
+/// The service made by [`RequireJsonLayer`].
+#[derive(Clone, Debug)]
+pub struct RequireJsonService<S> {
+    inner: S,
+    rule: JsonContentType,
+}
+
+impl<S> Service<Request> for RequireJsonService<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Error: Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if palisade_validate::content_type::has_body(request.headers())
+            && let Err(refusal) = self.rule.check(request.headers())
+        {
+            return Box::pin(std::future::ready(Ok(refused(refusal))));
+        }
+        Box::pin(self.inner.call(request))
+    }
 }
 
 /// Checks the request's host against [`TrustedHosts`] (400 envelope).

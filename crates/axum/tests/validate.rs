@@ -17,9 +17,10 @@ use http_body_util::BodyExt;
 use palisade_axum::harden;
 use palisade_axum::serve::{ServeConfig, serve};
 use palisade_axum::validate::{
-    Id, RequestLimitsLayer, RequestTimeoutLayer, TrustedHostLayer, ValidJson,
+    Id, RequestLimitsLayer, RequestTimeoutLayer, RequireJsonLayer, TrustedHostLayer, ValidJson,
 };
 use palisade_validate::HexId;
+use palisade_validate::content_type::JsonContentType;
 use validate_cases::{ID_HANDLER_RUNS, Item, STREAMED, UserPatch};
 
 async fn stream(body: Body) -> String {
@@ -48,6 +49,10 @@ fn app() -> Router {
         )
         .route("/stream", post(stream))
         .route("/uploads/file", post(stream))
+        .route(
+            "/raw",
+            post(stream).route_layer(RequireJsonLayer::new(JsonContentType::new())),
+        )
         .route(
             "/ids/{id}",
             get(|Id(id): Id<HexId<16>>| async move {

@@ -84,6 +84,17 @@ impl JsonContentType {
     }
 }
 
+/// Whether the request carries a body: a `Content-Length` other than `0`,
+/// or any `Transfer-Encoding` (what a content-type rule applies to; a GET
+/// without a body needs no `Content-Type`).
+pub fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get_all(http::header::CONTENT_LENGTH)
+            .iter()
+            .any(|length| length.as_bytes() != b"0")
+}
+
 fn has_json_suffix(subtype: &str) -> bool {
     let bytes = subtype.as_bytes();
     bytes.len() > 5
@@ -149,6 +160,28 @@ mod tests {
         assert!(suffix.accepts("application/problem+JSON; charset=utf-8"));
         assert!(!suffix.accepts("application/+json"));
         assert!(!suffix.accepts("text/x+json"));
+    }
+
+    #[test]
+    fn a_body_is_a_length_other_than_zero_or_any_transfer_encoding() {
+        let mut headers = HeaderMap::new();
+        assert!(!has_body(&headers));
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("0"),
+        );
+        assert!(!has_body(&headers));
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("7"),
+        );
+        assert!(has_body(&headers));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::TRANSFER_ENCODING,
+            http::HeaderValue::from_static("chunked"),
+        );
+        assert!(has_body(&headers));
     }
 
     #[test]
