@@ -6,6 +6,7 @@
 //! every `cargo test`, so a crash once found stays fixed without a fuzz run.
 //! Each `run` panics when its property does not hold and returns otherwise.
 
+pub mod apikey_credentials;
 pub mod apikey_parse;
 pub mod cors_origin;
 pub mod csp_parse_or_build;
@@ -26,6 +27,7 @@ pub mod zip_inspect;
 
 /// The names of the properties, one per fuzz target.
 pub const TARGETS: &[&str] = &[
+    "apikey_credentials",
     "apikey_parse",
     "cors_origin",
     "csp_parse_or_build",
@@ -48,6 +50,7 @@ pub const TARGETS: &[&str] = &[
 /// The property of target `name`, if there is one.
 pub fn property(name: &str) -> Option<fn(&[u8])> {
     let run: fn(&[u8]) = match name {
+        "apikey_credentials" => apikey_credentials::run,
         "apikey_parse" => apikey_parse::run,
         "cors_origin" => cors_origin::run,
         "csp_parse_or_build" => csp_parse_or_build::run,
