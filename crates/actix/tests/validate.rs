@@ -212,3 +212,40 @@ async fn each_refusal_is_one_event_without_the_value() {
     }
     capture.assert_absent(MARK);
 }
+
+/// Host spoofing through `X-Forwarded-Host`: ignored from a direct client,
+/// read (and checked) only from a configured proxy.
+#[actix_rt::test]
+async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
+    use actix_web::test;
+    use std::net::SocketAddr;
+
+    let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let client: SocketAddr = "203.0.113.7:5000".parse().unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(TrustedHost::new(validate_cases::hosts()).trusted_proxies([proxy.ip()]))
+            .wrap(Harden::new())
+            .route("/", web::get().to(|| async { "ok" })),
+    )
+    .await;
+    for (peer, host, forwarded, status) in [
+        (client, "localhost", "evil.com", 200),
+        (client, "evil.com", "localhost", 400),
+        (proxy, "backend:8080", "localhost", 200),
+        (proxy, "localhost", "evil.com", 400),
+        (proxy, "localhost", "localhost, evil.com", 400),
+    ] {
+        let request = test::TestRequest::get()
+            .uri("/")
+            .peer_addr(peer)
+            .insert_header(("host", host))
+            .insert_header(("x-forwarded-host", forwarded))
+            .to_request();
+        let got = match test::try_call_service(&app, request).await {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        assert_eq!(got.as_u16(), status, "{peer} {host} {forwarded}");
+    }
+}

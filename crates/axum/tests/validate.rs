@@ -225,3 +225,36 @@ async fn each_refusal_is_one_event_without_the_value() {
     }
     capture.assert_absent(MARK);
 }
+
+/// Host spoofing through `X-Forwarded-Host`: ignored from a direct client,
+/// read (and checked) only from a configured proxy.
+#[tokio::test]
+async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    use tower::ServiceExt;
+
+    let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let client: SocketAddr = "203.0.113.7:5000".parse().unwrap();
+    let app = harden(
+        Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(TrustedHostLayer::new(validate_cases::hosts()).trusted_proxies([proxy.ip()])),
+    );
+    for (peer, host, forwarded, status) in [
+        (client, "localhost", "evil.com", 200), // spoofed header ignored
+        (client, "evil.com", "localhost", 400), // and cannot vouch for a bad Host
+        (proxy, "backend:8080", "localhost", 200),
+        (proxy, "localhost", "evil.com", 400),
+        (proxy, "localhost", "localhost, evil.com", 400),
+    ] {
+        let mut request = http::Request::get("/")
+            .header("host", host)
+            .header("x-forwarded-host", forwarded)
+            .body(Body::empty())
+            .unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{peer} {host} {forwarded}");
+    }
+}
