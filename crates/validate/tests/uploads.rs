@@ -885,3 +885,28 @@ fn arbitrary_metadata_drives_the_policy_without_panics() {
         assert!(FileType::ALL.contains(&file_type));
     }
 }
+
+#[test]
+fn local_header_hidden_between_entries_is_refused() {
+    // Attack: a gap between two listed entries holds a local header for
+    // `../../evil` that the central directory does not list: a checker that
+    // goes by the central directory never sees it, a streaming extractor
+    // (reading local headers in order) writes it.
+    let mut zip = local_header("a.txt", 0, 1, 1);
+    zip.push(b'a');
+    let mut hidden = local_header("../../evil", 0, 4, 4);
+    hidden.extend_from_slice(b"evil");
+    zip.extend_from_slice(&hidden);
+    let second = zip.len();
+    zip.extend_from_slice(&local_header("b.txt", 0, 1, 1));
+    zip.push(b'b');
+    let directory_offset = zip.len();
+    let mut directory = central_header("a.txt", 0, 1, 1, 0);
+    directory.extend_from_slice(&central_header("b.txt", 0, 1, 1, second));
+    zip.extend_from_slice(&directory);
+    zip.extend_from_slice(&end_record(2, directory.len(), directory_offset));
+    assert_eq!(
+        archive_refusal(&zip, &ArchiveLimits::default()),
+        ArchiveErrorKind::Malformed
+    );
+}

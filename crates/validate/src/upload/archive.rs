@@ -118,7 +118,10 @@ pub struct ArchiveError {
 pub enum ArchiveErrorKind {
     /// Not a zip this reader reads the one unambiguous way: no end record,
     /// two of them, a truncated or inconsistent structure, a local header
-    /// that disagrees with the central directory, a corrupt deflate stream.
+    /// that disagrees with the central directory, bytes before, between or
+    /// after the entries (where a streaming extractor could find a local
+    /// header the central directory does not list), a corrupt deflate
+    /// stream.
     Malformed,
     /// Zip64 records or sizes (unneeded under the caps).
     Zip64,
@@ -275,6 +278,21 @@ pub fn inspect_zip(bytes: &[u8], limits: &ArchiveLimits) -> Result<ArchiveSummar
     ranges.sort_unstable_by_key(|range: &std::ops::Range<usize>| range.start);
     if ranges.windows(2).any(|pair| pair[0].end > pair[1].start) {
         return Err(ArchiveError::new(K::OverlappingEntries));
+    }
+    // The entries must tile the data area: no bytes before the first, none
+    // between two, none before the central directory. A streaming extractor
+    // (one that reads local headers in order) would extract a local header
+    // hidden in a gap that this inspection, going by the central
+    // directory, never saw.
+    let mut covered = 0;
+    for range in &ranges {
+        if range.start != covered {
+            return Err(ArchiveError::new(K::Malformed));
+        }
+        covered = range.end;
+    }
+    if covered != directory_start {
+        return Err(ArchiveError::new(K::Malformed));
     }
     let mut names = HashSet::with_capacity(count);
     for entry in &entries {
