@@ -38,6 +38,14 @@
 //! more than twice `max_header_count` header lines or a head over twice
 //! `max_uri_bytes + max_header_bytes` (431), a target over 65534 bytes (414).
 //!
+//! With request validation (feature `validate`), `palisade_validate`'s
+//! `RequestLimits` is the one source of these numbers:
+//! `ServeConfig::builder().request_limits(&limits)` copies its target,
+//! header and largest body limits here, so `serve` and the
+//! `RequestLimitsLayer` refuse at the same sizes with the same envelope
+//! (the layer adds the per-route body caps, one header value's length and
+//! the query parameter count, and caps streamed bodies).
+//!
 //! The router sees `ConnectInfo<SocketAddr>` in its request extensions (for
 //! the rate limits keyed by client IP). HTTP/2 is not served.
 

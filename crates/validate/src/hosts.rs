@@ -9,7 +9,8 @@
 //! - entries are exact names (`api.example.com`), `*.` patterns
 //!   (`*.example.com`: one or more labels under `example.com`, not
 //!   `example.com` itself), IPv4 literals or bracketed IPv6 literals
-//!   (`[::1]`), each optionally with a port;
+//!   (`[::1]`, compared in canonical form, so `[0:0::1]` is the same),
+//!   each optionally with a port;
 //! - an entry without a port matches the host on any port; an entry with a
 //!   port (`localhost:8080`) only that port, and not a request that names
 //!   no port (list `example.com` for the default ports);
@@ -231,14 +232,13 @@ fn split_host(host: &str) -> Option<(String, Option<u16>)> {
     }
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
-        if inside.parse::<std::net::Ipv6Addr>().is_err() {
-            return None;
-        }
+        // Canonical text, so `[0:0::1]` and `[::1]` are one host.
+        let address = inside.parse::<std::net::Ipv6Addr>().ok()?;
         let port = match after {
             "" => None,
             _ => Some(after.strip_prefix(':')?),
         };
-        (format!("[{inside}]"), port)
+        (format!("[{address}]"), port)
     } else {
         match host.rsplit_once(':') {
             Some((name, port)) => (name.to_owned(), Some(port)),
@@ -315,6 +315,8 @@ mod tests {
             "localhost:8080",
             "[::1]",
             "[::1]:3000",
+            "[0:0:0:0:0:0:0:1]",
+            "[0::1]:80",
             "10.0.0.1:443",
             "trailing.example",
         ] {
