@@ -42,7 +42,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_apikeys::request::{KeyMode, Scope};
-use palisade_apikeys::{ApiKeys, KeyInfo, KeyRequest, ManualClock, MemoryKeyStore, Pepper};
+use palisade_apikeys::{
+    ApiKeys, KeyId, KeyInfo, KeyRecord, KeyRequest, KeyStatus, KeyStore, KeyUsage, ManualClock,
+    MemoryKeyStore, Pepper, StoreError,
+};
 use palisade_errors::testing::EventCapture;
 use palisade_ratelimit::client_ip::{ClientIpResolver, ForwardedHeader, IpNet};
 use palisade_ratelimit::{MemoryStore, Policy, RateLimiter};
@@ -712,4 +715,60 @@ pub fn check(fixture: &Fixture, case: &Case, index: usize, outcome: &Outcome) {
 /// header is sent (for adapter-specific tests).
 pub fn peer_ip(peer: &str) -> IpAddr {
     peer.parse::<std::net::SocketAddr>().expect("peer").ip()
+}
+
+/// A key store that never answers (Redis down).
+pub struct Down;
+
+impl KeyStore for Down {
+    async fn insert(&self, _: KeyRecord) -> Result<(), StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
+    async fn insert_capped(&self, _: KeyRecord, _: usize) -> Result<bool, StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
+    async fn get(&self, _: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
+    async fn set_status(&self, _: &KeyId, _: KeyStatus) -> Result<bool, StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
+    async fn record_usage(&self, _: &[KeyUsage]) -> Result<(), StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
+    async fn list_owner(&self, _: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
+}
+
+/// The keys of a service whose store is down.
+pub fn keys_down() -> Arc<ApiKeys<Down>> {
+    Arc::new(ApiKeys::new(Down, pepper(7)))
+}
+
+/// Attack: waiting for (or causing) a store outage to get in. Behind a
+/// required layer over [`keys_down`], the keys sent in `X-API-Key` and
+/// what each must get: a well-formed key is a 503 (fail closed, never
+/// let through), while a malformed one is refused before any store call.
+pub const OUTAGE: &[(Key, u16, Option<&str>)] = &[
+    (Alice1, 503, Some("store_unavailable")),
+    (Garbage, 401, INVALID),
+    (Typo, 401, INVALID),
+    (Nothing, 401, INVALID),
+];
+
+/// Checks one [`OUTAGE`] call.
+pub fn check_outage(index: usize, outcome: &Outcome) {
+    let (key, status, event) = OUTAGE[index];
+    let at = format!("outage call {index} ({key:?}): {outcome:?}");
+    assert_eq!(outcome.status, status, "{at}");
+    let expected: Vec<&str> = event.into_iter().collect();
+    assert_eq!(outcome.events, expected, "{at}");
+    let json: serde_json::Value = serde_json::from_str(&outcome.body).unwrap_or_default();
+    if status == 503 {
+        assert_eq!(json["error"]["code"].as_str(), Some("unavailable"), "{at}");
+        assert!(outcome.retry_after.is_some(), "Retry-After: {at}");
+    } else {
+        assert_eq!(outcome.www_authenticate.as_deref(), Some("ApiKey"), "{at}");
+    }
 }

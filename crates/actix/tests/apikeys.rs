@@ -266,3 +266,35 @@ async fn without_a_peer_address_allow_lists_fail_closed() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_store_outage_fails_closed() {
+    let fixture = Fixture::new().await;
+    let app = init_service(
+        App::new()
+            .service(
+                web::resource("/items")
+                    .wrap(ApiKeyAuth::new(
+                        apikey_cases::keys_down(),
+                        KeyMode::Required,
+                    ))
+                    .route(web::get().to(|key: VerifiedKey| async move { key.owner.clone() })),
+            )
+            .wrap(Harden::new()),
+    )
+    .await;
+    let setup = apikey_cases::CASES[0].setup;
+    for (index, &(key, _, _)) in apikey_cases::OUTAGE.iter().enumerate() {
+        let call = Call {
+            key,
+            sent: apikey_cases::Sent::Header,
+            route: apikey_cases::Route::Items,
+            peer: "192.0.2.7:4000",
+            forwarded: None,
+            status: 0,
+            event: None,
+        };
+        let outcome = send(&app, &fixture, &setup, &call).await;
+        apikey_cases::check_outage(index, &outcome);
+    }
+}

@@ -236,3 +236,33 @@ async fn without_a_peer_address_allow_lists_fail_closed() {
     );
     assert_eq!(status(apikey_cases::Key::Alice1).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_store_outage_fails_closed() {
+    let fixture = Fixture::new().await;
+    let router = harden(
+        Router::new()
+            .route(
+                "/items",
+                get(|key: VerifiedKey| async move { key.owner.clone() }),
+            )
+            .route_layer(ApiKeyLayer::new(
+                apikey_cases::keys_down(),
+                KeyMode::Required,
+            )),
+    );
+    let setup = apikey_cases::CASES[0].setup;
+    for (index, &(key, _, _)) in apikey_cases::OUTAGE.iter().enumerate() {
+        let call = Call {
+            key,
+            sent: apikey_cases::Sent::Header,
+            route: apikey_cases::Route::Items,
+            peer: "192.0.2.7:4000",
+            forwarded: None,
+            status: 0,
+            event: None,
+        };
+        let outcome = send(&router, &fixture, &setup, &call).await;
+        apikey_cases::check_outage(index, &outcome);
+    }
+}
