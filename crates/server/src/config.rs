@@ -29,6 +29,8 @@ pub const LOGIN_RATE_LIMIT: &str = "5/minute";
 /// The limit per verified subject (a stolen token cannot hammer the API
 /// from many addresses).
 pub const SUBJECT_RATE_LIMIT: &str = "600/minute";
+/// The limit per API key.
+pub const KEY_RATE_LIMIT: &str = "60/minute";
 /// The largest request body when `PALISADE_MAX_BODY_BYTES` is unset (64 KiB:
 /// every JSON body of this API is far smaller).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -310,6 +312,11 @@ pub fn subject_rate_limit() -> Policy {
     Policy::parse([SUBJECT_RATE_LIMIT]).unwrap_or_else(|_| default_policy())
 }
 
+/// The limit per API key ([`KEY_RATE_LIMIT`]).
+pub fn key_rate_limit() -> Policy {
+    Policy::parse([KEY_RATE_LIMIT]).unwrap_or_else(|_| default_policy())
+}
+
 /// [`DEFAULT_RATE_LIMIT`], parsed (it is a constant that parses; the
 /// fallback of the fallback is one request a second).
 fn default_policy() -> Policy {
@@ -359,6 +366,7 @@ mod tests {
         assert_eq!(default_policy().quotas().len(), 2);
         Policy::parse([LOGIN_RATE_LIMIT]).unwrap();
         Policy::parse([SUBJECT_RATE_LIMIT]).unwrap();
+        Policy::parse([KEY_RATE_LIMIT]).unwrap();
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod keys;
 pub mod middleware;
 pub mod routes;
 pub mod state;
@@ -10,8 +11,9 @@ pub mod users;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use palisade_axum::Hardening;
+use palisade_axum::apikeys::{ApiKeyLayer, KeyMode};
 use palisade_axum::auth::{AuthLayer, AuthMode};
 use palisade_axum::ratelimit::{RateLimitLayer, by_ip};
 use palisade_axum::validate::{RequestLimitsLayer, RequestTimeoutLayer};
@@ -36,8 +38,8 @@ fn invalid(what: &'static str) -> impl Fn(String) -> Error {
 fn cors(config: &Config) -> Result<CorsPolicy, Error> {
     CorsPolicy::builder()
         .allow_origins(config.cors_origins.iter())
-        .allow_methods(["GET", "POST", "PATCH"])
-        .allow_headers(["authorization", "content-type"])
+        .allow_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allow_headers(["authorization", "content-type", "x-api-key"])
         // A page may read the id it quotes to support, and when to retry.
         .expose_headers(["X-Request-Id", "Retry-After"])
         .build()
@@ -81,6 +83,7 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
         Arc::clone(&state.limiters.login),
         by_ip(state.resolver.clone()),
     );
+    let per_key = RateLimitLayer::new(Arc::clone(&state.limiters.key), middleware::by_key());
     let routes = Router::new()
         .route("/health/live", get(routes::live))
         .route("/health/ready", get(routes::ready::<St>))
@@ -101,6 +104,19 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
         .route("/me/password", post(routes::change_password::<St>))
         .route("/admin/users", get(routes::list_users::<St>))
         .route("/admin/users/{id}/role", post(routes::set_role::<St>))
+        .route("/api-keys", post(keys::create::<St>).get(keys::list::<St>))
+        .route("/api-keys/{id}", delete(keys::revoke::<St>))
+        .route("/api-keys/{id}/rotate", post(keys::rotate::<St>))
+        .route(
+            "/reports/{id}",
+            // Outside in: the key is verified (X-API-Key or
+            // `Authorization: ApiKey`; with a bearer token too, a 400), then
+            // the per-key limit keys on it.
+            get(keys::report).route_layer(per_key).route_layer(
+                ApiKeyLayer::new(Arc::clone(&state.keys), KeyMode::Optional)
+                    .client_ip(state.resolver.clone()),
+            ),
+        )
         .with_state(Arc::clone(&state));
 
     let host_guard = Arc::new(middleware::HostGuard {

@@ -129,6 +129,10 @@ async fn run<St: Stores>(config: &Config, stores: state::StoreSet<St>) -> Result
         .with_graceful_shutdown(stopping)
         .await
         .map_err(|error| format!("serve: {error}"))?;
+    // The API keys' usage counts of the last interval.
+    if let Err(error) = state.keys.flush().await {
+        tracing::warn!(%error, "API-key usage not flushed");
+    }
     drop(state);
     tracing::info!("palisade-server stopped");
     Ok(())

@@ -69,3 +69,13 @@ pub fn by_subject() -> KeyFn {
             .map(|who| format!("sub:{}", who.subject)))
     })
 }
+
+/// Keys by the verified API key's public id (the layer's `KeyInfo`).
+pub fn by_key() -> KeyFn {
+    Arc::new(|request| {
+        Ok(request
+            .extensions()
+            .get::<palisade_axum::apikeys::KeyInfo>()
+            .map(|key| format!("key:{}", key.key_id)))
+    })
+}

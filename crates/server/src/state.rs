@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hmac::{Hmac, Mac};
+use palisade_apikeys::{ApiKeys, KeyStore, MemoryKeyStore, Pepper, RedisKeyStore};
 use palisade_auth_tokens::authz::{Authorizer, RoleHierarchy, RolePermissions};
 use palisade_auth_tokens::bearer::BearerAuth;
 use palisade_auth_tokens::refresh::{
@@ -52,6 +53,8 @@ pub trait Stores: Send + Sync + 'static {
     type Families: FamilyStore;
     /// Password-reset tokens.
     type Resets: ResetTokenStore + Send + Sync + 'static;
+    /// API keys.
+    type Keys: KeyStore + 'static;
 }
 
 /// Everything in this process's memory.
@@ -64,6 +67,7 @@ impl Stores for Memory {
     type Revocations = MemoryRevocationStore;
     type Families = MemoryFamilyStore;
     type Resets = MemoryResetTokenStore;
+    type Keys = MemoryKeyStore;
 }
 
 /// Everything in Redis, shared by every instance.
@@ -76,6 +80,7 @@ impl Stores for Redis {
     type Revocations = RedisRevocationStore;
     type Families = RedisFamilyStore;
     type Resets = RedisResetTokenStore;
+    type Keys = RedisKeyStore;
 }
 
 /// One store of each kind.
@@ -86,6 +91,8 @@ pub struct StoreSet<St: Stores> {
     pub login_rate: St::Rate,
     /// The per-subject limit's counters.
     pub subject_rate: St::Rate,
+    /// The per-key limit's counters.
+    pub key_rate: St::Rate,
     /// The login throttle's state.
     pub login: St::Login,
     /// Revocations.
@@ -96,6 +103,8 @@ pub struct StoreSet<St: Stores> {
     pub resets: St::Resets,
     /// Accounts.
     pub users: UserStore,
+    /// API keys.
+    pub keys: St::Keys,
     /// The Redis connection, for readiness.
     pub redis: Option<ConnectionManager>,
 }
@@ -122,6 +131,8 @@ pub struct App<St: Stores> {
     pub throttle: LoginThrottle<St::Login>,
     /// Password-reset tokens.
     pub resets: ResetTokens<St::Resets>,
+    /// API keys (pepper `PALISADE_API_KEY_PEPPER`), shared with the layer.
+    pub keys: Arc<ApiKeys<St::Keys>>,
     /// Who the client is (behind the trusted proxies).
     pub resolver: ClientIpResolver,
     /// Limiters, shared with the layers.
@@ -140,6 +151,8 @@ pub struct Limiters<R: RateStore> {
     pub login: Arc<RateLimiter<R>>,
     /// Per verified subject.
     pub subject: Arc<RateLimiter<R>>,
+    /// Per API key.
+    pub key: Arc<RateLimiter<R>>,
 }
 
 impl<St: Stores> App<St> {
@@ -173,11 +186,13 @@ pub fn memory_stores() -> StoreSet<Memory> {
         rate: MemoryStore::new(),
         login_rate: MemoryStore::new(),
         subject_rate: MemoryStore::new(),
+        key_rate: MemoryStore::new(),
         login: MemoryLoginStore::new(),
         revocations: MemoryRevocationStore::new(),
         families: MemoryFamilyStore::new(),
         resets: MemoryResetTokenStore::new(),
         users: UserStore::memory(),
+        keys: MemoryKeyStore::new(),
         redis: None,
     }
 }
@@ -253,6 +268,7 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
         rate: rate("rl")?,
         login_rate: rate("rl-login")?,
         subject_rate: rate("rl-subject")?,
+        key_rate: rate("rl-key")?,
         login: RedisLoginStore::new(connection.clone(), &id_secret)
             .map_err(|error| bad_prefix(&error))?
             .with_key_prefix(&prefixed(config, "login"))
@@ -272,6 +288,9 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
             ),
         )
         .map_err(|error| bad_prefix(&error))?,
+        keys: RedisKeyStore::new(connection.clone())
+            .with_key_prefix(&prefixed(config, "ak"))
+            .map_err(|error| bad_prefix(&error))?,
         redis: Some(connection),
     })
 }
@@ -351,7 +370,17 @@ pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<Ap
             crate::config::subject_rate_limit(),
             stores.subject_rate,
         )),
+        key: Arc::new(RateLimiter::new(
+            "key",
+            crate::config::key_rate_limit(),
+            stores.key_rate,
+        )),
     };
+    let pepper = Pepper::new(
+        "p1",
+        config.api_key_pepper.expose_secret().as_bytes().to_vec(),
+    )?;
+    let keys = Arc::new(ApiKeys::new(stores.keys, pepper));
     // Leave one core to serving: hashing never starves the executor.
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let workers = cores.saturating_sub(1).max(1);
@@ -367,6 +396,7 @@ pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<Ap
         verifier,
         throttle,
         resets: ResetTokens::new(stores.resets),
+        keys,
         resolver,
         limiters,
         draining: Arc::new(AtomicBool::new(false)),

@@ -50,6 +50,12 @@ fn rbac_admin_from_env_user_and_moderator_refused() {
 }
 
 #[test]
+fn api_keys_issue_list_use_rotate_revoke() {
+    let server = Server::start(&[]);
+    flows::api_key_flow(&server, "kim", "lee");
+}
+
+#[test]
 fn patch_me_is_tri_state() {
     let server = Server::start(&[]);
     flows::patch_flow(&server, "carol");

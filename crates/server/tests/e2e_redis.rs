@@ -119,6 +119,7 @@ fn redis_auth_flow_rbac_and_patch() {
     flows::auth_flow(&server, "alice");
     flows::rbac_flow(&server, "bob");
     flows::patch_flow(&server, "carol");
+    flows::api_key_flow(&server, "kim", "lee");
 
     // No user text in any key (usernames are hashed into the hash tags).
     let client = redis::Client::open(URL).unwrap();
@@ -127,7 +128,7 @@ fn redis_auth_flow_rbac_and_patch() {
     assert!(keys.iter().any(|key| key.contains(":users:")), "{keys:?}");
     for key in &keys {
         let lower = key.to_lowercase();
-        for name in ["alice", "bob", "carol", "root"] {
+        for name in ["alice", "bob", "carol", "root", "kim", "lee"] {
             assert!(!lower.contains(name), "user text in a Redis key: {key}");
         }
     }

@@ -297,3 +297,137 @@ pub fn patch_flow(server: &Server, username: &str) {
     assert_eq!(server.get("/me", &auth).json()["role"], "user");
     assert!(server.get("/me", &auth).json()["display_name"].is_null());
 }
+
+/// API keys: issued by their owner (scopes within the role), listed without
+/// secrets, used on `/reports/{id}`, rotated, revoked; another user's key id
+/// answers 404.
+pub fn api_key_flow(server: &Server, owner: &str, other: &str) {
+    register(server, owner);
+    register(server, other);
+    let pair = login_ok(server, owner, GOOD_PASSWORD);
+    let (name, value) = pair.auth();
+    let auth = [(name, value.as_str())];
+    // Attack: scope escalation, a user minting a key with admin rights.
+    let escalate = server.post(
+        "/api-keys",
+        &auth,
+        r#"{"name":"ci","scopes":["reports:read","users:write"]}"#,
+    );
+    escalate.expect(422);
+    server
+        .post(
+            "/api-keys",
+            &auth,
+            r#"{"name":"ci","scopes":["reports:read"],"expires_in_days":0}"#,
+        )
+        .expect(422);
+    server
+        .post(
+            "/api-keys",
+            &auth,
+            r#"{"name":"ci","scopes":["reports:read"],"allowed_ips":["300.1.1.1/8"]}"#,
+        )
+        .expect(422);
+    server
+        .post(
+            "/api-keys",
+            &[],
+            r#"{"name":"ci","scopes":["reports:read"]}"#,
+        )
+        .expect(401);
+
+    let created = server.post(
+        "/api-keys",
+        &auth,
+        r#"{"name":"ci deploys","scopes":["reports:read"],"expires_in_days":30}"#,
+    );
+    created.expect(201);
+    let json = created.json();
+    let id = json["id"].as_str().unwrap().to_owned();
+    let key = json["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("pal_live_"), "{json}");
+    assert!(json["expires_at"].as_u64().is_some());
+
+    let listed = server.get("/api-keys", &auth);
+    listed.expect(200);
+    assert_eq!(listed.json().as_array().unwrap().len(), 1);
+    assert!(!listed.body.contains(&key), "the secret is shown once only");
+    assert_eq!(listed.json()[0]["id"], id.as_str());
+
+    let report = "0123456789abcdef01234567";
+    let with_key = server.get(&format!("/reports/{report}"), &[("X-API-Key", &key)]);
+    with_key.expect(200);
+    assert_eq!(with_key.json()["via"], "api_key");
+    let with_bearer = server.get(&format!("/reports/{report}"), &auth);
+    with_bearer.expect(200);
+    assert_eq!(with_bearer.json()["via"], "bearer");
+    // Ambiguous credentials, no credentials, a typo, a bad id.
+    server
+        .get(
+            &format!("/reports/{report}"),
+            &[("X-API-Key", &key), (name, &value)],
+        )
+        .expect(400);
+    let anonymous = server.get(&format!("/reports/{report}"), &[]);
+    anonymous.expect(401);
+    let typo = key.replacen("pal_live_", "pal_live_x", 1);
+    server
+        .get(&format!("/reports/{report}"), &[("X-API-Key", &typo)])
+        .expect(401);
+    server
+        .get("/reports/0123456789ABCDEF01234567", &[("X-API-Key", &key)])
+        .expect(404);
+    server
+        .get("/reports/123", &[("X-API-Key", &key)])
+        .expect(404);
+
+    // Attack: another user revoking or rotating my key (IDOR): a 404, as
+    // for an unknown id.
+    let intruder = login_ok(server, other, GOOD_PASSWORD);
+    let (iname, ivalue) = intruder.auth();
+    server
+        .request(
+            "DELETE",
+            &format!("/api-keys/{id}"),
+            &[(iname, &ivalue)],
+            None,
+        )
+        .expect(404);
+    server
+        .request(
+            "POST",
+            &format!("/api-keys/{id}/rotate"),
+            &[(iname, &ivalue)],
+            None,
+        )
+        .expect(404);
+    assert_eq!(
+        server
+            .get("/api-keys", &[(iname, &ivalue)])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // Rotation: a new key, the old one in its grace.
+    let rotated = server.request("POST", &format!("/api-keys/{id}/rotate"), &auth, None);
+    rotated.expect(201);
+    let new_key = rotated.json()["key"].as_str().unwrap().to_owned();
+    let new_id = rotated.json()["id"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    server
+        .get(&format!("/reports/{report}"), &[("X-API-Key", &new_key)])
+        .expect(200);
+    server
+        .get(&format!("/reports/{report}"), &[("X-API-Key", &key)])
+        .expect(200);
+    // Revocation: refused at once.
+    server
+        .request("DELETE", &format!("/api-keys/{new_id}"), &auth, None)
+        .expect(204);
+    server
+        .get(&format!("/reports/{report}"), &[("X-API-Key", &new_key)])
+        .expect(401);
+}
