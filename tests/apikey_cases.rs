@@ -270,6 +270,9 @@ pub const CASES: &[Case] = &[
         setup: REQUIRED,
         calls: &[
             call(IpLocked, "203.0.113.9:1000", 200, None),
+            // A dual-stack socket reports the same client IPv4-mapped.
+            call(IpLocked, "[::ffff:203.0.113.9]:1000", 200, None),
+            call(IpLocked, "[::ffff:198.51.100.1]:1000", 403, AUTHZ),
             call(IpLocked, "198.51.100.1:1000", 403, AUTHZ),
             via(
                 call(IpLocked, "198.51.100.1:1000", 403, AUTHZ),

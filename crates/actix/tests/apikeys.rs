@@ -74,6 +74,7 @@ where
         }
     };
     fixture.assert_no_secret_logged(&capture);
+    capture.assert_vocabulary();
     let header = |name: &str| {
         response
             .headers()

@@ -81,6 +81,7 @@ async fn send(router: &Router, fixture: &Fixture, setup: &Setup, call: &Call) ->
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     fixture.assert_no_secret_logged(&capture);
+    capture.assert_vocabulary();
     Outcome {
         status,
         www_authenticate,
