@@ -25,6 +25,9 @@ pub enum ConfigErrorKind {
     /// An upload policy that cannot work (no type allowed, an extension
     /// that disagrees with its type).
     InvalidUploadPolicy,
+    /// A LIKE escape character that cannot work (`%`, `_`, a quote, a
+    /// control character).
+    InvalidEscapeChar,
 }
 
 impl ConfigError {

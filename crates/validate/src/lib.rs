@@ -5,14 +5,20 @@ mod error;
 
 // Typed input: ids, PATCH tri-state, strings, URLs, redirects, LIKE, HTML.
 mod field_reason;
+mod html;
 mod ids;
+mod like;
 mod patch;
 mod redirect;
 mod ssrf;
 mod text;
 mod urls;
 pub use field_reason::FieldReason;
+pub use html::escape_html;
+#[cfg(feature = "html")]
+pub use html::{HtmlSanitizer, STRICT_TAGS};
 pub use ids::{HexId, HexIdAnyCase, IdError, IdErrorKind, IdRejection, PathId, Ulid, Uuid};
+pub use like::{LikeEscape, SqlDialect};
 pub use patch::{Patch, UpdateMode, UpdateRefused, UpdateRules};
 pub use redirect::{MAX_REDIRECT_LEN, RedirectError, RedirectErrorKind, RedirectPolicy};
 pub use ssrf::{

@@ -117,3 +117,26 @@ fn url_ssrf_and_redirect_errors_are_422() {
     let body = String::from_utf8(error.to_json(None)).unwrap();
     assert!(!body.contains("169.254"), "{body}");
 }
+
+fn like_config() -> Result<(), Error> {
+    palisade_validate::LikeEscape::with_escape('%')?;
+    Ok(())
+}
+
+fn url_config() -> Result<(), Error> {
+    UrlPolicy::new().with_schemes(["javascript"])?;
+    Ok(())
+}
+
+#[test]
+fn configuration_errors_are_500() {
+    assert_converted(&like_config().unwrap_err(), ErrorKind::Internal, 500);
+    assert_converted(&url_config().unwrap_err(), ErrorKind::Internal, 500);
+    #[cfg(feature = "html")]
+    {
+        let error: Error = palisade_validate::HtmlSanitizer::allow_tags(&["script"])
+            .unwrap_err()
+            .into();
+        assert_converted(&error, ErrorKind::Internal, 500);
+    }
+}
