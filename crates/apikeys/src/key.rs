@@ -56,10 +56,16 @@ impl KeyId {
     /// Parses a key id on its own (22 base62 characters of at most 128
     /// bits), for an API that names a key by its id.
     pub fn parse(text: &str) -> Option<KeyId> {
-        let bytes = text.as_bytes();
+        KeyId::from_text(text.as_bytes())
+    }
+
+    /// 22 characters that decode to at most 128 bits. Fixed-width base62
+    /// has one spelling per value, so the text is kept as it is.
+    fn from_text(text: &[u8]) -> Option<KeyId> {
         let mut value = [0u8; KEY_ID_BYTES];
-        (bytes.len() == KEY_ID_CHARS && base62::decode_into(bytes, &mut value).is_some())
-            .then(|| KeyId::from_bytes(&value))
+        let text: [u8; KEY_ID_CHARS] = text.try_into().ok()?;
+        base62::decode_into(&text, &mut value)?;
+        Some(KeyId(text))
     }
 
     /// The 22 characters.
@@ -134,7 +140,9 @@ impl std::fmt::Debug for ApiKey {
 /// yet about whether it exists).
 #[derive(Debug)]
 pub struct ParsedKey {
-    env: String,
+    /// The environment name, inline (no allocation per verification).
+    env: [u8; MAX_ENV_CHARS],
+    env_len: usize,
     key_id: KeyId,
     secret: ApiKeySecret,
 }
@@ -142,7 +150,11 @@ pub struct ParsedKey {
 impl ParsedKey {
     /// The environment the key names.
     pub fn env(&self) -> &str {
-        &self.env
+        // Checked by the parser to be ASCII lowercase and digits.
+        self.env
+            .get(..self.env_len)
+            .and_then(|env| std::str::from_utf8(env).ok())
+            .unwrap_or_default()
     }
 
     /// The public id.
@@ -216,23 +228,29 @@ pub fn parse(presented: &str) -> Result<ParsedKey, ParseProblem> {
     if sep1 != b"_" || sep2 != b"_" || !env_ok {
         return Err(ParseProblem::Layout);
     }
-    let mut id_bytes = [0u8; KEY_ID_BYTES];
     let mut secret_bytes = Zeroizing::new([0u8; SECRET_BYTES]);
     let mut sum_bytes = [0u8; 4];
-    if base62::decode_into(key_id, &mut id_bytes).is_none()
-        || base62::decode_into(secret, secret_bytes.as_mut()).is_none()
-        || base62::decode_into(sum, &mut sum_bytes).is_none()
-    {
+    let key_id = KeyId::from_text(key_id);
+    let (Some(key_id), Some(()), Some(())) = (
+        key_id,
+        base62::decode_into(secret, secret_bytes.as_mut()),
+        base62::decode_into(sum, &mut sum_bytes),
+    ) else {
         return Err(ParseProblem::Charset);
-    }
+    };
     let body_len = bytes.len() - CHECKSUM_CHARS;
-    if checksum(&bytes[..body_len]) != sum {
+    // Fixed-width base62 has one spelling per value: comparing the decoded
+    // checksum is comparing the text.
+    if crc32fast::hash(&bytes[..body_len]) != u32::from_be_bytes(sum_bytes) {
         return Err(ParseProblem::Checksum);
     }
+    let mut env_inline = [0u8; MAX_ENV_CHARS];
+    let env_len = env.len().min(MAX_ENV_CHARS);
+    env_inline[..env_len].copy_from_slice(&env[..env_len]);
     Ok(ParsedKey {
-        // `env` was checked to be ASCII lowercase and digits.
-        env: String::from_utf8_lossy(env).into_owned(),
-        key_id: KeyId::from_bytes(&id_bytes),
+        env: env_inline,
+        env_len,
+        key_id,
         secret: ApiKeySecret(secret_bytes),
     })
 }

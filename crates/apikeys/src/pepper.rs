@@ -11,11 +11,16 @@ pub const MIN_PEPPER_BYTES: usize = 32;
 
 /// The server-side secret the stored HMACs are keyed with, and its id (kept
 /// with each key, so a new pepper can take over while keys made under an
-/// old one still verify). Wiped on drop; `Debug` shows the id only.
+/// old one still verify). The key bytes given are wiped once the HMAC is
+/// keyed with them; `Debug` shows the id only.
 #[derive(Clone)]
 pub struct Pepper {
     id: String,
-    key: Zeroizing<Vec<u8>>,
+    /// HMAC keyed once (the padded key's two blocks hashed): each HMAC of a
+    /// secret clones it, half the work of keying anew. RustCrypto's digest
+    /// 0.10 cannot wipe this derived state on drop; neither could the
+    /// per-call HMACs it replaces, and it lives as long as the pepper.
+    keyed: Hmac<Sha256>,
 }
 
 impl Pepper {
@@ -41,9 +46,12 @@ impl Pepper {
                 "pepper must be at least 32 bytes",
             ));
         }
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        // `key` (Zeroizing) is wiped here, when it goes out of scope.
         Ok(Pepper {
             id: id.to_owned(),
-            key,
+            keyed,
         })
     }
 
@@ -55,9 +63,7 @@ impl Pepper {
     pub(crate) fn hmac(&self, secret: &[u8; 32]) -> [u8; 32] {
         #[cfg(test)]
         HMACS.with(|count| count.set(count.get() + 1));
-        // HMAC takes a key of any length.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        let mut mac = self.keyed.clone();
         mac.update(secret);
         mac.finalize().into_bytes().into()
     }
