@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod detector;
 pub mod keys;
 pub mod middleware;
 pub mod routes;

@@ -216,6 +216,7 @@ async fn authenticate<St: Stores>(
     let Some(user) = user else {
         let _ = app.hasher.dummy_verify(password).await;
         app.throttle.record_failure(&account, ip).await;
+        app.detector.record_failure(&account, false, ip, now());
         return Err(bad_credentials());
     };
     match app
@@ -239,6 +240,7 @@ async fn authenticate<St: Stores>(
         }
         Err(error) if error.is_mismatch() => {
             app.throttle.record_failure(&account, ip).await;
+            app.detector.record_failure(&account, true, ip, now());
             Err(bad_credentials())
         }
         Err(error) => Err(api(error)),

@@ -137,6 +137,8 @@ pub struct App<St: Stores> {
     pub resolver: ClientIpResolver,
     /// Limiters, shared with the layers.
     pub limiters: Limiters<St::Rate>,
+    /// The credential-stuffing and enumeration detector.
+    pub detector: crate::detector::Detector,
     /// Set on the shutdown signal: readiness answers 503 from then on.
     pub draining: Arc<AtomicBool>,
     /// The Redis connection, for readiness.
@@ -399,6 +401,7 @@ pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<Ap
         keys,
         resolver,
         limiters,
+        detector: crate::detector::Detector::new(),
         draining: Arc::new(AtomicBool::new(false)),
         redis: stores.redis,
     }))
