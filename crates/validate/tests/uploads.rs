@@ -833,6 +833,145 @@ fn zip_slip_through_the_unicode_path_extra_field_is_refused() {
     );
 }
 
+/// An Info-ZIP Unicode Path extra field (0x7075) naming `name`.
+fn unicode_path_field(name: &[u8]) -> Vec<u8> {
+    let mut field = 0x7075u16.to_le_bytes().to_vec();
+    field.extend_from_slice(&u16le(5 + name.len()));
+    field.push(1); // version
+    field.extend_from_slice(&[0; 4]); // crc-32 of the header name
+    field.extend_from_slice(name);
+    field
+}
+
+/// A Zip64 extended information extra field (0x0001) with both sizes.
+fn zip64_field(size: usize) -> Vec<u8> {
+    let mut field = 0x0001u16.to_le_bytes().to_vec();
+    field.extend_from_slice(&u16le(16));
+    field.extend_from_slice(&(size as u64).to_le_bytes());
+    field.extend_from_slice(&(size as u64).to_le_bytes());
+    field
+}
+
+/// A stored entry: name, content, local extra field, central extra field.
+type EntryWithExtras<'a> = (&'a str, &'a [u8], Vec<u8>, Vec<u8>);
+
+/// A zip of stored entries with the given extra fields.
+fn stored_zip_with_extras(entries: &[EntryWithExtras<'_>]) -> Vec<u8> {
+    let mut zip = Vec::new();
+    let mut directory = Vec::new();
+    for (name, content, local_extra, central_extra) in entries {
+        let offset = zip.len();
+        let mut local = local_header(name, 0, content.len(), content.len());
+        local[28..30].copy_from_slice(&u16le(local_extra.len()));
+        local.extend_from_slice(local_extra);
+        zip.extend_from_slice(&local);
+        zip.extend_from_slice(content);
+        let mut central = central_header(name, 0, content.len(), content.len(), offset);
+        central[30..32].copy_from_slice(&u16le(central_extra.len()));
+        central.extend_from_slice(central_extra);
+        directory.extend_from_slice(&central);
+    }
+    let directory_offset = zip.len();
+    zip.extend_from_slice(&directory);
+    zip.extend_from_slice(&end_record(
+        entries.len(),
+        directory.len(),
+        directory_offset,
+    ));
+    zip
+}
+
+#[test]
+fn zip_slip_through_a_local_unicode_path_extra_field_is_refused() {
+    // Attack: the Unicode Path field (0x7075) in the LOCAL header only. A
+    // streaming extractor (libarchive's streaming mode, many unzips) never
+    // reads the central directory and writes the local field's name.
+    let evil = stored_zip_with_extras(&[(
+        "good.txt",
+        b"hello",
+        unicode_path_field(b"../../evil"),
+        Vec::new(),
+    )]);
+    assert_eq!(
+        archive_refusal(&evil, &ArchiveLimits::default()),
+        ArchiveErrorKind::PathTraversal
+    );
+    // A safe-looking local name that is not the header's: what is written
+    // is not what was checked (for duplicates, for the nested-archive
+    // extension), so it is refused too.
+    let other = stored_zip_with_extras(&[(
+        "good.txt",
+        b"hello",
+        unicode_path_field(b"payload.zip"),
+        Vec::new(),
+    )]);
+    assert_eq!(
+        archive_refusal(&other, &ArchiveLimits::default()),
+        ArchiveErrorKind::Malformed
+    );
+    // The field repeating the header's name, as writers put it, is fine.
+    let honest = stored_zip_with_extras(&[(
+        "good.txt",
+        b"hello",
+        unicode_path_field(b"good.txt"),
+        unicode_path_field(b"good.txt"),
+    )]);
+    assert_eq!(
+        inspect_zip(&honest, &ArchiveLimits::default())
+            .unwrap()
+            .entries(),
+        1
+    );
+}
+
+#[test]
+fn overwrite_through_a_central_unicode_path_duplicate_name_is_refused() {
+    // Attack: two entries with distinct header names, the second carrying a
+    // central Unicode Path field naming the first. The names pass the
+    // duplicate check, yet an extractor that honours the field writes both
+    // to `a.txt`: the inspected content is overwritten by the other.
+    let zip = stored_zip_with_extras(&[
+        ("a.txt", b"safe", Vec::new(), Vec::new()),
+        ("b.txt", b"evil", Vec::new(), unicode_path_field(b"a.txt")),
+    ]);
+    assert_eq!(
+        archive_refusal(&zip, &ArchiveLimits::default()),
+        ArchiveErrorKind::Malformed
+    );
+}
+
+#[test]
+fn zip64_extra_field_is_refused_in_local_and_central_headers() {
+    // Attack: a Zip64 extra field (0x0001) in a header whose 32-bit sizes
+    // are not 0xFFFFFFFF. Readers that prefer the field take its sizes
+    // (here a 4 GiB entry), so the inspected entry is not the extracted one.
+    let big = 4 << 30;
+    let local = stored_zip_with_extras(&[("a.txt", b"hello", zip64_field(big), Vec::new())]);
+    assert_eq!(
+        archive_refusal(&local, &ArchiveLimits::default()),
+        ArchiveErrorKind::Zip64
+    );
+    let central = stored_zip_with_extras(&[("a.txt", b"hello", Vec::new(), zip64_field(big))]);
+    assert_eq!(
+        archive_refusal(&central, &ArchiveLimits::default()),
+        ArchiveErrorKind::Zip64
+    );
+}
+
+#[test]
+fn truncated_local_extra_field_is_refused() {
+    // A local extra field whose declared length runs past the extra area:
+    // readers disagree on where the data starts.
+    let mut field = 0x5455u16.to_le_bytes().to_vec(); // extended timestamp
+    field.extend_from_slice(&u16le(9));
+    field.extend_from_slice(&[1, 0, 0, 0]); // 4 of the 9 bytes declared
+    let zip = stored_zip_with_extras(&[("a.txt", b"hello", field, Vec::new())]);
+    assert_eq!(
+        archive_refusal(&zip, &ArchiveLimits::default()),
+        ArchiveErrorKind::Malformed
+    );
+}
+
 #[test]
 fn streamed_zip_with_data_descriptors_is_accepted() {
     // Writers that stream (sizes unknown up front) set flag bit 3, leave the

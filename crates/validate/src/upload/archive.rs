@@ -6,7 +6,8 @@
 //! directory right before it; every entry's local header where the central
 //! directory says, naming the same file. Anything a lenient reader could
 //! read two ways (a second end record, a local name that differs from the
-//! central one, duplicate names, overlapping entries) is refused.
+//! central one, a Unicode Path extra field, local or central, naming another
+//! file, duplicate names, overlapping entries) is refused.
 //!
 //! Zip64 is refused: the caps make it unnecessary, and its extra fields are
 //! one more place for the central and local views to disagree.
@@ -41,8 +42,11 @@ const METHOD_DEFLATED: u16 = 8;
 const METHOD_AES: u16 = 99;
 
 /// Info-ZIP Unicode Path extra field: extractors that know it use its name
-/// instead of the header's, so it is checked like the header's name.
+/// instead of the header's, so its name must be the header's.
 const EXTRA_UNICODE_PATH: u16 = 0x7075;
+/// Zip64 extended information extra field: some readers take sizes and
+/// offsets from it whatever the header says, so it is refused.
+const EXTRA_ZIP64: u16 = 0x0001;
 
 /// Extensions of archive formats an entry may be (a nested archive).
 const ARCHIVE_EXTENSIONS: &[&str] = &[
@@ -118,12 +122,13 @@ pub struct ArchiveError {
 pub enum ArchiveErrorKind {
     /// Not a zip this reader reads the one unambiguous way: no end record,
     /// two of them, a truncated or inconsistent structure, a local header
-    /// that disagrees with the central directory, bytes before, between or
+    /// that disagrees with the central directory, a Unicode Path extra field
+    /// whose name is not the header's, bytes before, between or
     /// after the entries (where a streaming extractor could find a local
     /// header the central directory does not list), a corrupt deflate
     /// stream.
     Malformed,
-    /// Zip64 records or sizes (unneeded under the caps).
+    /// Zip64 records, sizes or extra fields (unneeded under the caps).
     Zip64,
     /// More entries than [`ArchiveLimits::max_entries`].
     TooManyEntries,
@@ -405,7 +410,7 @@ fn central_entry(
         return Err(malformed);
     }
     check_entry_name(name)?;
-    check_extra_fields(extra)?;
+    check_extra_fields(extra, name)?;
     // Unix (3) and OS X (19) hosts keep the mode in the high half.
     let host = made_by >> 8;
     if (host == 3 || host == 19) && (external >> 16) & 0o170_000 == 0o120_000 {
@@ -441,6 +446,11 @@ fn central_entry(
     if local_method != method {
         return Err(malformed);
     }
+    // A streaming extractor reads the local extra fields, not the central
+    // ones: they get the same checks.
+    let local_extra_at = local_name_at + local_name_len;
+    let local_extra = bytes.get(local_extra_at..data_start).ok_or(malformed)?;
+    check_extra_fields(local_extra, name)?;
     let local_name_matches = bytes.get(local_name_at..local_name_at + local_name_len) == Some(name);
     let mut range_end = data_end;
     if flags & FLAG_DATA_DESCRIPTOR != 0 || local_flags & FLAG_DATA_DESCRIPTOR != 0 {
@@ -486,17 +496,29 @@ fn check_entry_name(name: &[u8]) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// The central extra fields must parse exactly; a Unicode Path field's name
-/// (which extractors prefer) is checked like the header's.
-fn check_extra_fields(mut extra: &[u8]) -> Result<(), ArchiveError> {
+/// The extra fields of an entry's central or local header (`name` is the
+/// header's name) must parse exactly. A Unicode Path field's name, which
+/// extractors that know the field write instead of the header's, is checked
+/// like it and must be the header's name: otherwise two entries could
+/// extract to one name, or the name written would not be the one checked
+/// for duplicates. A Zip64 field is refused (Zip64 archives are; readers
+/// that know the field take sizes from it).
+fn check_extra_fields(mut extra: &[u8], name: &[u8]) -> Result<(), ArchiveError> {
     let malformed = ArchiveError::new(ArchiveErrorKind::Malformed);
     while !extra.is_empty() {
         let id = read_u16(extra, 0)?;
         let len = usize::from(read_u16(extra, 2)?);
         let data = extra.get(4..4 + len).ok_or(malformed)?;
+        if id == EXTRA_ZIP64 {
+            return Err(ArchiveError::new(ArchiveErrorKind::Zip64));
+        }
         if id == EXTRA_UNICODE_PATH {
             // version (1), CRC-32 of the header name (4), UTF-8 name.
-            check_entry_name(data.get(5..).ok_or(malformed)?)?;
+            let unicode_name = data.get(5..).ok_or(malformed)?;
+            check_entry_name(unicode_name)?;
+            if unicode_name != name {
+                return Err(malformed);
+            }
         }
         extra = extra.get(4 + len..).unwrap_or_default();
     }
