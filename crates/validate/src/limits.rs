@@ -367,7 +367,7 @@ impl RequestLimits {
                 return Err(Refusal::new(
                     ErrorKind::HeadersTooLarge,
                     "header_too_long",
-                    format!("header:{name}"),
+                    header_field(name.as_str()),
                 ));
             }
             total = total.saturating_add(name.as_str().len() + value.len());
@@ -498,6 +498,28 @@ pub fn body_too_large() -> Refusal {
 pub fn body_unreadable() -> Refusal {
     Refusal::new(ErrorKind::BadRequest, "body_unreadable", "body")
 }
+
+/// A request head an adapter could not convert to `http` types (a target
+/// or header the server accepted but `http` refuses): 400, logged. An
+/// adapter refuses it rather than checking a default in its place.
+pub fn head_unconvertible() -> Refusal {
+    Refusal::new(ErrorKind::BadRequest, "head_unconvertible", "head")
+}
+
+/// The field naming a too-long header: `header:<name>`, the name cut to
+/// [`MAX_FIELD_NAME_CHARS`] characters (the name is the client's and may be
+/// kilobytes long; the event and the envelope stay short).
+fn header_field(name: &str) -> String {
+    let name: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FIELD_NAME_CHARS)
+        .collect();
+    format!("header:{name}")
+}
+
+/// The most characters of a header name a refusal's field carries.
+pub const MAX_FIELD_NAME_CHARS: usize = 64;
 
 fn bad_length() -> Refusal {
     Refusal::new(

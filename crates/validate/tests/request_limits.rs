@@ -6,7 +6,9 @@ use http::header::{CONTENT_LENGTH, HOST};
 use http::request::Parts;
 use http::{HeaderValue, Request};
 use palisade_errors::{Error, ErrorKind};
-use palisade_validate::limits::{BodyLimit, PathPattern, RequestLimits};
+use palisade_validate::limits::{
+    self, BodyLimit, MAX_FIELD_NAME_CHARS, PathPattern, RequestLimits,
+};
 use palisade_validate::{ConfigErrorKind, Refusal};
 
 fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
@@ -45,6 +47,38 @@ fn oversized_header_is_431_and_names_the_header() {
     assert_eq!(refusal.kind(), ErrorKind::HeadersTooLarge);
     assert_eq!(refusal.field(), "header:x-big");
     assert_eq!(refusal.reason(), "header_too_long");
+}
+
+/// Log and envelope bloat attack: a too-long value under an 8 KB
+/// attacker-chosen header name. The field names the header by its first
+/// 64 characters only, in the refusal and in the envelope.
+#[test]
+fn header_name_in_the_field_is_cut_to_64_chars() {
+    let limits = RequestLimits::default();
+    let name = format!("x-{}", "n".repeat(8 * 1024));
+    let big = "a".repeat(100 * 1024);
+    let refusal = limits
+        .check_head(&parts("/", &[(&name, &big)]))
+        .unwrap_err();
+    assert_eq!(refusal.reason(), "header_too_long");
+    let cut: String = name.chars().take(MAX_FIELD_NAME_CHARS).collect();
+    let longer: String = name.chars().take(MAX_FIELD_NAME_CHARS + 1).collect();
+    let expected = format!("header:{cut}");
+    assert_eq!(MAX_FIELD_NAME_CHARS, 64);
+    assert_eq!(refusal.field(), expected);
+    let body = String::from_utf8(Error::from(refusal).to_json(None)).unwrap();
+    assert!(body.contains(&format!(r#""field":"{expected}""#)), "{body}");
+    assert!(!body.contains(&longer), "{body}");
+}
+
+/// An adapter's head that does not convert is a logged 400, not a
+/// default target that would skip the checks.
+#[test]
+fn unconvertible_head_is_400() {
+    let refusal = limits::head_unconvertible();
+    assert_eq!(refusal.kind(), ErrorKind::BadRequest);
+    assert_eq!(refusal.reason(), "head_unconvertible");
+    assert_eq!(Error::from(refusal).status().as_u16(), 400);
 }
 
 /// Many small headers: the count and the total are each bounded.
