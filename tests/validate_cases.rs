@@ -319,6 +319,8 @@ pub fn run_all(address: SocketAddr) {
         "the handler saw {seen} bytes of a 64 KiB body, cap {CAP}"
     );
 
+    streamed_413_closes_the_connection(address);
+
     STREAMED.store(0, Ordering::SeqCst);
     ok(
         "upload route's own cap",
@@ -474,4 +476,67 @@ pub fn run_all(address: SocketAddr) {
         dropped + 1,
         "the slow handler was not dropped"
     );
+}
+
+/// Request smuggling after a streamed 413: a kept-alive chunked body over
+/// the cap carries, in its unread part, the bytes of many requests. The
+/// server answers the 413, says `Connection: close` and closes; it never
+/// answers those body bytes as a next request.
+fn streamed_413_closes_the_connection(address: SocketAddr) {
+    let smuggled = "GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut raw =
+        b"POST /stream HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let chunk = smuggled.repeat(1024 / smuggled.len() + 1);
+    for _ in 0..64 {
+        raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        raw.extend_from_slice(chunk.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.write_all(&raw);
+    let answer = read_answer(&mut stream);
+    assert_envelope("kept-alive streamed 413", &answer, 413, "payload_too_large");
+    assert!(
+        answer.head.contains("connection: close"),
+        "no Connection: close: {answer:?}"
+    );
+    // Everything after the 413 until the server closes: no second response.
+    let mut rest = answer.raw.into_bytes();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut closed = false;
+    let mut buffer = [0u8; 4096];
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    while std::time::Instant::now() < deadline {
+        match std::io::Read::read(&mut stream, &mut buffer) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => rest.extend_from_slice(&buffer[..n]),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&rest);
+    assert_eq!(
+        text.matches("HTTP/1.1 ").count(),
+        1,
+        "the leftover bytes were answered as a request: {text}"
+    );
+    assert!(closed, "the connection stayed open after a streamed 413");
 }

@@ -54,6 +54,13 @@ pub(crate) fn render(error: &Error, request_id: Option<&RequestId>) -> HttpRespo
             response.headers_mut().append(name, value);
         }
     }
+    if parts.status == http::StatusCode::PAYLOAD_TOO_LARGE {
+        // Request smuggling: the rest of a refused body must never be read
+        // as the next request on this connection (RFC 9110 §15.5.14).
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     response.map_into_boxed_body()
 }
 

@@ -6,7 +6,7 @@
 //! | [`RequireJson`] | a body without a JSON `Content-Type` | 415 |
 //! | [`ValidJson`] | wrong `Content-Type`, malformed JSON, JSON over the shape limits or of the wrong type | 415, 400, 422 |
 //! | [`TrustedHost`] | a `Host` not on the allow-list | 400 |
-//! | [`RequestTimeout`] | a handler past its deadline (dropped) | 503 (or 504) |
+//! | [`RequestTimeout`] | a handler past its deadline (dropped) | 503 |
 //! | [`Id`] | a malformed path id, before the handler runs | 404 |
 //!
 //! Register them inside [`Harden`](crate::Harden) (`App::new().wrap(EnforceLimits::new(..)).wrap(Harden::new())`,
@@ -48,28 +48,47 @@ use crate::ApiError;
 type Boxed = LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>;
 
 /// The request head as `http` 1 parts (actix-web 4 is on `http` 0.2):
-/// method, target, version and headers, copied by bytes.
-fn parts_of(request: &ServiceRequest) -> http::request::Parts {
-    let (mut parts, ()) = http::Request::new(()).into_parts();
-    parts.method =
-        http::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
-    parts.uri = http::Uri::try_from(request.uri().to_string()).unwrap_or_default();
-    parts.version = match request.version() {
+/// method, target, version and headers, copied by bytes. A head that does
+/// not convert is refused (400), never checked as something else.
+fn parts_of(request: &ServiceRequest) -> Result<http::request::Parts, Refusal> {
+    let version = match request.version() {
         actix_web::http::Version::HTTP_09 => http::Version::HTTP_09,
         actix_web::http::Version::HTTP_10 => http::Version::HTTP_10,
         actix_web::http::Version::HTTP_2 => http::Version::HTTP_2,
+        actix_web::http::Version::HTTP_3 => http::Version::HTTP_3,
         _ => http::Version::HTTP_11,
     };
-    for (name, value) in request.headers() {
-        // Invariant: both crates accept the same header bytes.
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            parts.headers.append(name, value);
-        }
+    convert_head(
+        request.method().as_str().as_bytes(),
+        &request.uri().to_string(),
+        version,
+        request
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes())),
+    )
+}
+
+/// Builds `http` 1 parts from a head's bytes; any part that does not
+/// convert is a 400 refusal (`head_unconvertible`), so no check is skipped
+/// on a default target or a missing header.
+fn convert_head<'a>(
+    method: &[u8],
+    uri: &str,
+    version: http::Version,
+    headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<http::request::Parts, Refusal> {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = http::Method::from_bytes(method).map_err(|_| limits::head_unconvertible())?;
+    parts.uri = http::Uri::try_from(uri).map_err(|_| limits::head_unconvertible())?;
+    parts.version = version;
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name).map_err(|_| limits::head_unconvertible())?;
+        let value =
+            http::HeaderValue::from_bytes(value).map_err(|_| limits::head_unconvertible())?;
+        parts.headers.append(name, value);
     }
-    parts
+    Ok(parts)
 }
 
 fn refuse(request: ServiceRequest, error: impl Into<Error>) -> Boxed {
@@ -116,7 +135,10 @@ macro_rules! transform {
 /// Applies [`RequestLimits`]: head checks before the handler, the body cap
 /// of the request's route on the declared length and on the stream. A body
 /// that goes over its cap while streaming stops at the first chunk past it:
-/// the handler is dropped and the client gets the 413 envelope.
+/// the handler is dropped and the client gets the 413 envelope, and the
+/// connection is closed (every 413 envelope closes it), so the unread rest
+/// of the body is never parsed as a next request. A request head that does
+/// not convert to `http` types is refused (400), never checked as a default.
 #[derive(Clone, Debug)]
 pub struct EnforceLimits {
     limits: Arc<RequestLimits>,
@@ -157,11 +179,10 @@ where
     forward_ready!(service);
 
     fn call(&self, mut request: ServiceRequest) -> Boxed {
-        let parts = parts_of(&request);
-        let checked = self
-            .limits
-            .check_head(&parts)
-            .and_then(|()| self.limits.body_limit(&parts));
+        let checked = parts_of(&request).and_then(|parts| {
+            self.limits.check_head(&parts)?;
+            self.limits.body_limit(&parts)
+        });
         let limit = match checked {
             Ok(limit) => limit,
             Err(refusal) => return refuse(request, refusal),
@@ -281,7 +302,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
 
 /// Requires a JSON `Content-Type` on every request that carries a body
 /// (a `Content-Length` other than 0, or `Transfer-Encoding`): 415
-/// otherwise. For resources that read JSON with other extractors than
+/// otherwise.
+///
+/// **HTTP/2 caveat.** An HTTP/2 body may come with neither header, and
+/// actix-web gives every HTTP/2 request a payload stream whether or not the
+/// client sent a body, so this middleware cannot see such a body (the axum
+/// layer can, from its body stream). On HTTP/2 read JSON with
+/// [`ValidJson`], which checks `Content-Type` on every request. For resources that read JSON with other extractors than
 /// [`ValidJson`] (which checks it itself); `wrap` the resource or scope.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequireJson {
@@ -321,10 +348,13 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Boxed {
-        let headers = parts_of(&request).headers;
-        if palisade_validate::content_type::has_body(&headers)
-            && let Err(refusal) = self.rule.check(&headers)
-        {
+        let checked = parts_of(&request).and_then(|parts| {
+            if palisade_validate::content_type::has_body(&parts.headers) {
+                self.rule.check(&parts.headers)?;
+            }
+            Ok(())
+        });
+        if let Err(refusal) = checked {
             return refuse(request, refusal);
         }
         let response = self.service.call(request);
@@ -385,13 +415,22 @@ where
     fn call(&self, request: ServiceRequest) -> Boxed {
         let from_proxy = request
             .peer_addr()
-            .is_some_and(|peer| self.config.proxies.contains(&peer.ip()));
-        if let Err(refusal) = self.config.hosts.check(&parts_of(&request), from_proxy) {
+            .is_some_and(|peer| is_trusted_proxy(&self.config.proxies, peer.ip()));
+        let checked =
+            parts_of(&request).and_then(|parts| self.config.hosts.check(&parts, from_proxy));
+        if let Err(refusal) = checked {
             return refuse(request, refusal);
         }
         let response = self.service.call(request);
         Box::pin(async move { response.await.map(ServiceResponse::map_into_boxed_body) })
     }
+}
+
+/// Whether `peer` is one of `proxies`, an IPv4-mapped IPv6 peer
+/// (`::ffff:10.0.0.1`, from a dual-stack socket) compared as its IPv4 address.
+fn is_trusted_proxy(proxies: &[IpAddr], peer: IpAddr) -> bool {
+    let peer = peer.to_canonical();
+    proxies.iter().any(|proxy| proxy.to_canonical() == peer)
 }
 
 /// Answers for a handler that misses its deadline and drops it (its
@@ -477,5 +516,57 @@ impl<T: PathId + 'static> FromRequest for Id<T> {
             None => Err(ApiError(Error::new(ErrorKind::NotFound)).into()),
         };
         ready(parsed)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn head<'a>(
+        uri: &str,
+        headers: &[(&'a [u8], &'a [u8])],
+    ) -> Result<http::request::Parts, Refusal> {
+        convert_head(b"GET", uri, http::Version::HTTP_11, headers.iter().copied())
+    }
+
+    /// Fail-open conversion: a target or header that does not convert is a
+    /// 400 refusal, never a default `/` target (which would skip the URI
+    /// length, query count and authority checks) nor a dropped header
+    /// (which would undercount the header limits or lose `Host`).
+    #[test]
+    fn an_unconvertible_head_is_refused_not_defaulted() {
+        let parts = head("/a?b=1", &[(b"host", b"localhost"), (b"x-a", b"1")]).unwrap();
+        assert_eq!(parts.uri, "/a?b=1");
+        assert_eq!(parts.headers.len(), 2);
+        for refused in [
+            head("http://[::1/", &[]),
+            head("/a b", &[]),
+            head("/", &[(b"host", b"local\nhost")]),
+            head("/", &[(b"bad name", b"v")]),
+        ] {
+            let refusal = refused.unwrap_err();
+            assert_eq!(refusal.kind(), ErrorKind::BadRequest);
+            assert_eq!(refusal.reason(), "head_unconvertible");
+        }
+        assert!(convert_head(b"G ET", "/", http::Version::HTTP_11, std::iter::empty()).is_err());
+    }
+
+    /// Proxy spoofing through a dual-stack socket: `::ffff:10.0.0.1` is the
+    /// proxy `10.0.0.1`, and a mapped client address is not.
+    #[test]
+    fn an_ipv4_mapped_peer_is_its_ipv4_address() {
+        let proxies: [IpAddr; 1] = ["10.0.0.1".parse().unwrap()];
+        assert!(is_trusted_proxy(
+            &proxies,
+            "::ffff:10.0.0.1".parse().unwrap()
+        ));
+        assert!(is_trusted_proxy(&proxies, "10.0.0.1".parse().unwrap()));
+        assert!(!is_trusted_proxy(
+            &proxies,
+            "::ffff:10.0.0.2".parse().unwrap()
+        ));
+        assert!(!is_trusted_proxy(&proxies, "::1".parse().unwrap()));
     }
 }

@@ -222,6 +222,8 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
 
     let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let client: SocketAddr = "203.0.113.7:5000".parse().unwrap();
+    let mapped_proxy: SocketAddr = "[::ffff:10.0.0.1]:5000".parse().unwrap();
+    let mapped_client: SocketAddr = "[::ffff:203.0.113.7]:5000".parse().unwrap();
     let app = test::init_service(
         App::new()
             .wrap(TrustedHost::new(validate_cases::hosts()).trusted_proxies([proxy.ip()]))
@@ -235,6 +237,11 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
         (proxy, "backend:8080", "localhost", 200),
         (proxy, "localhost", "evil.com", 400),
         (proxy, "localhost", "localhost, evil.com", 400),
+        // The proxy seen on a dual-stack socket, as an IPv4-mapped address.
+        (mapped_proxy, "backend:8080", "localhost", 200),
+        (mapped_proxy, "localhost", "evil.com", 400),
+        (mapped_client, "localhost", "evil.com", 200),
+        (mapped_client, "evil.com", "localhost", 400),
     ] {
         let request = test::TestRequest::get()
             .uri("/")

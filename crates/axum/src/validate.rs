@@ -278,8 +278,9 @@ fn body_error(error: &axum::Error) -> ApiError {
 }
 
 /// Requires a JSON `Content-Type` on every request that carries a body
-/// (a `Content-Length` other than 0, or `Transfer-Encoding`): 415
-/// otherwise. For routes that read JSON with other extractors than
+/// (a `Content-Length` other than 0, `Transfer-Encoding`, or a body stream
+/// that is not already at its end — an HTTP/2 or HTTP/3 body may come with
+/// neither header): 415 otherwise. For routes that read JSON with other extractors than
 /// [`ValidJson`] (which checks it itself); add it with `route_layer`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequireJsonLayer {
@@ -326,9 +327,9 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if palisade_validate::content_type::has_body(request.headers())
-            && let Err(refusal) = self.rule.check(request.headers())
-        {
+        let has_body = palisade_validate::content_type::has_body(request.headers())
+            || !http_body::Body::is_end_stream(request.body());
+        if has_body && let Err(refusal) = self.rule.check(request.headers()) {
             return Box::pin(std::future::ready(Ok(refused(refusal))));
         }
         Box::pin(self.inner.call(request))
@@ -397,12 +398,19 @@ where
         let from_proxy = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| self.layer.proxies.contains(&peer.ip()));
+            .is_some_and(|ConnectInfo(peer)| is_trusted_proxy(&self.layer.proxies, peer.ip()));
         if let Err(refusal) = self.layer.hosts.check(&parts, from_proxy) {
             return Box::pin(std::future::ready(Ok(refused(refusal))));
         }
         Box::pin(self.inner.call(Request::from_parts(parts, body)))
     }
+}
+
+/// Whether `peer` is one of `proxies`, an IPv4-mapped IPv6 peer
+/// (`::ffff:10.0.0.1`, from a dual-stack socket) compared as its IPv4 address.
+fn is_trusted_proxy(proxies: &[IpAddr], peer: IpAddr) -> bool {
+    let peer = peer.to_canonical();
+    proxies.iter().any(|proxy| proxy.to_canonical() == peer)
 }
 
 /// Answers for a handler that misses its deadline and drops it (its

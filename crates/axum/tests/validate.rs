@@ -236,6 +236,8 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
 
     let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let client: SocketAddr = "203.0.113.7:5000".parse().unwrap();
+    let mapped_proxy: SocketAddr = "[::ffff:10.0.0.1]:5000".parse().unwrap();
+    let mapped_client: SocketAddr = "[::ffff:203.0.113.7]:5000".parse().unwrap();
     let app = harden(
         Router::new()
             .route("/", get(|| async { "ok" }))
@@ -247,6 +249,11 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
         (proxy, "backend:8080", "localhost", 200),
         (proxy, "localhost", "evil.com", 400),
         (proxy, "localhost", "localhost, evil.com", 400),
+        // The proxy seen on a dual-stack socket, as an IPv4-mapped address.
+        (mapped_proxy, "backend:8080", "localhost", 200),
+        (mapped_proxy, "localhost", "evil.com", 400),
+        (mapped_client, "localhost", "evil.com", 200),
+        (mapped_client, "evil.com", "localhost", 400),
     ] {
         let mut request = http::Request::get("/")
             .header("host", host)
@@ -257,4 +264,38 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
         let response = app.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), status, "{peer} {host} {forwarded}");
     }
+}
+
+/// Content-type confusion over HTTP/2: a body with neither `Content-Length`
+/// nor `Transfer-Encoding` (HTTP/2 frames carry it) is still a body, so a
+/// `text/plain` or untyped one is refused before the handler reads it.
+#[tokio::test]
+async fn require_json_sees_a_body_without_length_headers() {
+    use tower::ServiceExt;
+
+    let streamed = || {
+        Body::from_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(
+            axum::body::Bytes::from_static(br#"{"a":1}"#),
+        )]))
+    };
+    let send = |content_type: Option<&'static str>, body: Body| {
+        let mut request = http::Request::post("/raw")
+            .version(http::Version::HTTP_2)
+            .header("host", "localhost");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        app().oneshot(request.body(body).unwrap())
+    };
+    for content_type in [Some("text/plain"), None] {
+        let response = send(content_type, streamed()).await.unwrap();
+        assert_eq!(response.status(), 415, "{content_type:?}");
+    }
+    let response = send(Some("application/json"), streamed()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"7");
+    // No body at all: no content type needed.
+    let response = send(None, Body::empty()).await.unwrap();
+    assert_eq!(response.status(), 200);
 }

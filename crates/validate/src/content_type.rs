@@ -84,9 +84,13 @@ impl JsonContentType {
     }
 }
 
-/// Whether the request carries a body: a `Content-Length` other than `0`,
-/// or any `Transfer-Encoding` (what a content-type rule applies to; a GET
-/// without a body needs no `Content-Type`).
+/// Whether the request's headers announce a body: a `Content-Length` other
+/// than `0`, or any `Transfer-Encoding` (what a content-type rule applies
+/// to; a GET without a body needs no `Content-Type`).
+///
+/// Headers alone are not enough on HTTP/2 and HTTP/3, where a body may come
+/// with neither: an adapter also treats a body stream that is not already
+/// at its end as a body (`!http_body::Body::is_end_stream`).
 pub fn has_body(headers: &HeaderMap) -> bool {
     headers.contains_key(http::header::TRANSFER_ENCODING)
         || headers
