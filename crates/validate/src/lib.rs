@@ -22,8 +22,8 @@ pub use like::{LikeEscape, SqlDialect};
 pub use patch::{Patch, UpdateMode, UpdateRefused, UpdateRules};
 pub use redirect::{MAX_REDIRECT_LEN, RedirectError, RedirectErrorKind, RedirectPolicy};
 pub use ssrf::{
-    BlockedRange, DEFAULT_MAX_REDIRECTS, ResolveFuture, Resolver, SsrfError, SsrfErrorKind,
-    SsrfGuard, StaticResolver, SystemResolver, Target, blocked_range,
+    BlockedRange, DEFAULT_MAX_LOOKUPS_IN_FLIGHT, DEFAULT_MAX_REDIRECTS, ResolveFuture, Resolver,
+    SsrfError, SsrfErrorKind, SsrfGuard, StaticResolver, SystemResolver, Target, blocked_range,
 };
 pub use text::{
     Email, MAX_EMAIL_LEN, MAX_EMAIL_LOCAL_LEN, Slug, TextError, TextErrorKind, Username,

@@ -3,12 +3,21 @@
 //! host through an injectable [`Resolver`], refuses every address that is
 //! not public, and hands back the validated [`SocketAddr`]s in a [`Target`]. [`SsrfGuard`]'s docs say how to connect and follow
 //! redirects without undoing the check.
+//!
+//! The default [`SystemResolver`] runs each blocking `getaddrinfo` on its own
+//! thread, which no timeout can stop; it caps the lookups in flight
+//! ([`DEFAULT_MAX_LOOKUPS_IN_FLIGHT`]) so that URLs under a name whose DNS
+//! server never answers cannot pile up threads until the process runs out.
+//! Past the cap a check fails at once with [`SsrfErrorKind::ResolverBusy`]
+//! (503 `unavailable`, retryable); a slot frees when its thread finishes,
+//! even if the caller gave up.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -23,21 +32,137 @@ pub type ResolveFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAd
 
 /// Turns a host name into socket addresses. Inject a fake in tests (no DNS
 /// there) or your runtime's resolver in production; bound the time it may
-/// take with your runtime's timeout around [`SsrfGuard::check`].
+/// take with your runtime's timeout around [`SsrfGuard::check`], and bound
+/// the lookups in flight (an error of kind [`io::ErrorKind::WouldBlock`]
+/// means "busy, retry later": [`SsrfErrorKind::ResolverBusy`], 503).
 pub trait Resolver: Send + Sync {
     /// The addresses of `host` (a domain name, never an IP literal: the
     /// guard checks those without resolving) on `port`.
     fn resolve<'a>(&'a self, host: &'a str, port: u16) -> ResolveFuture<'a>;
 }
 
+/// How many system lookups may be in flight at once by default.
+pub const DEFAULT_MAX_LOOKUPS_IN_FLIGHT: usize = 32;
+
+/// The blocking lookup a [`SystemResolver`] runs on its thread.
+type BlockingLookup = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
+
 /// The system resolver (`getaddrinfo` through [`ToSocketAddrs`]), run on a
 /// short-lived thread per lookup so an async caller is never blocked.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemResolver;
+///
+/// A timeout around [`SsrfGuard::check`] cannot stop a `getaddrinfo` call,
+/// so an attacker who submits URLs under a name whose DNS server never
+/// answers could otherwise pile up blocked threads until the process runs
+/// out. The resolver therefore bounds the lookups in flight
+/// ([`DEFAULT_MAX_LOOKUPS_IN_FLIGHT`], see
+/// [`with_max_in_flight`](Self::with_max_in_flight)): at the limit it
+/// refuses at once, without starting a thread, with an [`io::Error`] of kind
+/// [`WouldBlock`](io::ErrorKind::WouldBlock), which the guard reports as
+/// [`SsrfErrorKind::ResolverBusy`] (503 `unavailable`, retryable). A slot is
+/// freed when its thread finishes, even if the caller gave up waiting.
+/// Clones share the limit; build one resolver (or guard) for the service.
+#[derive(Clone)]
+pub struct SystemResolver {
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: usize,
+    lookup: BlockingLookup,
+}
+
+impl fmt::Debug for SystemResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SystemResolver")
+            .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
+            .field("max_in_flight", &self.max_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SystemResolver {
+    fn default() -> SystemResolver {
+        SystemResolver::new()
+    }
+}
+
+impl SystemResolver {
+    /// `getaddrinfo`, at most [`DEFAULT_MAX_LOOKUPS_IN_FLIGHT`] at once.
+    pub fn new() -> SystemResolver {
+        SystemResolver::with_lookup(|host, port| {
+            (host, port)
+                .to_socket_addrs()
+                .map(Iterator::collect::<Vec<_>>)
+        })
+    }
+
+    /// A resolver running `lookup` instead of `getaddrinfo` (tests: no DNS).
+    fn with_lookup(
+        lookup: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> SystemResolver {
+        SystemResolver {
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: DEFAULT_MAX_LOOKUPS_IN_FLIGHT,
+            lookup: Arc::new(lookup),
+        }
+    }
+
+    /// Sets how many lookups (threads) may be in flight at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigErrorKind::InvalidLimit`] for 0.
+    pub fn with_max_in_flight(
+        mut self,
+        max_in_flight: usize,
+    ) -> Result<SystemResolver, ConfigError> {
+        if max_in_flight == 0 {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidLimit,
+                "SystemResolver max_in_flight: at least 1",
+            ));
+        }
+        self.max_in_flight = max_in_flight;
+        Ok(self)
+    }
+
+    /// How many lookups are in flight now (threads not yet finished).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Takes a slot, or `None` at the limit.
+    fn acquire(&self) -> Option<Slot> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_in_flight).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(&self.in_flight)))
+    }
+}
+
+/// One lookup in flight; dropping it (thread finished, or never started)
+/// frees the slot.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl Resolver for SystemResolver {
     fn resolve<'a>(&'a self, host: &'a str, port: u16) -> ResolveFuture<'a> {
-        Box::pin(ThreadLookup::spawn(host.to_owned(), port))
+        let Some(slot) = self.acquire() else {
+            return Box::pin(std::future::ready(Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "too many DNS lookups in flight",
+            ))));
+        };
+        Box::pin(ThreadLookup::spawn(
+            host.to_owned(),
+            port,
+            Arc::clone(&self.lookup),
+            slot,
+        ))
     }
 }
 
@@ -53,15 +178,15 @@ struct ThreadLookup {
 }
 
 impl ThreadLookup {
-    fn spawn(host: String, port: u16) -> ThreadLookup {
+    fn spawn(host: String, port: u16, lookup: BlockingLookup, slot: Slot) -> ThreadLookup {
         let shared = Arc::new(Mutex::new(LookupState::default()));
         let for_thread = Arc::clone(&shared);
+        // On a failed spawn the closure, and with it the slot, is dropped.
         let spawned = std::thread::Builder::new()
             .name("palisade-dns".to_owned())
             .spawn(move || {
-                let result = (host.as_str(), port)
-                    .to_socket_addrs()
-                    .map(Iterator::collect::<Vec<_>>);
+                let result = lookup(&host, port);
+                drop(slot);
                 let mut state = for_thread.lock().unwrap_or_else(PoisonError::into_inner);
                 state.result = Some(result);
                 if let Some(waker) = state.waker.take() {
@@ -159,6 +284,10 @@ pub enum SsrfErrorKind {
     Port,
     /// The name did not resolve (or to no address).
     Unresolvable,
+    /// The resolver refused to start another lookup (too many in flight, an
+    /// [`io::ErrorKind::WouldBlock`] from the [`Resolver`]); retry later.
+    /// Converts to 503 `unavailable`, not 422.
+    ResolverBusy,
     /// More redirects than the guard allows.
     TooManyRedirects,
     /// A redirect from `https` to `http`.
@@ -174,6 +303,7 @@ impl SsrfErrorKind {
             SsrfErrorKind::BlockedAddress(range) => range.as_str(),
             SsrfErrorKind::Port => "ssrf_port",
             SsrfErrorKind::Unresolvable => "ssrf_unresolvable",
+            SsrfErrorKind::ResolverBusy => "ssrf_resolver_busy",
             SsrfErrorKind::TooManyRedirects => "ssrf_too_many_redirects",
             SsrfErrorKind::Downgrade => "ssrf_downgrade",
         }
@@ -266,12 +396,41 @@ impl FieldReason for SsrfError {
     fn code(&self) -> &'static str {
         self.kind.as_str()
     }
+
+    /// As the default, except that [`SsrfErrorKind::ResolverBusy`] is a 503
+    /// `unavailable` refusal (retryable), not a 422.
+    fn at(self, field: &str) -> crate::Refusal {
+        if self.kind != SsrfErrorKind::ResolverBusy {
+            return crate::Refusal::new(
+                ErrorKind::ValidationFailed,
+                self.code(),
+                clean_field(field),
+            );
+        }
+        crate::Refusal::new(ErrorKind::Unavailable, self.code(), clean_field(field))
+    }
+}
+
+/// A field path as the default [`FieldReason::at`] keeps it: one line, bounded.
+fn clean_field(field: &str) -> String {
+    field
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect()
 }
 
 /// 422 `validation_failed` without a detail; `.at("field")` adds one and logs.
+/// [`SsrfErrorKind::ResolverBusy`] is 503 `unavailable` instead: the URL may
+/// be fine, the server is busy.
 impl From<SsrfError> for palisade_errors::Error {
     fn from(error: SsrfError) -> palisade_errors::Error {
-        palisade_errors::Error::new(ErrorKind::ValidationFailed).with_source(error)
+        let kind = if error.kind == SsrfErrorKind::ResolverBusy {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::ValidationFailed
+        };
+        palisade_errors::Error::new(kind).with_source(error)
     }
 }
 
@@ -488,7 +647,7 @@ pub struct SsrfGuard<R = SystemResolver> {
 impl SsrfGuard<SystemResolver> {
     /// `http`/`https` URLs, any port, the system resolver, 5 redirects.
     pub fn new() -> SsrfGuard<SystemResolver> {
-        SsrfGuard::with_resolver(SystemResolver)
+        SsrfGuard::with_resolver(SystemResolver::new())
     }
 }
 
@@ -626,7 +785,11 @@ impl<R: Resolver> SsrfGuard<R> {
                     .resolve(name, port)
                     .await
                     .map_err(|error| SsrfError {
-                        kind: SsrfErrorKind::Unresolvable,
+                        kind: if error.kind() == io::ErrorKind::WouldBlock {
+                            SsrfErrorKind::ResolverBusy
+                        } else {
+                            SsrfErrorKind::Unresolvable
+                        },
                         source: Some(error),
                     })?;
                 if addrs.is_empty() {
@@ -734,5 +897,114 @@ mod tests {
         for name in ["example.com", "cafe", "a.b1", "deadbeef.example"] {
             assert!(!looks_numeric(name), "{name}");
         }
+    }
+
+    /// A slow lookup that blocks until the gate opens and counts the
+    /// threads that ran it.
+    struct Gate {
+        open: Mutex<bool>,
+        opened: std::sync::Condvar,
+        started: AtomicUsize,
+    }
+
+    fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn slow_dns_thread_exhaustion_is_capped_and_slots_are_released() {
+        let gate = Arc::new(Gate {
+            open: Mutex::new(false),
+            opened: std::sync::Condvar::new(),
+            started: AtomicUsize::new(0),
+        });
+        let in_lookup = Arc::clone(&gate);
+        let resolver = SystemResolver::with_lookup(move |_, port| {
+            in_lookup.started.fetch_add(1, Ordering::SeqCst);
+            let mut open = in_lookup.open.lock().unwrap();
+            while !*open {
+                open = in_lookup.opened.wait(open).unwrap();
+            }
+            Ok(vec![SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(93, 184, 215, 14)),
+                port,
+            )])
+        })
+        .with_max_in_flight(2)
+        .unwrap();
+        assert!(SystemResolver::new().with_max_in_flight(0).is_err());
+
+        // The attacker's name never answers: two lookups hang in flight.
+        let mut first = resolver.resolve("slow.attacker.example", 443);
+        let mut second = resolver.resolve("slow.attacker.example", 443);
+        wait_until("two lookup threads", || {
+            gate.started.load(Ordering::SeqCst) == 2
+        });
+        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(poll_once(second.as_mut()).is_pending());
+        assert_eq!(resolver.in_flight(), 2);
+
+        // The third is refused at once, without a thread.
+        let mut third = resolver.resolve("slow.attacker.example", 443);
+        match poll_once(third.as_mut()) {
+            Poll::Ready(Err(error)) => assert_eq!(error.kind(), io::ErrorKind::WouldBlock),
+            other => panic!("expected an immediate refusal, got {other:?}"),
+        }
+        // Through the guard (a clone shares the limit): ResolverBusy, 503.
+        let guard = SsrfGuard::with_resolver(resolver.clone());
+        let check = std::pin::pin!(guard.check("https://slow.attacker.example/hook"));
+        let refused = match poll_once(check) {
+            Poll::Ready(Err(error)) => error,
+            other => panic!("expected an immediate refusal, got {other:?}"),
+        };
+        assert_eq!(refused.kind(), SsrfErrorKind::ResolverBusy);
+        assert_eq!(refused.code(), "ssrf_resolver_busy");
+        let error = palisade_errors::Error::from(refused);
+        assert_eq!(error.kind(), ErrorKind::Unavailable);
+        assert_eq!(error.kind().status().as_u16(), 503);
+        // Placed at a field it stays a 503, not a 422.
+        let at_field = palisade_errors::Error::from(
+            SsrfError::new(SsrfErrorKind::ResolverBusy).at("webhook_url"),
+        );
+        assert_eq!(at_field.kind(), ErrorKind::Unavailable);
+        assert_eq!(at_field.details()[0].code(), "ssrf_resolver_busy");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(
+            gate.started.load(Ordering::SeqCst),
+            2,
+            "no new thread was started"
+        );
+
+        // The caller gives up on the first; the answer comes later anyway.
+        drop(first);
+        *gate.open.lock().unwrap() = true;
+        gate.opened.notify_all();
+        wait_until("the slots to be released", || resolver.in_flight() == 0);
+        wait_until("the second answer", || {
+            poll_once(second.as_mut()).is_ready()
+        });
+
+        // With the slots back, a lookup runs again.
+        let mut again = resolver.resolve("fine.example", 443);
+        wait_until("the next answer", || match poll_once(again.as_mut()) {
+            Poll::Ready(result) => {
+                assert_eq!(result.unwrap()[0].port(), 443);
+                true
+            }
+            Poll::Pending => false,
+        });
+        assert_eq!(gate.started.load(Ordering::SeqCst), 3);
+        assert_eq!(resolver.in_flight(), 0);
     }
 }

@@ -246,7 +246,7 @@ fn port_allow_list() {
 fn the_system_resolver_answers_off_the_async_thread() {
     // `localhost` comes from the hosts file, not DNS; the guard itself
     // refuses the name before resolving, so call the resolver directly.
-    let addrs = block_on(SystemResolver.resolve("localhost", 8080)).unwrap();
+    let addrs = block_on(SystemResolver::new().resolve("localhost", 8080)).unwrap();
     assert!(
         addrs
             .iter()
