@@ -45,6 +45,10 @@ use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
+/// A trusted proxy network, as taken by the trusted-host check (the
+/// client-IP resolver's type, re-exported).
+pub use palisade_ratelimit::client_ip::IpNet;
+
 type Boxed = LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>;
 
 /// The request head as `http` 1 parts (actix-web 4 is on `http` 0.2):
@@ -368,7 +372,7 @@ where
 #[derive(Clone, Debug)]
 pub struct TrustedHost {
     hosts: Arc<TrustedHosts>,
-    proxies: Arc<[IpAddr]>,
+    proxies: Arc<[IpNet]>,
 }
 
 impl TrustedHost {
@@ -380,10 +384,22 @@ impl TrustedHost {
         }
     }
 
-    /// The proxies whose `X-Forwarded-Host` is read.
-    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+    /// The proxies whose `X-Forwarded-Host` is read, as networks
+    /// (`10.0.0.0/24`, `fd00::/8`, a bare address is one host): the same
+    /// [`IpNet`]s `palisade-ratelimit`'s client-IP resolver takes, so one
+    /// `TRUSTED_PROXIES` list configures both. An IPv4-mapped peer
+    /// (`::ffff:10.0.0.1`, from a dual-stack socket) is matched as its IPv4
+    /// address.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
         self.proxies = proxies.into_iter().collect();
         self
+    }
+
+    /// The proxies whose `X-Forwarded-Host` is read, as single addresses
+    /// (each one host: `/32` or `/128`, an IPv4-mapped address as its IPv4
+    /// address).
+    pub fn trusted_proxy_addresses(self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies(proxies.into_iter().filter_map(host_network))
     }
 }
 
@@ -426,11 +442,19 @@ where
     }
 }
 
-/// Whether `peer` is one of `proxies`, an IPv4-mapped IPv6 peer
-/// (`::ffff:10.0.0.1`, from a dual-stack socket) compared as its IPv4 address.
-fn is_trusted_proxy(proxies: &[IpAddr], peer: IpAddr) -> bool {
-    let peer = peer.to_canonical();
-    proxies.iter().any(|proxy| proxy.to_canonical() == peer)
+/// Whether `peer` is inside one of `proxies`, an IPv4-mapped IPv6 peer
+/// (`::ffff:10.0.0.1`, from a dual-stack socket) matched as its IPv4 address.
+fn is_trusted_proxy(proxies: &[IpNet], peer: IpAddr) -> bool {
+    proxies.iter().any(|proxy| proxy.contains(peer))
+}
+
+/// The one-host network of `address` (its canonical form: an IPv4-mapped
+/// address is its IPv4 address). A full-length prefix has no host bits, so
+/// this is always `Some`.
+fn host_network(address: IpAddr) -> Option<IpNet> {
+    let address = address.to_canonical();
+    let prefix = if address.is_ipv4() { 32 } else { 128 };
+    IpNet::new(address, prefix).ok()
 }
 
 /// Answers for a handler that misses its deadline and drops it (its
@@ -557,7 +581,17 @@ mod tests {
     /// proxy `10.0.0.1`, and a mapped client address is not.
     #[test]
     fn an_ipv4_mapped_peer_is_its_ipv4_address() {
-        let proxies: [IpAddr; 1] = ["10.0.0.1".parse().unwrap()];
+        let proxies: Vec<IpNet> = [
+            "10.0.0.1".parse().unwrap(),
+            "::ffff:10.0.0.1".parse().unwrap(),
+        ]
+        .into_iter()
+        .filter_map(host_network)
+        .collect();
+        assert_eq!(
+            proxies[0], proxies[1],
+            "a mapped proxy address is its IPv4 host"
+        );
         assert!(is_trusted_proxy(
             &proxies,
             "::ffff:10.0.0.1".parse().unwrap()

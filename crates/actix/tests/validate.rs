@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use palisade_actix::Harden;
 use palisade_actix::serve::{ServeConfig, configure};
 use palisade_actix::validate::{
-    EnforceLimits, Id, RequestTimeout, RequireJson, TrustedHost, ValidJson,
+    EnforceLimits, Id, IpNet, RequestTimeout, RequireJson, TrustedHost, ValidJson,
 };
 use palisade_validate::HexId;
 use palisade_validate::content_type::JsonContentType;
@@ -213,8 +213,9 @@ async fn each_refusal_is_one_event_without_the_value() {
     capture.assert_absent(MARK);
 }
 
-/// Host spoofing through `X-Forwarded-Host`: ignored from a direct client,
-/// read (and checked) only from a configured proxy.
+/// Host spoofing through `X-Forwarded-Host`: ignored from a direct client
+/// (or a host outside the proxies' network), read (and checked) only from
+/// a peer inside a configured proxy CIDR.
 #[actix_rt::test]
 async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
     use actix_web::test;
@@ -224,9 +225,14 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
     let client: SocketAddr = "203.0.113.7:5000".parse().unwrap();
     let mapped_proxy: SocketAddr = "[::ffff:10.0.0.1]:5000".parse().unwrap();
     let mapped_client: SocketAddr = "[::ffff:203.0.113.7]:5000".parse().unwrap();
+    let other_proxy: SocketAddr = "10.0.0.254:5000".parse().unwrap();
+    let mapped_other_proxy: SocketAddr = "[::ffff:10.0.0.77]:5000".parse().unwrap();
+    let outside: SocketAddr = "10.0.1.1:5000".parse().unwrap();
+    let mapped_outside: SocketAddr = "[::ffff:10.0.1.1]:5000".parse().unwrap();
+    let proxies: IpNet = "10.0.0.0/24".parse().unwrap();
     let app = test::init_service(
         App::new()
-            .wrap(TrustedHost::new(validate_cases::hosts()).trusted_proxies([proxy.ip()]))
+            .wrap(TrustedHost::new(validate_cases::hosts()).trusted_proxies([proxies]))
             .wrap(Harden::new())
             .route("/", web::get().to(|| async { "ok" })),
     )
@@ -242,6 +248,14 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
         (mapped_proxy, "localhost", "evil.com", 400),
         (mapped_client, "localhost", "evil.com", 200),
         (mapped_client, "evil.com", "localhost", 400),
+        // Any proxy inside the configured 10.0.0.0/24 is trusted...
+        (other_proxy, "backend:8080", "localhost", 200),
+        (other_proxy, "localhost", "evil.com", 400),
+        (mapped_other_proxy, "backend:8080", "localhost", 200),
+        // ...an address just outside it (a neighbouring tenant) is not.
+        (outside, "localhost", "evil.com", 200),
+        (outside, "evil.com", "localhost", 400),
+        (mapped_outside, "localhost", "evil.com", 200),
     ] {
         let request = test::TestRequest::get()
             .uri("/")

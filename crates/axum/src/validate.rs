@@ -46,6 +46,10 @@ use tower_service::Service;
 
 use crate::ApiError;
 
+/// A trusted proxy network, as taken by the trusted-host check (the
+/// client-IP resolver's type, re-exported).
+pub use palisade_ratelimit::client_ip::IpNet;
+
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 fn refused(error: impl Into<Error>) -> Response {
@@ -342,7 +346,7 @@ where
 #[derive(Clone, Debug)]
 pub struct TrustedHostLayer {
     hosts: Arc<TrustedHosts>,
-    proxies: Arc<[IpAddr]>,
+    proxies: Arc<[IpNet]>,
 }
 
 impl TrustedHostLayer {
@@ -354,10 +358,22 @@ impl TrustedHostLayer {
         }
     }
 
-    /// The proxies whose `X-Forwarded-Host` is read.
-    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+    /// The proxies whose `X-Forwarded-Host` is read, as networks
+    /// (`10.0.0.0/24`, `fd00::/8`, a bare address is one host): the same
+    /// [`IpNet`]s `palisade-ratelimit`'s client-IP resolver takes, so one
+    /// `TRUSTED_PROXIES` list configures both. An IPv4-mapped peer
+    /// (`::ffff:10.0.0.1`, from a dual-stack socket) is matched as its IPv4
+    /// address.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
         self.proxies = proxies.into_iter().collect();
         self
+    }
+
+    /// The proxies whose `X-Forwarded-Host` is read, as single addresses
+    /// (each one host: `/32` or `/128`, an IPv4-mapped address as its IPv4
+    /// address).
+    pub fn trusted_proxy_addresses(self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies(proxies.into_iter().filter_map(host_network))
     }
 }
 
@@ -406,11 +422,19 @@ where
     }
 }
 
-/// Whether `peer` is one of `proxies`, an IPv4-mapped IPv6 peer
-/// (`::ffff:10.0.0.1`, from a dual-stack socket) compared as its IPv4 address.
-fn is_trusted_proxy(proxies: &[IpAddr], peer: IpAddr) -> bool {
-    let peer = peer.to_canonical();
-    proxies.iter().any(|proxy| proxy.to_canonical() == peer)
+/// Whether `peer` is inside one of `proxies`, an IPv4-mapped IPv6 peer
+/// (`::ffff:10.0.0.1`, from a dual-stack socket) matched as its IPv4 address.
+fn is_trusted_proxy(proxies: &[IpNet], peer: IpAddr) -> bool {
+    proxies.iter().any(|proxy| proxy.contains(peer))
+}
+
+/// The one-host network of `address` (its canonical form: an IPv4-mapped
+/// address is its IPv4 address). A full-length prefix has no host bits, so
+/// this is always `Some`.
+fn host_network(address: IpAddr) -> Option<IpNet> {
+    let address = address.to_canonical();
+    let prefix = if address.is_ipv4() { 32 } else { 128 };
+    IpNet::new(address, prefix).ok()
 }
 
 /// Answers for a handler that misses its deadline and drops it (its

@@ -17,7 +17,8 @@ use http_body_util::BodyExt;
 use palisade_axum::harden;
 use palisade_axum::serve::{ServeConfig, serve};
 use palisade_axum::validate::{
-    Id, RequestLimitsLayer, RequestTimeoutLayer, RequireJsonLayer, TrustedHostLayer, ValidJson,
+    Id, IpNet, RequestLimitsLayer, RequestTimeoutLayer, RequireJsonLayer, TrustedHostLayer,
+    ValidJson,
 };
 use palisade_validate::HexId;
 use palisade_validate::content_type::JsonContentType;
@@ -226,8 +227,9 @@ async fn each_refusal_is_one_event_without_the_value() {
     capture.assert_absent(MARK);
 }
 
-/// Host spoofing through `X-Forwarded-Host`: ignored from a direct client,
-/// read (and checked) only from a configured proxy.
+/// Host spoofing through `X-Forwarded-Host`: ignored from a direct client
+/// (or a host outside the proxies' network), read (and checked) only from
+/// a peer inside a configured proxy CIDR.
 #[tokio::test]
 async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
     use axum::extract::ConnectInfo;
@@ -238,10 +240,15 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
     let client: SocketAddr = "203.0.113.7:5000".parse().unwrap();
     let mapped_proxy: SocketAddr = "[::ffff:10.0.0.1]:5000".parse().unwrap();
     let mapped_client: SocketAddr = "[::ffff:203.0.113.7]:5000".parse().unwrap();
+    let other_proxy: SocketAddr = "10.0.0.254:5000".parse().unwrap();
+    let mapped_other_proxy: SocketAddr = "[::ffff:10.0.0.77]:5000".parse().unwrap();
+    let outside: SocketAddr = "10.0.1.1:5000".parse().unwrap();
+    let mapped_outside: SocketAddr = "[::ffff:10.0.1.1]:5000".parse().unwrap();
+    let proxies: IpNet = "10.0.0.0/24".parse().unwrap();
     let app = harden(
         Router::new()
             .route("/", get(|| async { "ok" }))
-            .layer(TrustedHostLayer::new(validate_cases::hosts()).trusted_proxies([proxy.ip()])),
+            .layer(TrustedHostLayer::new(validate_cases::hosts()).trusted_proxies([proxies])),
     );
     for (peer, host, forwarded, status) in [
         (client, "localhost", "evil.com", 200), // spoofed header ignored
@@ -254,6 +261,14 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
         (mapped_proxy, "localhost", "evil.com", 400),
         (mapped_client, "localhost", "evil.com", 200),
         (mapped_client, "evil.com", "localhost", 400),
+        // Any proxy inside the configured 10.0.0.0/24 is trusted...
+        (other_proxy, "backend:8080", "localhost", 200),
+        (other_proxy, "localhost", "evil.com", 400),
+        (mapped_other_proxy, "backend:8080", "localhost", 200),
+        // ...an address just outside it (a neighbouring tenant) is not.
+        (outside, "localhost", "evil.com", 200),
+        (outside, "evil.com", "localhost", 400),
+        (mapped_outside, "localhost", "evil.com", 200),
     ] {
         let mut request = http::Request::get("/")
             .header("host", host)
@@ -263,6 +278,33 @@ async fn forwarded_host_is_read_only_from_a_trusted_proxy() {
         request.extensions_mut().insert(ConnectInfo(peer));
         let response = app.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), status, "{peer} {host} {forwarded}");
+    }
+}
+
+/// Host spoofing from a proxy's neighbour: a proxy named by its address
+/// (`trusted_proxy_addresses`) trusts that one host, not its network.
+#[tokio::test]
+async fn a_proxy_address_trusts_only_that_host() {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    use tower::ServiceExt;
+
+    let app = harden(
+        Router::new().route("/", get(|| async { "ok" })).layer(
+            TrustedHostLayer::new(validate_cases::hosts())
+                .trusted_proxy_addresses(["::ffff:10.0.0.1".parse().unwrap()]),
+        ),
+    );
+    for (peer, status) in [("10.0.0.1:5000", 400), ("10.0.0.2:5000", 200)] {
+        let peer: SocketAddr = peer.parse().unwrap();
+        let mut request = http::Request::get("/")
+            .header("host", "localhost")
+            .header("x-forwarded-host", "evil.com")
+            .body(Body::empty())
+            .unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{peer}");
     }
 }
 

@@ -17,7 +17,7 @@ use palisade_axum::Hardening;
 use palisade_axum::apikeys::{ApiKeyLayer, KeyMode};
 use palisade_axum::auth::{AuthLayer, AuthMode};
 use palisade_axum::ratelimit::{RateLimitLayer, by_ip};
-use palisade_axum::validate::{RequestLimitsLayer, RequestTimeoutLayer};
+use palisade_axum::validate::{RequestLimitsLayer, RequestTimeoutLayer, TrustedHostLayer};
 use palisade_errors::{Error, ErrorKind};
 use palisade_headers::{CorsPolicy, HeaderPolicy};
 use palisade_validate::hosts::TrustedHosts;
@@ -120,10 +120,8 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
         )
         .with_state(Arc::clone(&state));
 
-    let host_guard = Arc::new(middleware::HostGuard {
-        hosts: trusted_hosts(config)?,
-        proxies: config.trusted_proxies.clone(),
-    });
+    let trusted_host = TrustedHostLayer::new(trusted_hosts(config)?)
+        .trusted_proxies(config.trusted_proxies.iter().copied());
     let limits = request_limits(config)?;
     let per_ip = RateLimitLayer::new(
         Arc::clone(&state.limiters.global),
@@ -144,10 +142,7 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
     Ok(Hardening::new()
         .security_headers(headers)
         .cors(cors(config)?)
-        .identity(axum::middleware::from_fn_with_state(
-            host_guard,
-            middleware::trusted_host,
-        ))
+        .identity(trusted_host)
         // Head limits and the declared length before the budget; the
         // streamed body is counted against the same cap when the handler
         // reads it (inside the limit and the timeout).
