@@ -10,7 +10,8 @@ use regex::Regex;
 use crate::secret::{REDACTED, SecretString};
 
 /// Field and header names whose values are redacted by default (matched
-/// case-insensitively, also inside a longer name: `db_password`, `x-api-key`).
+/// case-insensitively, also inside a longer name: `db_password`, `x-api-key`;
+/// not inside a module path such as `palisade_secrets::dev`).
 pub const DEFAULT_SENSITIVE_NAMES: &[&str] = &[
     "password",
     "passwd",
@@ -162,9 +163,7 @@ impl Redactor {
             }
         }
         if self.named_field.is_match(&text) {
-            let replaced = self
-                .named_field
-                .replace_all(&text, format!("${{key}}{REDACTED}").as_str());
+            let replaced = self.named_field.replace_all(&text, redact_value);
             text = Cow::Owned(replaced.into_owned());
         }
         text
@@ -184,14 +183,62 @@ impl Redactor {
 /// `name=value`, `name: value`, `"name":"value"` for a sensitive name. A
 /// value already redacted, or an authorization scheme and its credentials
 /// (`Authorization: Bearer x`), is taken whole.
+///
+/// The key is a whole token: `db_password` is a key, but a module path such
+/// as `palisade_secrets::dev` or `my_app::password_reset` (the `target` of a
+/// log line) is not — neither `palisade_secrets` followed by `::` nor
+/// `password_reset` preceded by `::` reads as `name: value`. A bare value
+/// stops at an unescaped `"` that closes a JSON string, so a JSON log line
+/// stays JSON.
 fn named_field_regex(names: &[String]) -> Regex {
     let alternatives: Vec<String> = names.iter().map(|name| regex::escape(name)).collect();
+    // Before a `name:` key: the start, a character that cannot be part of a
+    // key or a path, or a single `:` (`user:password: x`) but not `::` (the
+    // text formatter's `my_app::password_reset: message`). A `name=` key
+    // may end a path (`config::db_password=x`).
+    let before = r"(?:^|[^A-Za-z0-9_.:\-]|[^:]:)";
+    let ident = r"[A-Za-z0-9_.\-]";
+    let key = format!(
+        r#"["']?{ident}*(?:{names}){ident}*["']?"#,
+        names = alternatives.join("|")
+    );
+    // A bare value: escaped pairs (JSON `\"`), and a `"` only when it does
+    // not end a JSON string (followed by a separator or the end).
+    let bare_tail = r#"(?:[^\s,;&}\]"\\]|\\.|"[^\s,;&}\]:"\\])*"#;
+    let bare = format!(r#"(?:[^\s,;&}}\]"\\]|\\.|"[^\s,;&}}\]:"\\]){bare_tail}"#);
+    // After a tight `name:`, a value cannot start with `:` (that is `::`).
+    let bare_no_colon = format!(r#"(?:[^\s,;&}}\]:"\\]|\\.|"[^\s,;&}}\]:"\\]){bare_tail}"#);
+    let quoted = r#"\[REDACTED\]|"(?:[^"\\]|\\.)*"|'[^']*'"#;
+    let scheme = format!(r"(?:bearer|basic)\s+(?:\[REDACTED\]|{bare})");
     let pattern = format!(
-        r#"(?i)(?P<key>["']?[A-Za-z0-9_.\-]*(?:{})[A-Za-z0-9_.\-]*["']?\s*[:=]\s*)(?:\[REDACTED\]|(?:bearer|basic)\s+(?:\[REDACTED\]|[^\s,;&}}\]]+)|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}}\]]+)"#,
-        alternatives.join("|")
+        r#"(?i){key}\s*=\s*(?P<eq>{quoted}|{scheme}|{bare})|{before}{key}\s*:(?:\s+(?P<spaced>{quoted}|{scheme}|{bare})|(?P<tight>{quoted}|{scheme}|{bare_no_colon}))"#,
     );
     #[allow(clippy::expect_used)] // the names are escaped, so the pattern compiles
     Regex::new(&pattern).expect("an escaped alternation compiles")
+}
+
+/// A named-field match with its value replaced: everything before the value
+/// (the character before the key, the key, the separator) is kept, and a
+/// quoted value keeps its quotes (`"password":"[REDACTED]"` is still JSON).
+fn redact_value(caps: &regex::Captures<'_>) -> String {
+    let Some(whole) = caps.get(0) else {
+        return String::new();
+    };
+    let Some(value) = ["eq", "spaced", "tight"]
+        .into_iter()
+        .find_map(|group| caps.name(group))
+    else {
+        return whole.as_str().to_owned();
+    };
+    let kept = &whole.as_str()[..value.start() - whole.start()];
+    let text = value.as_str();
+    let quote = ['"', '\'']
+        .into_iter()
+        .find(|&quote| text.len() >= 2 && text.starts_with(quote) && text.ends_with(quote));
+    match quote {
+        Some(quote) => format!("{kept}{quote}{REDACTED}{quote}"),
+        None => format!("{kept}{REDACTED}"),
+    }
 }
 
 /// Headers whose values are always hidden, whatever the configured names.

@@ -64,6 +64,35 @@ fn field_names_match_inside_longer_names_and_in_json() {
     assert!(clean.contains("next=/home"));
 }
 
+/// Attack on availability of the audit trail: a module path that holds a
+/// sensitive name (`palisade_secrets::dev`, `my_app::password_reset`) read
+/// as `secrets: value` cut the log line, so a service had to drop the
+/// target. A path is not a key; a real field next to it still is.
+#[test]
+fn module_paths_are_not_fields_but_real_fields_still_are() {
+    let r = Redactor::new();
+    for line in [
+        r#"{"target":"palisade_secrets::dev","level":"INFO"}"#,
+        r#"{"target":"my_app::password_reset","span":{"name":"token_refresh::run"}}"#,
+        "INFO palisade_secrets::dev: generated a development secret",
+        "INFO my_app::password_reset: reset requested for user 7",
+        "INFO my_app::session::store: swept 3 entries",
+    ] {
+        assert_eq!(r.redact(line), line, "a module path was redacted");
+    }
+    let clean = r.redact(
+        "INFO my_app::password_reset: password: hunter2 user:password=pw-1 db_password=pw-2 \
+         my_app::secrets=pw-3",
+    );
+    for secret in ["hunter2", "pw-1", "pw-2", "pw-3"] {
+        assert!(!clean.contains(secret), "{secret} survived in {clean}");
+    }
+    assert!(
+        clean.contains("my_app::password_reset: password: [REDACTED]"),
+        "{clean}"
+    );
+}
+
 #[test]
 fn configured_field_names_and_patterns_are_redacted() {
     let r = Redactor::with_names(["ssn"])
@@ -180,5 +209,42 @@ mod formatted {
             assert!(output.contains("ann"), "{output}");
             assert!(output.contains(REDACTED));
         }
+    }
+
+    /// Attack: a log line cut by the redactor — `"target":"palisade_secrets::dev"`
+    /// read as `secrets: value` — is no longer JSON, so the log pipeline drops
+    /// it (and a service turned its targets off). The JSON lines of events
+    /// from modules whose paths hold sensitive names parse, keep their
+    /// target, and still lose the password in a field or in the message.
+    #[test]
+    fn json_lines_from_sensitive_module_paths_stay_json_and_keep_their_target() {
+        let buffer = Buffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_target(true)
+            .with_writer(RedactingMakeWriter::new(buffer.clone(), redactor()))
+            .finish();
+        let dispatch = tracing::Dispatch::new(subscriber);
+        let targets = [
+            "palisade_secrets::dev",
+            "my_app::password_reset",
+            "my_app::api_token::refresh",
+        ];
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info!(target: "palisade_secrets::dev", user = "ann", "generated");
+            tracing::info!(target: "my_app::password_reset", password = "hunter2", "reset");
+            tracing::warn!(target: "my_app::api_token::refresh", "password: hunter2 refused");
+        });
+        let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(output.lines().count(), 3, "{output}");
+        for (line, target) in output.lines().zip(targets) {
+            let json: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+            assert_eq!(json["target"], target, "{line}");
+        }
+        assert!(!output.contains("hunter2"), "{output}");
+        assert!(output.contains(r#""password":"[REDACTED]""#), "{output}");
+        assert!(output.contains("password: [REDACTED]"), "{output}");
+        assert!(output.contains(r#""user":"ann""#), "{output}");
     }
 }

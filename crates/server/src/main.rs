@@ -23,9 +23,9 @@ fn subscriber(redactor: Redactor) -> impl tracing::Subscriber + Send + Sync {
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
-        // Module paths such as `palisade_secrets::dev` read as `secrets: value`
-        // to the redactor, which would cut the JSON line: no target field.
-        .with_target(false)
+        // The target (module path) stays: the redactor reads
+        // `palisade_secrets::dev` as a path, not as a `secrets:` field.
+        .with_target(true)
         .with_env_filter(filter())
         .with_writer(RedactingMakeWriter::new(std::io::stderr, redactor))
         .finish()

@@ -21,7 +21,10 @@ fn auth_flow_register_login_me_refresh_reuse_logout() {
     let log = server.log_text();
     for line in log.lines() {
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
-        assert!(parsed.is_ok(), "not a JSON line: {line}");
+        let Ok(json) = parsed else {
+            panic!("not a JSON line: {line}");
+        };
+        assert!(json["target"].is_string(), "no target: {line}");
     }
     for event in [
         "authn_login_fail",
