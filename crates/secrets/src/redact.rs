@@ -230,7 +230,11 @@ fn redact_value(caps: &regex::Captures<'_>) -> String {
     else {
         return whole.as_str().to_owned();
     };
-    let kept = &whole.as_str()[..value.start() - whole.start()];
+    // Group bounds fall on character boundaries, so `get` always succeeds.
+    let kept = whole
+        .as_str()
+        .get(..value.start() - whole.start())
+        .unwrap_or_default();
     let text = value.as_str();
     let quote = ['"', '\'']
         .into_iter()
