@@ -36,6 +36,13 @@ pub const KEY_RATE_LIMIT: &str = "60/minute";
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
 /// The fewest bytes of a signing key or pepper (HS256: the hash output).
 pub const MIN_SECRET_BYTES: usize = 32;
+/// The largest uploaded file when `PALISADE_MAX_UPLOAD_BYTES` is unset
+/// (10 MiB; `POST /uploads` gets this plus [`MULTIPART_OVERHEAD_BYTES`] as
+/// its body cap, every other route keeps `PALISADE_MAX_BODY_BYTES`).
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+/// What a multipart body may carry beyond its file (boundaries, part
+/// headers), on top of the upload size in the route's body cap.
+pub const MULTIPART_OVERHEAD_BYTES: u64 = 16 * 1024;
 
 /// The loaded configuration.
 #[derive(Debug)]
@@ -72,6 +79,10 @@ pub struct Config {
     /// `PALISADE_RATE_LIMIT`: the quotas per client IP on every route but
     /// `/health/*` (e.g. `10/second,100/minute`).
     pub rate_limit: Policy,
+    /// `PALISADE_LOGIN_RATE_LIMIT` (default [`LOGIN_RATE_LIMIT`]): the
+    /// quotas per client IP (IPv6: per /56) on `POST /auth/login`, on top
+    /// of the global ones.
+    pub login_rate_limit: Policy,
     /// `PALISADE_ADMIN_USERNAME` + `PALISADE_ADMIN_PASSWORD`: an admin
     /// created (or updated) at start.
     pub admin: Option<(String, SecretString)>,
@@ -95,6 +106,17 @@ pub struct Config {
     /// `PALISADE_REQUEST_TIMEOUT` (default 30 s): the longest a handler may
     /// run (503 `unavailable` past it).
     pub request_timeout: Duration,
+    /// `PALISADE_MAX_UPLOAD_BYTES` (default 10 MiB, at most the per-user
+    /// quota [`crate::uploads::USER_QUOTA_BYTES`]): the largest file
+    /// `POST /uploads` accepts.
+    pub max_upload_bytes: u64,
+    /// `PALISADE_METRICS_TOKEN` (or `_FILE`): when set, `/metrics` requires
+    /// `Authorization: Bearer <token>` (compared in constant time), in every
+    /// profile. In production it must be a strong secret.
+    pub metrics_token: Option<SecretString>,
+    /// `PALISADE_METRICS_ADDR`: when set, `/metrics` is served only on this
+    /// separate listener (an internal port) and not on `PALISADE_ADDR`.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -182,6 +204,20 @@ impl Config {
             default_policy()
         });
 
+        let login_quotas: Vec<String> = s.get(
+            "LOGIN_RATE_LIMIT",
+            LOGIN_RATE_LIMIT.split(',').map(str::to_owned).collect(),
+        );
+        let login_rate_limit = Policy::parse(login_quotas.iter().map(String::as_str))
+            .unwrap_or_else(|error| {
+                s.push_error(ConfigError::new(
+                    ConfigErrorKind::Invalid,
+                    "PALISADE_LOGIN_RATE_LIMIT",
+                    format!("expected quotas such as 5/minute: {error}"),
+                ));
+                default_policy()
+            });
+
         let admin_username: Option<String> = s.optional("ADMIN_USERNAME");
         let admin_password = s.secret("ADMIN_PASSWORD");
         let admin = match (admin_username, admin_password) {
@@ -224,6 +260,39 @@ impl Config {
             ));
         }
 
+        let max_upload_bytes = s.get("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES);
+        if max_upload_bytes == 0 || max_upload_bytes > crate::uploads::USER_QUOTA_BYTES {
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_MAX_UPLOAD_BYTES",
+                format!(
+                    "must be between 1 and {} (the per-user upload quota)",
+                    crate::uploads::USER_QUOTA_BYTES
+                ),
+            ));
+        }
+        let metrics_token = s.secret("METRICS_TOKEN").filter(|token| !token.is_empty());
+        let metrics_addr_text: Option<String> = s.optional("METRICS_ADDR");
+        let metrics_addr = metrics_addr_text.and_then(|text| match text.parse::<SocketAddr>() {
+            Ok(metrics_addr) if metrics_addr == addr => {
+                s.push_error(ConfigError::new(
+                    ConfigErrorKind::Invalid,
+                    "PALISADE_METRICS_ADDR",
+                    "must differ from PALISADE_ADDR (metrics get their own listener)",
+                ));
+                None
+            }
+            Ok(metrics_addr) => Some(metrics_addr),
+            Err(_) => {
+                s.push_error(ConfigError::new(
+                    ConfigErrorKind::Invalid,
+                    "PALISADE_METRICS_ADDR",
+                    "expected an IP address and port, e.g. 127.0.0.1:9090",
+                ));
+                None
+            }
+        });
+
         let mut errors = s.finish(()).err().unwrap_or_default();
 
         let rules = SecretRules::min_len(MIN_SECRET_BYTES);
@@ -259,6 +328,24 @@ impl Config {
                 ("PALISADE_JWT_REFRESH_SECRET", refresh.as_ref()),
             ));
         let startup = startup.with(checks::redis_url("PALISADE_REDIS_URL", redis_url.as_ref()));
+        // The metrics token is optional; when given it must be as strong as
+        // any other secret (it guards who sees the security counters).
+        let startup = match &metrics_token {
+            Some(token) => startup.with(checks::secret_strength(
+                "PALISADE_METRICS_TOKEN",
+                Some(token),
+                rules,
+            )),
+            None if metrics_addr.is_none() => startup.with(|findings: &mut checks::Findings| {
+                findings.warning(
+                    "PALISADE_METRICS_TOKEN",
+                    "metrics_disabled",
+                    "neither PALISADE_METRICS_TOKEN nor PALISADE_METRICS_ADDR is set: \
+                         /metrics answers 404 outside development",
+                );
+            }),
+            None => startup,
+        };
         if let Err(refused) = startup.run(profile) {
             errors.extend(refused);
         }
@@ -292,19 +379,47 @@ impl Config {
             trusted_proxies,
             max_body_bytes,
             rate_limit,
+            login_rate_limit,
             admin,
             pre_stop_delay,
             shutdown_timeout,
             request_timeout,
             refresh_grace,
             token_leeway,
+            max_upload_bytes,
+            metrics_token,
+            metrics_addr,
         })
     }
 
-    /// The login limit per client IP ([`LOGIN_RATE_LIMIT`]).
-    pub fn login_rate_limit(&self) -> Policy {
-        Policy::parse([LOGIN_RATE_LIMIT]).unwrap_or_else(|_| default_policy())
+    /// How `/metrics` is exposed under this configuration.
+    pub fn metrics_exposure(&self) -> MetricsExposure {
+        match (self.metrics_addr, self.profile) {
+            (Some(addr), _) => MetricsExposure::Separate(addr),
+            (None, _) if self.metrics_token.is_some() => MetricsExposure::Main,
+            (None, Profile::Development) => MetricsExposure::Main,
+            (None, _) => MetricsExposure::Hidden,
+        }
     }
+
+    /// The login limit per client IP (`PALISADE_LOGIN_RATE_LIMIT`, default
+    /// [`LOGIN_RATE_LIMIT`]).
+    pub fn login_rate_limit(&self) -> Policy {
+        self.login_rate_limit.clone()
+    }
+}
+
+/// Where `/metrics` is served ([`Config::metrics_exposure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsExposure {
+    /// On the main listener: open in development without a token, else
+    /// behind `PALISADE_METRICS_TOKEN`.
+    Main,
+    /// Only on the `PALISADE_METRICS_ADDR` listener (the token, when set,
+    /// is required there too).
+    Separate(SocketAddr),
+    /// Nowhere: staging or production with neither variable set (404).
+    Hidden,
 }
 
 /// The limit per verified subject ([`SUBJECT_RATE_LIMIT`]).
@@ -552,6 +667,74 @@ mod tests {
                 "PALISADE_RATE_LIMIT",
             ]
         );
+    }
+
+    #[test]
+    fn production_refuses_a_weak_metrics_token() {
+        // Attack: a guessable token opens the security counters (who is
+        // being attacked, which defences fire) to anyone.
+        let errors = refused(production().with("PALISADE_METRICS_TOKEN", "metrics"));
+        assert_eq!(variables(&errors), ["PALISADE_METRICS_TOKEN"]);
+        assert!(!errors.to_string().contains("\"metrics\""));
+    }
+
+    #[test]
+    fn metrics_are_open_in_development_and_guarded_or_hidden_elsewhere() {
+        let dev = Config::from_env(MapEnv::new()).unwrap();
+        assert_eq!(dev.metrics_exposure(), MetricsExposure::Main);
+        assert_eq!(
+            Config::from_env(production()).unwrap().metrics_exposure(),
+            MetricsExposure::Hidden
+        );
+        let token = "Qw7Er2Ty9Ui4Op1As6Df3Gh8Jk5Lz0Xc";
+        let guarded = Config::from_env(production().with("PALISADE_METRICS_TOKEN", token)).unwrap();
+        assert_eq!(guarded.metrics_exposure(), MetricsExposure::Main);
+        assert_eq!(guarded.metrics_token.unwrap().expose_secret(), token);
+        let separate =
+            Config::from_env(production().with("PALISADE_METRICS_ADDR", "127.0.0.1:9090")).unwrap();
+        assert_eq!(
+            separate.metrics_exposure(),
+            MetricsExposure::Separate("127.0.0.1:9090".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn upload_size_login_limit_and_metrics_address_are_checked() {
+        let config = Config::from_env(MapEnv::from_iter([
+            ("PALISADE_MAX_UPLOAD_BYTES", "1048576"),
+            ("PALISADE_LOGIN_RATE_LIMIT", "10/minute"),
+        ]))
+        .unwrap();
+        assert_eq!(config.max_upload_bytes, 1_048_576);
+        assert_eq!(
+            Config::from_env(MapEnv::new()).unwrap().max_upload_bytes,
+            DEFAULT_MAX_UPLOAD_BYTES
+        );
+        let errors = refused(MapEnv::from_iter([
+            ("PALISADE_MAX_UPLOAD_BYTES", "0"),
+            ("PALISADE_LOGIN_RATE_LIMIT", "lots"),
+            ("PALISADE_METRICS_ADDR", "127.0.0.1:8080"),
+        ]));
+        let named = variables(&errors);
+        for variable in [
+            "PALISADE_MAX_UPLOAD_BYTES",
+            "PALISADE_LOGIN_RATE_LIMIT",
+            "PALISADE_METRICS_ADDR",
+        ] {
+            assert!(
+                named.contains(&variable),
+                "{variable} missing from {named:?}"
+            );
+        }
+        // Over the per-user quota: no file could ever be stored.
+        let too_big = (crate::uploads::USER_QUOTA_BYTES + 1).to_string();
+        let errors = refused(MapEnv::from_iter([(
+            "PALISADE_MAX_UPLOAD_BYTES",
+            too_big.as_str(),
+        )]));
+        assert_eq!(variables(&errors), ["PALISADE_MAX_UPLOAD_BYTES"]);
+        let errors = refused(MapEnv::from_iter([("PALISADE_METRICS_ADDR", "metrics")]));
+        assert_eq!(variables(&errors), ["PALISADE_METRICS_ADDR"]);
     }
 
     #[test]

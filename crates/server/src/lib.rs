@@ -4,9 +4,11 @@
 pub mod config;
 pub mod detector;
 pub mod keys;
+pub mod metrics;
 pub mod middleware;
 pub mod routes;
 pub mod state;
+pub mod uploads;
 pub mod users;
 
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use palisade_headers::{CorsPolicy, HeaderPolicy};
 use palisade_validate::hosts::TrustedHosts;
 use palisade_validate::limits::RequestLimits;
 
-pub use config::Config;
+pub use config::{Config, MetricsExposure};
 pub use routes::Liveness;
 pub use state::{App, Stores};
 
@@ -61,16 +63,67 @@ fn trusted_hosts(config: &Config) -> Result<TrustedHosts, Error> {
 }
 
 /// The request limits of `PALISADE_MAX_BODY_BYTES` (and palisade-validate's
-/// head limits), shared by the router and the serve loop.
+/// head limits), shared by the router and the serve loop. `POST /uploads`
+/// gets its own body cap: `PALISADE_MAX_UPLOAD_BYTES` plus
+/// [`config::MULTIPART_OVERHEAD_BYTES`] for the form's framing.
 ///
 /// # Errors
 ///
 /// A limit palisade-validate refuses.
 pub fn request_limits(config: &Config) -> Result<RequestLimits, Error> {
+    let upload_cap = config
+        .max_upload_bytes
+        .saturating_add(config::MULTIPART_OVERHEAD_BYTES);
     RequestLimits::builder()
         .max_body_bytes(config.max_body_bytes)
-        .build()
+        .body_cap_for(UPLOADS_PATH, upload_cap)
+        .and_then(|builder| builder.build())
         .map_err(|error| invalid("PALISADE_MAX_BODY_BYTES")(error.to_string()))
+}
+
+/// The upload route (the one path with its own body cap).
+pub const UPLOADS_PATH: &str = "/uploads";
+/// The metrics route.
+pub const METRICS_PATH: &str = "/metrics";
+
+fn metrics_endpoint<St: Stores>(state: &App<St>, config: &Config) -> metrics::MetricsEndpoint {
+    metrics::MetricsEndpoint {
+        metrics: Arc::clone(&state.metrics),
+        token: config.metrics_token.as_ref().map(|token| {
+            Arc::new(secrecy::SecretString::from(
+                token.expose_secret().to_owned(),
+            ))
+        }),
+    }
+}
+
+fn headers_policy() -> Result<palisade_headers::SecurityHeaders, Error> {
+    HeaderPolicy::api()
+        .build()
+        .map_err(|error| invalid("security headers")(error.to_string()))
+}
+
+/// The router of the `PALISADE_METRICS_ADDR` listener: `/metrics` alone,
+/// with request ids, the envelope, security headers and the request limits
+/// (no trusted-host check: scrapers address an internal port by IP), its
+/// requests counted like the main listener's.
+///
+/// # Errors
+///
+/// A setting a core refuses (logged with its reason).
+pub fn metrics_app<St: Stores>(state: &Arc<App<St>>, config: &Config) -> Result<Router, Error> {
+    let routes = Router::new()
+        .route(METRICS_PATH, get(metrics::serve_metrics))
+        .with_state(metrics_endpoint(state, config));
+    Ok(Hardening::new()
+        .security_headers(headers_policy()?)
+        .identity(RequestLimitsLayer::new(request_limits(config)?))
+        .identity(RequestTimeoutLayer::new(config.request_timeout))
+        .apply(routes)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            metrics::track,
+        )))
 }
 
 /// The service: every route behind the layers in the order the README
@@ -108,6 +161,8 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
         .route("/api-keys", post(keys::create::<St>).get(keys::list::<St>))
         .route("/api-keys/{id}", delete(keys::revoke::<St>))
         .route("/api-keys/{id}/rotate", post(keys::rotate::<St>))
+        .route(UPLOADS_PATH, post(uploads::upload::<St>))
+        .route("/uploads/{id}", get(uploads::download::<St>))
         .route(
             "/reports/{id}",
             // Outside in: the key is verified (X-API-Key or
@@ -131,26 +186,51 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
         Arc::clone(&state.limiters.subject),
         middleware::by_subject(),
     );
-    let headers = HeaderPolicy::api()
-        .build()
-        .map_err(|error| invalid("security headers")(error.to_string()))?;
+    let headers = headers_policy()?;
+    let cors = cors(config)?;
 
     // Outside in (Hardening adds request id, security headers, CORS and the
     // panic catcher around these, in that order): trusted host → head and
     // declared-body limits → per-IP limit → body limit → timeout → auth →
     // per-subject limit → handler.
-    Ok(Hardening::new()
-        .security_headers(headers)
-        .cors(cors(config)?)
-        .identity(trusted_host)
+    let api = Hardening::new()
+        .security_headers(headers.clone())
+        .cors(cors.clone())
+        .identity(trusted_host.clone())
         // Head limits and the declared length before the budget; the
         // streamed body is counted against the same cap when the handler
         // reads it (inside the limit and the timeout).
-        .identity(RequestLimitsLayer::new(limits))
-        .identity(per_ip)
+        .identity(RequestLimitsLayer::new(limits.clone()))
+        .identity(per_ip.clone())
         .identity(RequestTimeoutLayer::new(config.request_timeout))
         .identity(AuthLayer::new(Arc::clone(&state.auth), AuthMode::Optional))
         .limit(per_subject)
-        .apply(routes)
-        .layer(axum::middleware::from_fn(routes::keep_readiness_body)))
+        .apply(routes);
+    let router = match config.metrics_exposure() {
+        // The same stack without the bearer-token layer: `/metrics` checks
+        // its own token (`PALISADE_METRICS_TOKEN`), which is no JWT.
+        MetricsExposure::Main => api.merge(
+            Hardening::new()
+                .security_headers(headers)
+                .cors(cors)
+                .identity(trusted_host)
+                .identity(RequestLimitsLayer::new(limits))
+                .identity(per_ip)
+                .identity(RequestTimeoutLayer::new(config.request_timeout))
+                .apply(
+                    Router::new()
+                        .route(METRICS_PATH, get(metrics::serve_metrics))
+                        .with_state(metrics_endpoint(&state, config)),
+                ),
+        ),
+        // Served on its own listener, or not at all: a 404 here.
+        MetricsExposure::Separate(_) | MetricsExposure::Hidden => api,
+    };
+    Ok(router
+        .layer(axum::middleware::from_fn(routes::keep_readiness_body))
+        // Outermost: every answer counted under its route template.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            metrics::track,
+        )))
 }

@@ -7,28 +7,39 @@
 //! crate's redaction writer.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use palisade_axum::serve::{ServeConfig, serve};
 use palisade_secrets::{ProcessEnv, RedactingMakeWriter, Redactor, SecretString};
+use palisade_server::metrics::Metrics;
 use palisade_server::state::{self, Stores};
-use palisade_server::{Config, app};
-use tracing_subscriber::EnvFilter;
+use palisade_server::{Config, MetricsExposure, app, metrics_app};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 fn filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-fn subscriber(redactor: Redactor) -> impl tracing::Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
+/// JSON lines through the redactor, filtered by `RUST_LOG`; and, when
+/// given, the metrics' event counter with its own filter (the security
+/// events are counted whatever the log level).
+fn subscriber(
+    redactor: Redactor,
+    metrics: Option<&Arc<Metrics>>,
+) -> impl tracing::Subscriber + Send + Sync {
+    let log = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(true)
         // The target (module path) stays: the redactor reads
         // `palisade_secrets::dev` as a path, not as a `secrets:` field.
         .with_target(true)
-        .with_env_filter(filter())
         .with_writer(RedactingMakeWriter::new(std::io::stderr, redactor))
-        .finish()
+        .with_filter(filter());
+    tracing_subscriber::registry()
+        .with(metrics.map(|metrics| metrics.event_layer()))
+        .with(log)
 }
 
 #[tokio::main]
@@ -36,7 +47,7 @@ async fn main() -> ExitCode {
     // The configuration is read under a subscriber that redacts by pattern
     // only (the secrets are not known yet); every later line also redacts
     // the loaded secrets' values.
-    let loaded = tracing::subscriber::with_default(subscriber(Redactor::new()), || {
+    let loaded = tracing::subscriber::with_default(subscriber(Redactor::new(), None), || {
         Config::from_env(ProcessEnv)
     });
     let config = match loaded {
@@ -57,21 +68,23 @@ async fn main() -> ExitCode {
         Some(&config.api_key_pepper),
         config.admin.as_ref().map(|(_, password)| password),
         config.redis_url.as_ref(),
+        config.metrics_token.as_ref(),
     ]
     .into_iter()
     .flatten()
     {
         redactor.register(secret);
     }
-    if tracing::subscriber::set_global_default(subscriber(redactor)).is_err() {
+    let metrics = Arc::new(Metrics::new());
+    if tracing::subscriber::set_global_default(subscriber(redactor, Some(&metrics))).is_err() {
         return ExitCode::FAILURE;
     }
     let result = match config.redis_url.as_ref().map(SecretString::expose_secret) {
         Some(url) => match state::redis_stores(&config, url).await {
-            Ok(stores) => run(&config, stores).await,
+            Ok(stores) => run(&config, stores, metrics).await,
             Err(reason) => Err(reason),
         },
-        None => run(&config, state::memory_stores()).await,
+        None => run(&config, state::memory_stores(), metrics).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,11 +99,15 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run<St: Stores>(config: &Config, stores: state::StoreSet<St>) -> Result<(), String> {
-    let state = state::build(config, stores)
+async fn run<St: Stores>(
+    config: &Config,
+    stores: state::StoreSet<St>,
+    metrics: Arc<Metrics>,
+) -> Result<(), String> {
+    let state = state::build_with_metrics(config, stores, metrics)
         .map_err(|_| "invalid configuration (see the log)".to_owned())?;
     state::ensure_admin(&state, config).await?;
-    let router = app(std::sync::Arc::clone(&state), config)
+    let router = app(Arc::clone(&state), config)
         .map_err(|_| "invalid configuration (see the log)".to_owned())?;
     // The loop's limits are Palisade's own (and its refusals the envelope).
     let limits = palisade_server::request_limits(config)
@@ -110,7 +127,40 @@ async fn run<St: Stores>(config: &Config, stores: state::StoreSet<St>) -> Result
         redis = config.redis_url.is_some(),
         "palisade-server listening"
     );
-    let draining = std::sync::Arc::clone(&state.draining);
+    // `/metrics` on its own listener, stopped with the main one.
+    let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = match config.metrics_exposure() {
+        MetricsExposure::Separate(metrics_addr) => {
+            let router = metrics_app(&state, config)
+                .map_err(|_| "invalid configuration (see the log)".to_owned())?;
+            let metrics_listener =
+                tokio::net::TcpListener::bind(metrics_addr)
+                    .await
+                    .map_err(|error| {
+                        format!("PALISADE_METRICS_ADDR: cannot listen on {metrics_addr}: {error}")
+                    })?;
+            tracing::info!(address = %metrics_addr, "metrics listening");
+            let mut stopped = metrics_stopped;
+            let stopping = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            Some(tokio::spawn(
+                serve(metrics_listener, router)
+                    .config(serve_config.clone())
+                    .with_graceful_shutdown(stopping)
+                    .run(),
+            ))
+        }
+        MetricsExposure::Main => None,
+        MetricsExposure::Hidden => {
+            tracing::warn!(
+                profile = config.profile.as_str(),
+                "/metrics is not served: set PALISADE_METRICS_TOKEN or PALISADE_METRICS_ADDR"
+            );
+            None
+        }
+    };
+    let draining = Arc::clone(&state.draining);
     let pre_stop = config.pre_stop_delay;
     let stopping = async move {
         shutdown_signal().await;
@@ -129,6 +179,12 @@ async fn run<St: Stores>(config: &Config, stores: state::StoreSet<St>) -> Result
         .with_graceful_shutdown(stopping)
         .await
         .map_err(|error| format!("serve: {error}"))?;
+    let _ = metrics_stop.send(true);
+    if let Some(metrics_server) = metrics_server
+        && let Ok(Err(error)) = metrics_server.await
+    {
+        tracing::warn!(%error, "metrics listener failed");
+    }
     // The API keys' usage counts of the last interval.
     if let Err(error) = state.keys.flush().await {
         tracing::warn!(%error, "API-key usage not flushed");

@@ -139,6 +139,12 @@ pub struct App<St: Stores> {
     pub limiters: Limiters<St::Rate>,
     /// The credential-stuffing and enumeration detector.
     pub detector: crate::detector::Detector,
+    /// What `POST /uploads` accepts (`PALISADE_MAX_UPLOAD_BYTES`).
+    pub upload_policy: palisade_validate::UploadPolicy,
+    /// The uploaded files (memory, bounded per user and in total).
+    pub uploads: crate::uploads::UploadStore,
+    /// The process's metrics (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Set on the shutdown signal: readiness answers 503 from then on.
     pub draining: Arc<AtomicBool>,
     /// The Redis connection, for readiness.
@@ -303,13 +309,28 @@ fn hmac_keyring(kid: &str, secret: &secrecy::SecretString) -> Result<Keyring, Er
     Ok(Keyring::new([key])?)
 }
 
-/// Builds the state from the configuration and the stores.
+/// Builds the state from the configuration and the stores, with metrics of
+/// its own (see [`build_with_metrics`]).
+///
+/// # Errors
+///
+/// As [`build_with_metrics`].
+pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<App<St>>, Error> {
+    build_with_metrics(config, stores, Arc::new(crate::metrics::Metrics::new()))
+}
+
+/// Builds the state from the configuration and the stores; `metrics` are
+/// the ones the process's tracing layer counts events into.
 ///
 /// # Errors
 ///
 /// A key the token crate refuses (too short), or an invalid setting of a
 /// core; each is logged with its reason.
-pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<App<St>>, Error> {
+pub fn build_with_metrics<St: Stores>(
+    config: &Config,
+    stores: StoreSet<St>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Result<Arc<App<St>>, Error> {
     let access_secret =
         secrecy::SecretString::from(config.jwt_access_secret.expose_secret().to_owned());
     let refresh_secret =
@@ -387,6 +408,10 @@ pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<Ap
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let workers = cores.saturating_sub(1).max(1);
     let pool = HashPool::with_limits(workers, workers * 16)?;
+    let upload_policy = crate::uploads::policy(config.max_upload_bytes).map_err(|error| {
+        tracing::error!(reason = %error, "PALISADE_MAX_UPLOAD_BYTES");
+        Error::new(ErrorKind::Internal)
+    })?;
     Ok(Arc::new(App {
         development: config.profile == palisade_secrets::Profile::Development,
         users: stores.users,
@@ -402,6 +427,9 @@ pub fn build<St: Stores>(config: &Config, stores: StoreSet<St>) -> Result<Arc<Ap
         resolver,
         limiters,
         detector: crate::detector::Detector::new(),
+        upload_policy,
+        uploads: crate::uploads::UploadStore::new(),
+        metrics,
         draining: Arc::new(AtomicBool::new(false)),
         redis: stores.redis,
     }))
