@@ -8,6 +8,7 @@
 //! storage under the same random names.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
@@ -34,6 +35,11 @@ pub const USER_QUOTA_BYTES: u64 = 64 * 1024 * 1024;
 pub const USER_QUOTA_FILES: usize = 100;
 /// The bytes all users together may keep stored (the process's memory).
 pub const TOTAL_QUOTA_BYTES: u64 = 512 * 1024 * 1024;
+/// Uploads read at once: each holds up to `PALISADE_MAX_UPLOAD_BYTES` in
+/// memory while it is checked, so 16 bound that memory (160 MiB at the
+/// default) whatever the number of connections; the next one is a 503 with
+/// `Retry-After`.
+pub const MAX_UPLOADS_IN_FLIGHT: usize = 16;
 /// The form field that carries the file.
 pub const FILE_FIELD: &str = "file";
 
@@ -89,17 +95,70 @@ pub enum QuotaExceeded {
     Total,
 }
 
+/// The bounds of an [`UploadStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadQuotas {
+    /// Bytes one user may keep stored.
+    pub user_bytes: u64,
+    /// Files one user may keep stored.
+    pub user_files: usize,
+    /// Bytes all users together may keep stored.
+    pub total_bytes: u64,
+    /// Uploads read and checked at once.
+    pub in_flight: usize,
+}
+
+impl Default for UploadQuotas {
+    fn default() -> UploadQuotas {
+        UploadQuotas {
+            user_bytes: USER_QUOTA_BYTES,
+            user_files: USER_QUOTA_FILES,
+            total_bytes: TOTAL_QUOTA_BYTES,
+            in_flight: MAX_UPLOADS_IN_FLIGHT,
+        }
+    }
+}
+
 /// The in-memory upload store, bounded per user ([`USER_QUOTA_BYTES`],
-/// [`USER_QUOTA_FILES`]) and in total ([`TOTAL_QUOTA_BYTES`]).
+/// [`USER_QUOTA_FILES`]), in total ([`TOTAL_QUOTA_BYTES`]) and in uploads
+/// being read at once ([`MAX_UPLOADS_IN_FLIGHT`]).
 #[derive(Debug, Default)]
 pub struct UploadStore {
     inner: Mutex<Inner>,
+    quotas: UploadQuotas,
+    in_flight: AtomicUsize,
+}
+
+/// A slot of [`UploadStore::begin`], given back on drop.
+#[derive(Debug)]
+pub struct UploadSlot<'s>(&'s AtomicUsize);
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl UploadStore {
-    /// An empty store.
+    /// An empty store with the default quotas.
     pub fn new() -> UploadStore {
         UploadStore::default()
+    }
+
+    /// An empty store with `quotas`.
+    pub fn with_quotas(quotas: UploadQuotas) -> UploadStore {
+        UploadStore {
+            quotas,
+            ..UploadStore::default()
+        }
+    }
+
+    /// A slot to read one upload in, or `None` when
+    /// [`UploadQuotas::in_flight`] uploads are already being read.
+    pub fn begin(&self) -> Option<UploadSlot<'_>> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = UploadSlot(&self.in_flight);
+        (before < self.quotas.in_flight).then_some(slot)
     }
 
     /// Stores `bytes` for `owner` under the accepted upload's random name;
@@ -122,14 +181,14 @@ impl UploadStore {
             .to_owned();
         let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let inner = &mut *guard;
-        if inner.total_bytes.saturating_add(size) > TOTAL_QUOTA_BYTES {
+        if inner.total_bytes.saturating_add(size) > self.quotas.total_bytes {
             return Err(QuotaExceeded::Total);
         }
         let (files, used) = inner
             .usage
             .get(owner)
             .map_or((0, 0), |usage| (usage.files, usage.bytes));
-        if files >= USER_QUOTA_FILES || used.saturating_add(size) > USER_QUOTA_BYTES {
+        if files >= self.quotas.user_files || used.saturating_add(size) > self.quotas.user_bytes {
             return Err(QuotaExceeded::User);
         }
         let usage = inner.usage.entry(owner.to_owned()).or_default();
@@ -262,6 +321,16 @@ pub async fn upload<St: Stores>(
         );
         ApiError(Error::new(ErrorKind::UnsupportedMediaType).logged())
     })?;
+    // Held while the form is read and checked: the memory of the uploads in
+    // flight stays bounded however many connections send one.
+    let _slot = app.uploads.begin().ok_or_else(|| {
+        tracing::warn!(
+            reason = "uploads_in_flight",
+            limit = MAX_UPLOADS_IN_FLIGHT,
+            "upload refused: too many uploads in flight"
+        );
+        ApiError(Error::new(ErrorKind::Unavailable).with_retry_after(1))
+    })?;
     let (metadata, bytes) = read_form(form).await?;
     let accepted = app
         .upload_policy
@@ -322,4 +391,69 @@ pub async fn download<St: Stores>(
         HeaderValue::from_static("private, no-store"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn accepted(text: &[u8]) -> AcceptedUpload {
+        policy(1024)
+            .unwrap()
+            .check(&UploadMetadata::new("notes.txt"), text)
+            .unwrap()
+    }
+
+    fn store(
+        bytes: &UploadStore,
+        owner: &str,
+        text: &'static [u8],
+    ) -> Result<String, QuotaExceeded> {
+        bytes.put(owner, &accepted(text), Bytes::from_static(text))
+    }
+
+    #[test]
+    fn quotas_bound_each_user_and_the_process() {
+        // Attack: memory exhaustion by storing files until the process dies.
+        let uploads = UploadStore::with_quotas(UploadQuotas {
+            user_bytes: 10,
+            user_files: 2,
+            total_bytes: 15,
+            in_flight: 1,
+        });
+        let id = store(&uploads, "alice", b"hello").unwrap();
+        assert_eq!(id.len(), 32);
+        assert_eq!(
+            store(&uploads, "alice", b"world!"),
+            Err(QuotaExceeded::User)
+        );
+        store(&uploads, "alice", b"world").unwrap();
+        assert_eq!(store(&uploads, "alice", b"x"), Err(QuotaExceeded::User));
+        store(&uploads, "bob", b"12345").unwrap();
+        assert_eq!(store(&uploads, "carol", b"z"), Err(QuotaExceeded::Total));
+        assert_eq!(uploads.len(), 3);
+        // Owner only: another user's id is not there.
+        assert!(uploads.get("alice", &id).is_some());
+        assert!(uploads.get("bob", &id).is_none());
+    }
+
+    #[test]
+    fn uploads_in_flight_are_bounded() {
+        // Attack: thousands of connections each holding a large body in memory.
+        let uploads = UploadStore::with_quotas(UploadQuotas {
+            in_flight: 2,
+            ..UploadQuotas::default()
+        });
+        let first = uploads.begin().unwrap();
+        let second = uploads.begin().unwrap();
+        assert!(uploads.begin().is_none());
+        assert!(uploads.begin().is_none());
+        drop(first);
+        let third = uploads.begin().unwrap();
+        assert!(uploads.begin().is_none());
+        drop((second, third));
+        assert!(uploads.begin().is_some());
+    }
 }
