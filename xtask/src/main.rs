@@ -1,10 +1,12 @@
-//! `cargo xtask ci | audit | fuzz [TARGET] [--seconds N] | bench`
+//! `cargo xtask ci | audit | cluster | fuzz [TARGET] [--seconds N] | bench`
 //!
 //! Palisade's checks, as plain Rust: each subcommand is one function that
 //! shells out with `std::process::Command` and stops at the first failure with
 //! a message saying which step failed.
 
 #![allow(clippy::print_stderr)] // a command-line tool: stderr is its interface
+
+mod cluster;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -31,10 +33,14 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("audit") => audit(),
+        Some("cluster") => cluster_tests(),
         Some("fuzz") => parse_fuzz_args(&args[1..])
             .and_then(|(target, seconds)| fuzz(target.as_deref(), seconds)),
         Some("bench") => bench(),
-        _ => Err("usage: cargo xtask ci | audit | fuzz [TARGET] [--seconds N] | bench".to_owned()),
+        _ => Err(
+            "usage: cargo xtask ci | audit | cluster | fuzz [TARGET] [--seconds N] | bench"
+                .to_owned(),
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,6 +198,7 @@ fn ci() -> Result {
                 .env("PALISADE_PYTHON", &python),
         )?;
     }
+    cluster_tests()?;
     run(
         "doctests",
         cargo().args(["test", "--workspace", "--all-features", "--doc"]),
@@ -211,6 +218,58 @@ fn ci() -> Result {
     fuzz(None, seconds)?;
     eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Tests that run against a Redis Cluster as well as the single node: the
+/// Redis store conformance suite of every core and the stores' behaviour
+/// tests that read `PALISADE_TEST_REDIS_URL` (see tests/redis_conformance.rs).
+const CLUSTER_TESTS: &str =
+    "test(/_conformance::/) | binary(revocation_redis) | binary(refresh_redis)";
+
+/// The Redis tests a second time, on a private 3-master, 3-replica Redis
+/// Cluster started here and stopped after (the same test bodies, with
+/// `PALISADE_TEST_REDIS_URL=redis+cluster://…`). Under `CI=true` a cluster
+/// that cannot start fails the step; elsewhere it is skipped with a word.
+fn cluster_tests() -> Result {
+    let in_ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
+    if !cluster::available() {
+        if in_ci {
+            return Err("redis-server and redis-cli are needed for the cluster tests".to_owned());
+        }
+        eprintln!("xtask: no redis-server/redis-cli: cluster tests skipped");
+        return Ok(());
+    }
+    let started = Instant::now();
+    let cluster = cluster::start()?;
+    eprintln!(
+        "xtask: redis cluster up in {:.1?}: {}",
+        started.elapsed(),
+        cluster.url()
+    );
+    let mut command = cargo();
+    if has_cargo_subcommand("nextest") {
+        command.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+            "-E",
+            CLUSTER_TESTS,
+        ]);
+    } else {
+        command.args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--tests",
+            "_conformance::",
+        ]);
+    }
+    command.env("PALISADE_TEST_REDIS_URL", cluster.url());
+    let outcome = run("tests on a redis cluster", &mut command);
+    drop(cluster);
+    outcome
 }
 
 /// Every crate, one feature at a time and with none, without dev-dependencies:

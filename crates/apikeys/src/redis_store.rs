@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_errors::StoreError;
+use palisade_errors::redis::{Call, RedisConnection};
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, ConfigErrorKind};
@@ -158,7 +158,7 @@ impl Scripts {
 /// Self::with_retention) after the key died. See the crate README for the
 /// cap guarantee.
 pub struct RedisKeyStore<C: Clock = SystemClock> {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: Arc<str>,
     timeout: Duration,
     retention_secs: u64,
@@ -191,9 +191,9 @@ impl<C: Clock> std::fmt::Debug for RedisKeyStore<C> {
 
 impl RedisKeyStore {
     /// A store on the process's shared connection, on the system clock.
-    pub fn new(connection: ConnectionManager) -> RedisKeyStore {
+    pub fn new(connection: impl Into<RedisConnection>) -> RedisKeyStore {
         RedisKeyStore {
-            connection,
+            connection: connection.into(),
             prefix: Arc::from(DEFAULT_KEY_PREFIX),
             timeout: DEFAULT_TIMEOUT,
             retention_secs: DEFAULT_RETENTION.as_secs(),
@@ -297,7 +297,8 @@ impl<C: Clock> RedisKeyStore<C> {
         max: usize,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let mut invocation = self.scripts.reserve.key(owner_key);
+        let mut invocation = Call::new(&self.scripts.reserve);
+        invocation.key(owner_key);
         invocation
             .arg(id.as_str())
             .arg(score)
@@ -335,7 +336,8 @@ impl<C: Clock> RedisKeyStore<C> {
             return Ok(false);
         }
         let key = self.key(&record.key_id);
-        let mut invocation = self.scripts.write.key(&key);
+        let mut invocation = Call::new(&self.scripts.write);
+        invocation.key(&key);
         invocation.arg(self.ttl_ms(dies_at, now));
         for (field, value) in encode(&record) {
             invocation.arg(field).arg(value);
@@ -399,31 +401,30 @@ impl<C: Clock> RedisKeyStore<C> {
                 .await
                 .map_err(|e| self.failed(e))?;
         let records = self.read_many(&ids).await?;
-        let mut fixes = redis::pipe();
-        let mut fixed = false;
+        let mut fixes = Vec::new();
         for record in records.into_iter().flatten() {
             if record.owner != owner {
                 continue;
             }
             if let Some(dies_at) = record.dies_at(now).filter(|at| *at <= now) {
-                if !fixed {
-                    fixes.load_script(&self.scripts.rescore).ignore();
-                }
-                fixed = true;
-                let mut invocation = self.scripts.rescore.key(owner_key);
+                let mut invocation = Call::new(&self.scripts.rescore);
                 invocation
+                    .key(owner_key)
                     .arg(record.key_id.as_str())
                     .arg(dies_at)
                     .arg(now)
                     .arg(self.retention_secs);
-                fixes.invoke_script(&invocation).ignore();
+                fixes.push(invocation);
             }
         }
-        if fixed {
-            redis_support::query::<()>(&self.connection, self.timeout, "api key repair", &fixes)
-                .await
-                .map_err(|e| self.failed(e))?;
-        }
+        let fixed = !fixes.is_empty();
+        redis_support::each(
+            fixes
+                .iter()
+                .map(|fix| fix.invoke::<()>(&self.connection, self.timeout, "api key repair")),
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
         Ok(fixed)
     }
 
@@ -433,18 +434,28 @@ impl<C: Clock> RedisKeyStore<C> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut reads = redis::pipe();
         let mut parsed_ids = Vec::with_capacity(ids.len());
         for id in ids {
             let id = KeyId::parse(id)
                 .ok_or_else(|| self.failed(StoreError::unexpected_reply("api key owner set")))?;
-            reads.cmd("HGETALL").arg(self.key(&id));
             parsed_ids.push(id);
         }
-        let hashes: Vec<HashMap<String, String>> =
-            redis_support::query(&self.connection, self.timeout, "api key list", &reads)
-                .await
-                .map_err(|e| self.failed(e))?;
+        // One command a key, sent together: the keys are on different
+        // Cluster slots, so they cannot share a pipeline there; a single
+        // node's multiplexed connection pipelines them by itself.
+        let reads: Vec<redis::Cmd> = parsed_ids
+            .iter()
+            .map(|id| {
+                let mut read = redis::cmd("HGETALL");
+                read.arg(self.key(id));
+                read
+            })
+            .collect();
+        let hashes: Vec<HashMap<String, String>> = redis_support::each(reads.iter().map(|read| {
+            redis_support::query_one(&self.connection, self.timeout, "api key list", read)
+        }))
+        .await
+        .map_err(|e| self.failed(e))?;
         parsed_ids
             .into_iter()
             .zip(hashes)
@@ -494,7 +505,8 @@ impl<C: Clock> KeyStore for RedisKeyStore<C> {
             KeyStatus::Revoked => now.to_string(),
             KeyStatus::RotatedGrace { until } => until.to_string(),
         };
-        let mut invocation = self.scripts.set_status.key(self.key(key_id));
+        let mut invocation = Call::new(&self.scripts.set_status);
+        invocation.key(self.key(key_id));
         invocation
             .arg(status_text(status))
             .arg(status_end)
@@ -511,7 +523,8 @@ impl<C: Clock> KeyStore for RedisKeyStore<C> {
         let Some((owner, dies)) = changed else {
             return Ok(false);
         };
-        let mut invocation = self.scripts.rescore.key(self.owner_key(&owner));
+        let mut invocation = Call::new(&self.scripts.rescore);
+        invocation.key(self.owner_key(&owner));
         invocation
             .arg(key_id.as_str())
             .arg(dies)
@@ -535,19 +548,27 @@ impl<C: Clock> KeyStore for RedisKeyStore<C> {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut writes = redis::pipe();
-        writes.load_script(&self.scripts.usage).ignore();
-        for usage in batch {
-            let mut invocation = self.scripts.usage.key(self.key(&usage.key_id));
-            invocation
-                .arg(usage.count)
-                .arg(usage.last_used_at)
-                .arg(usage.last_used_ip.to_string());
-            writes.invoke_script(&invocation).ignore();
-        }
-        redis_support::query::<()>(&self.connection, self.timeout, "api key usage", &writes)
-            .await
-            .map_err(|e| self.failed(e))
+        // One call a key (different Cluster slots), sent together.
+        let writes: Vec<Call<'_>> = batch
+            .iter()
+            .map(|usage| {
+                let mut invocation = Call::new(&self.scripts.usage);
+                invocation
+                    .key(self.key(&usage.key_id))
+                    .arg(usage.count)
+                    .arg(usage.last_used_at)
+                    .arg(usage.last_used_ip.to_string());
+                invocation
+            })
+            .collect();
+        redis_support::each(
+            writes
+                .iter()
+                .map(|write| write.invoke::<()>(&self.connection, self.timeout, "api key usage")),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| self.failed(e))
     }
 
     async fn list_owner(&self, owner: &str) -> Result<Vec<KeyRecord>, StoreError> {

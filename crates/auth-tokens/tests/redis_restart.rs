@@ -226,8 +226,10 @@ async fn redis_restart_without_persistence_cannot_unrevoke_a_token() {
     store.readiness().await.unwrap();
 
     // A new login after the loss (a leeway past it, or through
-    // `login_after`) is valid.
-    clock.advance(Duration::from_secs(policy().leeway() + 1));
+    // `login_after`) is valid. The new epoch began at Redis' time when the
+    // loss was found, seconds after the test started on a loaded machine:
+    // the clock moves to Redis' time now, then a leeway on.
+    clock.set(std::time::UNIX_EPOCH + Duration::from_secs(redis.now() + policy().leeway() + 1));
     let fresh = issuer.issue_access(&grant, NoCustomClaims {}).unwrap();
     verifier
         .verify_access_unrevoked::<NoCustomClaims, _>(&fresh.token, &store)

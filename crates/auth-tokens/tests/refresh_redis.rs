@@ -16,10 +16,14 @@ use palisade_auth_tokens::{
     Algorithm, Grant, Keyring, SigningKey, SystemClock, TokenErrorKind, TokenIssuer, TokenPolicy,
     TokenVerifier,
 };
-use redis::aio::MultiplexedConnection;
+use palisade_errors::redis::RedisConnection;
 use secrecy::SecretSlice;
 
-const URL: &str = "redis://127.0.0.1:6379/0";
+/// The Redis under test: 127.0.0.1:6379, or the private Redis Cluster
+/// `cargo xtask ci` runs these tests on a second time.
+fn url() -> String {
+    redis_conformance::redis_url()
+}
 const ACCESS_SECRET: &[u8] = b"k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa";
 const REFRESH_SECRET: &[u8] = b"Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa";
 const SEALING_KEY: &[u8] = b"Qm3Zr7Tw1Yp5Ks9Lx2Vb6Nc0Hd4Jf8Ga";
@@ -59,7 +63,7 @@ fn families(store: RedisFamilyStore, config: FamilyConfig) -> Families {
 /// when it is down outside CI.
 async fn shared(test: &str, config: FamilyConfig) -> Option<(Families, String)> {
     let prefix = unique_prefix(test);
-    let store = RedisFamilyStore::connect_lazy(URL)
+    let store = RedisFamilyStore::connect_lazy(&url())
         .unwrap()
         .with_key_prefix(prefix.as_str())
         .unwrap()
@@ -73,23 +77,20 @@ async fn shared(test: &str, config: FamilyConfig) -> Option<(Families, String)> 
         Err(error) => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "Redis at {URL} is required under CI=true: {error}"
+                "Redis at {} is required under CI=true: {error}",
+                url()
             );
-            eprintln!("skipping: Redis at {URL} is unreachable: {error}");
+            eprintln!("skipping: Redis at {} is unreachable: {error}", url());
             None
         }
     }
 }
 
-async fn raw_connection() -> MultiplexedConnection {
-    redis::Client::open(URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+async fn raw_connection() -> RedisConnection {
+    redis_conformance::raw_connection().await
 }
 
-async fn keys(connection: &mut MultiplexedConnection, prefix: &str) -> Vec<String> {
+async fn keys(connection: &mut RedisConnection, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(connection)

@@ -6,6 +6,9 @@ mod event;
 mod kind;
 mod request_id;
 mod store;
+
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "test-util")]
 pub mod testing;
 

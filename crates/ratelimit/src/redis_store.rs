@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use palisade_errors::redis::{Call, RedisConnection};
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use crate::gcra::{self, Decision, Mode, State};
 use crate::quota::{MAX_QUOTAS, Policy};
-use crate::redis_support::{self, hex, redis_error};
+use crate::redis_support::{self, hex, query};
 use crate::store::RateStore;
 use crate::{ConfigError, StoreError, Timestamp};
 
@@ -89,11 +89,11 @@ const SERVER_TIME: &str = "(function() local t = redis.call('TIME') return tonum
 ///   the Cluster slot (a `}` in a key is just hashed).
 /// - Every call has a timeout (default 50 ms), the only bound on it: the
 ///   connection made by [`connect`](Self::connect) has no response timeout
-///   of its own. Use one store (one multiplexed [`ConnectionManager`], which
+///   of its own. Use one store (one multiplexed [`RedisConnection`], which
 ///   reconnects by itself) per process; clones share it.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: Arc<str>,
     timeout: Duration,
     script: Arc<Script>,
@@ -109,10 +109,11 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store over an existing connection manager.
-    pub fn new(connection: ConnectionManager) -> RedisStore {
+    /// A store over an existing connection: a [`RedisConnection`] (single
+    /// node or Cluster) or a `redis::aio::ConnectionManager`.
+    pub fn new(connection: impl Into<RedisConnection>) -> RedisStore {
         RedisStore {
-            connection,
+            connection: connection.into(),
             prefix: Arc::from("palisade:rl"),
             timeout: DEFAULT_TIMEOUT,
             script: Arc::new(Script::new(&SCRIPT_BODY.replace("__NOW__", SERVER_TIME))),
@@ -181,25 +182,20 @@ impl RedisStore {
         mode: Mode,
         now: Option<Timestamp>,
     ) -> Result<Decision, StoreError> {
-        let mut invocation = script.key(self.redis_key(key));
-        invocation
+        let mut call = Call::new(script);
+        call.key(self.redis_key(key))
             .arg(cost)
             .arg(u8::from(mode == Mode::Consume))
             .arg(policy.quotas().len());
         for quota in policy.quotas() {
-            invocation
-                .arg(quota.emission_interval())
-                .arg(quota.capacity());
+            call.arg(quota.emission_interval()).arg(quota.capacity());
         }
         if let Some(now) = now {
-            invocation.arg(now.as_micros());
+            call.arg(now.as_micros());
         }
-        let mut connection = self.connection.clone();
-        let reply: Vec<i64> =
-            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
-                .await
-                .map_err(|_| StoreError::timeout("rate-limit decision"))?
-                .map_err(|error| redis_error(error).during("rate-limit decision"))?;
+        let reply: Vec<i64> = call
+            .invoke(&self.connection, self.timeout, "rate-limit decision")
+            .await?;
         let (now, allowed, stored) = match reply.as_slice() {
             [now, allowed, stored @ ..] if stored.len() == policy.quotas().len() => {
                 (*now, *allowed, stored)
@@ -254,15 +250,14 @@ impl RateStore for RedisStore {
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
         let key = self.redis_key(key);
-        tokio::time::timeout(
+        let _deleted: i64 = query(
+            &self.connection,
             self.timeout,
-            redis::cmd("DEL").arg(key).exec_async(&mut connection),
+            "rate-limit reset",
+            redis::cmd("DEL").arg(key),
         )
-        .await
-        .map_err(|_| StoreError::timeout("rate-limit reset"))?
-        .map_err(|error| redis_error(error).during("rate-limit reset"))?;
+        .await?;
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ use palisade_auth_tokens::revocation::{
 use palisade_auth_tokens::{
     Algorithm, Keyring, SigningKey, SystemClock, TokenIssuer, TokenPolicy, TokenVerifier,
 };
+use palisade_errors::redis::RedisConnection;
 use palisade_errors::{Error, ErrorKind};
 use palisade_passwords::reset::{
     MemoryResetTokenStore, RedisResetTokenStore, ResetTokenStore, ResetTokens,
@@ -27,7 +28,6 @@ use palisade_ratelimit::login::{
     LoginStore, LoginThrottle, LoginThrottleConfig, MemoryLoginStore, RedisLoginStore,
 };
 use palisade_ratelimit::{MemoryStore, RateLimiter, RateStore, RedisStore};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret as _, SecretSlice};
 use sha2::Sha256;
 
@@ -106,7 +106,7 @@ pub struct StoreSet<St: Stores> {
     /// API keys.
     pub keys: St::Keys,
     /// The Redis connection, for readiness.
-    pub redis: Option<ConnectionManager>,
+    pub redis: Option<RedisConnection>,
 }
 
 /// The application state the handlers share.
@@ -148,7 +148,7 @@ pub struct App<St: Stores> {
     /// Set on the shutdown signal: readiness answers 503 from then on.
     pub draining: Arc<AtomicBool>,
     /// The Redis connection, for readiness.
-    pub redis: Option<ConnectionManager>,
+    pub redis: Option<RedisConnection>,
 }
 
 /// The rate limiters of the service.
@@ -212,21 +212,11 @@ pub fn memory_stores() -> StoreSet<Memory> {
 ///
 /// Redis unreachable, or a key prefix refused.
 pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>, String> {
-    let client =
-        redis::Client::open(url).map_err(|_| "PALISADE_REDIS_URL: not a Redis URL".to_owned())?;
-    let settings = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-        .set_response_timeout(None)
-        .set_number_of_retries(1)
-        .set_max_delay(std::time::Duration::from_millis(100));
-    let connection = ConnectionManager::new_with_config(client, settings)
+    // A single node (`redis://`, `rediss://`) or a Cluster
+    // (`redis+cluster://host:port,host:port`): every store takes either.
+    let connection = palisade_errors::redis::connect(url)
         .await
-        .map_err(|error| {
-            format!(
-                "PALISADE_REDIS_URL: cannot connect to Redis ({:?})",
-                error.kind()
-            )
-        })?;
+        .map_err(|error| format!("PALISADE_REDIS_URL: cannot connect to Redis ({error})"))?;
     let revocations = RedisRevocationStore::new(connection.clone())
         .with_key_prefix(&prefixed(config, "rv"))
         .map_err(|error| format!("PALISADE_REDIS_KEY_PREFIX: {error}"))?;

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use palisade_errors::redis::RedisConnection;
 use palisade_errors::{Error, ErrorKind, StoreError};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -207,7 +207,7 @@ pub struct MemoryUsers {
 /// The Redis backend.
 #[derive(Clone)]
 pub struct RedisUsers {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     timeout: Duration,
 }
@@ -240,7 +240,7 @@ impl UserStore {
     /// # Errors
     ///
     /// A prefix that breaks the shared key-prefix rule.
-    pub fn redis(connection: ConnectionManager, prefix: &str) -> Result<UserStore, String> {
+    pub fn redis(connection: RedisConnection, prefix: &str) -> Result<UserStore, String> {
         palisade_errors::check_key_prefix(prefix)
             .map_err(|problem| format!("user store key prefix {problem}"))?;
         Ok(UserStore::Redis(RedisUsers {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::{FromRedisValue, Script, ScriptInvocation};
+use palisade_errors::redis::{Call, RedisConnection};
+use redis::{FromRedisValue, Script};
 
 use super::{FamilyConfig, FamilyRef, FamilyStore, RotateOutcome, Rotation, TokenHash};
 use crate::config::ConfigError;
@@ -148,7 +148,7 @@ return 1
 /// ```
 #[derive(Clone)]
 pub struct RedisFamilyStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: Arc<str>,
     timeout: Duration,
     scripts: Arc<Scripts>,
@@ -179,10 +179,11 @@ struct FamilyKeys {
 }
 
 impl RedisFamilyStore {
-    /// A store over an existing connection manager.
-    pub fn new(connection: ConnectionManager) -> RedisFamilyStore {
+    /// A store over an existing connection: a [`RedisConnection`] (single
+    /// node or Cluster) or a `redis::aio::ConnectionManager`.
+    pub fn new(connection: impl Into<RedisConnection>) -> RedisFamilyStore {
         RedisFamilyStore {
-            connection,
+            connection: connection.into(),
             prefix: Arc::from(DEFAULT_PREFIX),
             timeout: DEFAULT_REDIS_TIMEOUT,
             scripts: Arc::new(Scripts {
@@ -243,7 +244,7 @@ impl RedisFamilyStore {
     async fn invoke<T: FromRedisValue>(
         &self,
         operation: &'static str,
-        invocation: &ScriptInvocation<'_>,
+        invocation: &Call<'_>,
     ) -> Result<T, StoreError> {
         redis_support::invoke(&self.connection, self.timeout, operation, invocation)
             .await
@@ -263,7 +264,8 @@ impl FamilyStore for RedisFamilyStore {
         config: &FamilyConfig,
     ) -> Result<Vec<String>, StoreError> {
         let keys = self.keys(family);
-        let mut invocation = self.scripts.start.key(&keys.sessions);
+        let mut invocation = Call::new(&self.scripts.start);
+        invocation.key(&keys.sessions);
         invocation
             .key(&keys.family)
             .arg(family.sid)
@@ -283,7 +285,8 @@ impl FamilyStore for RedisFamilyStore {
         config: &FamilyConfig,
     ) -> Result<RotateOutcome, StoreError> {
         let keys = self.keys(family);
-        let mut invocation = self.scripts.rotate.key(&keys.family);
+        let mut invocation = Call::new(&self.scripts.rotate);
+        invocation.key(&keys.family);
         invocation
             .key(&keys.sealed)
             .key(&keys.sessions)
@@ -309,7 +312,8 @@ impl FamilyStore for RedisFamilyStore {
 
     async fn end(&self, family: FamilyRef<'_>) -> Result<(), StoreError> {
         let keys = self.keys(family);
-        let mut invocation = self.scripts.end.key(&keys.family);
+        let mut invocation = Call::new(&self.scripts.end);
+        invocation.key(&keys.family);
         invocation
             .key(&keys.sealed)
             .key(&keys.sessions)

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::{FromRedisValue, Script, ScriptInvocation};
+use palisade_errors::redis::{Call, RedisConnection};
+use redis::{FromRedisValue, Script};
 
 use crate::config::ConfigError;
 use crate::redis_support;
@@ -28,9 +28,19 @@ const MAX_EXPIRES_AT: u64 = 9_000_000_000_000;
 /// has passed, and [`RedisRevocationStore::readiness`] renews them all.
 pub const DEFAULT_EPOCH_TTL: Duration = Duration::from_secs(8 * 24 * 60 * 60);
 
-/// Slots whose epoch sentinels are written or renewed in one pipeline,
-/// each within the store's timeout (16 pipelines for all 16,384 slots).
+/// Slots whose epoch sentinels are written or renewed together, each call
+/// within the store's timeout (16 rounds for all 16,384 slots). One call a
+/// slot: a Cluster refuses a pipeline whose commands span slots.
 const EPOCH_CHUNK: u16 = 1_024;
+
+/// Writes the epoch sentinel KEYS[1] (ARGV[1], Redis' time now, for
+/// ARGV[2] ms) when it is missing, and returns 1; else renews its TTL and
+/// returns 0.
+const WRITE_EPOCH: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+";
 
 /// The check, atomically, on one slot: KEYS[1] the `jti` marker, KEYS[2] the
 /// subject's `not_before`, KEYS[3] the epoch sentinel of the slot, KEYS[4]
@@ -135,7 +145,7 @@ return at
 ///   connection has no response timeout of its own). A failure or timeout
 ///   is an `Err` (logged as `event = "store_unavailable"` by the verifier), which the
 ///   verifier turns into 503: fail closed. Use one store (one multiplexed
-///   [`ConnectionManager`], which reconnects by itself) per process; clones
+///   [`RedisConnection`], which reconnects by itself) per process; clones
 ///   share it.
 ///
 /// ```no_run
@@ -151,7 +161,7 @@ return at
 /// ```
 #[derive(Clone)]
 pub struct RedisRevocationStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: Arc<str>,
     timeout: Duration,
     retention: u64,
@@ -170,12 +180,15 @@ struct EpochState {
     losses: AtomicU64,
     /// `losses` when [`RedisRevocationStore::readiness`] last reported.
     reported: AtomicU64,
+    /// Held while the first check writes the sentinels.
+    setup: tokio::sync::Mutex<()>,
 }
 
 struct Scripts {
     is_revoked: Script,
     revoke: Script,
     revoke_subject: Script,
+    write_epoch: Script,
 }
 
 impl std::fmt::Debug for RedisRevocationStore {
@@ -189,10 +202,11 @@ impl std::fmt::Debug for RedisRevocationStore {
 }
 
 impl RedisRevocationStore {
-    /// A store over an existing connection manager.
-    pub fn new(connection: ConnectionManager) -> RedisRevocationStore {
+    /// A store over an existing connection: a [`RedisConnection`] (single
+    /// node or Cluster) or a `redis::aio::ConnectionManager`.
+    pub fn new(connection: impl Into<RedisConnection>) -> RedisRevocationStore {
         RedisRevocationStore {
-            connection,
+            connection: connection.into(),
             prefix: Arc::from(DEFAULT_PREFIX),
             timeout: DEFAULT_REDIS_TIMEOUT,
             retention: retention_seconds(DEFAULT_NOT_BEFORE_RETENTION),
@@ -200,6 +214,7 @@ impl RedisRevocationStore {
                 is_revoked: Script::new(IS_REVOKED),
                 revoke: Script::new(REVOKE),
                 revoke_subject: Script::new(REVOKE_SUBJECT),
+                write_epoch: Script::new(WRITE_EPOCH),
             }),
             epoch: Arc::new(EpochState::default()),
             epoch_ttl_ms: millis(DEFAULT_EPOCH_TTL),
@@ -340,25 +355,25 @@ impl RedisRevocationStore {
         let (now, _micros): (u64, u64) = self
             .bounded(redis::cmd("TIME").query_async(&mut connection))
             .await?;
-        let mut created = 0;
         let keys: Vec<String> = redis_support::epoch_keys(&self.prefix).collect();
+        let mut created = 0;
         for chunk in keys.chunks(usize::from(EPOCH_CHUNK)) {
-            let mut pipe = redis::pipe();
-            for key in chunk {
-                pipe.cmd("SET")
-                    .arg(key)
-                    .arg(now)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(self.epoch_ttl_ms)
-                    .cmd("PEXPIRE")
-                    .arg(key)
-                    .arg(self.epoch_ttl_ms)
-                    .ignore();
-            }
-            let replies: Vec<Option<String>> =
-                self.bounded(pipe.query_async(&mut connection)).await?;
-            created += replies.iter().filter(|reply| reply.is_some()).count();
+            let calls: Vec<Call<'_>> = chunk
+                .iter()
+                .map(|key| {
+                    let mut call = Call::new(&self.scripts.write_epoch);
+                    call.key(key).arg(now).arg(self.epoch_ttl_ms);
+                    call
+                })
+                .collect();
+            let written: Vec<i64> = redis_support::each(
+                calls
+                    .iter()
+                    .map(|call| call.invoke(&self.connection, self.timeout, "epoch setup")),
+            )
+            .await
+            .map_err(|error| self.failed(error))?;
+            created += written.iter().filter(|&&written| written == 1).count();
         }
         self.epoch.ready.store(true, Ordering::Relaxed);
         if created > 0 {
@@ -388,6 +403,12 @@ impl RedisRevocationStore {
         if self.epoch.ready.load(Ordering::Relaxed) {
             return Ok(());
         }
+        // One setup at a time: a burst of first checks waits for it rather
+        // than writing all 16,384 sentinels once each.
+        let _setup = self.epoch.setup.lock().await;
+        if self.epoch.ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         self.write_epochs().await
     }
 
@@ -396,7 +417,7 @@ impl RedisRevocationStore {
     async fn invoke<T: FromRedisValue>(
         &self,
         operation: &'static str,
-        invocation: &ScriptInvocation<'_>,
+        invocation: &Call<'_>,
     ) -> Result<T, StoreError> {
         redis_support::invoke(&self.connection, self.timeout, operation, invocation)
             .await
@@ -414,7 +435,8 @@ impl RedisRevocationStore {
         key: String,
         expires_at: u64,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.scripts.revoke.key(key);
+        let mut invocation = Call::new(&self.scripts.revoke);
+        invocation.key(key);
         invocation.arg(expires_at.min(MAX_EXPIRES_AT));
         let _ttl_ms: i64 = self.invoke(operation, &invocation).await?;
         Ok(())
@@ -424,11 +446,9 @@ impl RedisRevocationStore {
 impl RevocationStore for RedisRevocationStore {
     async fn is_revoked(&self, token: TokenRef<'_>) -> Result<bool, StoreError> {
         self.ensure_epochs().await?;
-        let mut invocation = self
-            .scripts
-            .is_revoked
-            .key(self.token_key(token.subject, token.jti));
+        let mut invocation = Call::new(&self.scripts.is_revoked);
         invocation
+            .key(self.token_key(token.subject, token.jti))
             .key(self.not_before_key(token.subject))
             .key(self.epoch_key(token.subject));
         if let Some(sid) = token.sid {
@@ -472,11 +492,10 @@ impl RevocationStore for RedisRevocationStore {
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
-        let mut invocation = self
-            .scripts
-            .revoke_subject
-            .key(self.not_before_key(subject));
-        invocation.arg(self.retention);
+        let mut invocation = Call::new(&self.scripts.revoke_subject);
+        invocation
+            .key(self.not_before_key(subject))
+            .arg(self.retention);
         let not_before = self.invoke("subject revocation", &invocation).await?;
         super::log_subject_revoked(subject);
         Ok(not_before)

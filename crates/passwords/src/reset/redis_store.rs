@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use palisade_errors::redis::{Call, RedisConnection};
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use super::{ResetRecord, ResetTokenStore, StoreError};
 use crate::config::ConfigError;
@@ -45,7 +45,7 @@ return string.sub(value, 66)
 /// resets, which then fail (closed): users ask for a new link.
 #[derive(Clone)]
 pub struct RedisResetTokenStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: Arc<str>,
     timeout: Duration,
     put: Arc<Script>,
@@ -63,9 +63,9 @@ impl std::fmt::Debug for RedisResetTokenStore {
 
 impl RedisResetTokenStore {
     /// A store on the process's shared connection.
-    pub fn new(connection: ConnectionManager) -> RedisResetTokenStore {
+    pub fn new(connection: impl Into<RedisConnection>) -> RedisResetTokenStore {
         RedisResetTokenStore {
-            connection,
+            connection: connection.into(),
             prefix: Arc::from(DEFAULT_KEY_PREFIX),
             timeout: DEFAULT_TIMEOUT,
             put: Arc::new(Script::new(PUT)),
@@ -126,7 +126,8 @@ impl ResetTokenStore for RedisResetTokenStore {
     async fn put(&self, user: &str, record: ResetRecord, ttl: Duration) -> Result<(), StoreError> {
         let value = format!("{}:{}", hex(&record.token_hash), hex(&record.binding));
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut invocation = self.put.key(self.key(user));
+        let mut invocation = Call::new(&self.put);
+        invocation.key(self.key(user));
         invocation.arg(value).arg(ttl_ms);
         let result: Result<i64, StoreError> = redis_support::invoke(
             &self.connection,
@@ -145,7 +146,8 @@ impl ResetTokenStore for RedisResetTokenStore {
         user: &str,
         token_hash: &[u8; 32],
     ) -> Result<Option<ResetRecord>, StoreError> {
-        let mut invocation = self.take.key(self.key(user));
+        let mut invocation = Call::new(&self.take);
+        invocation.key(self.key(user));
         invocation.arg(hex(token_hash));
         let binding: Option<String> = redis_support::invoke(
             &self.connection,

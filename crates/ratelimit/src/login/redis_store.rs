@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::{FromRedisValue, Script, ScriptInvocation};
+use palisade_errors::redis::{Call, RedisConnection};
+use redis::{FromRedisValue, Script};
 
 use super::decide::MAX_COUNT;
 use super::{
     AccountKey, DeviceKey, IdHasher, IpKey, LoginRules, LoginStore, LoginVerdict, ThrottleReason,
 };
-use crate::redis_support::{self, redis_error};
+use crate::redis_support;
 use crate::{ConfigError, StoreError, Timestamp};
 
 /// Default timeout of every Redis call.
@@ -195,7 +195,7 @@ impl Scripts {
 /// ```
 #[derive(Clone)]
 pub struct RedisLoginStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: Arc<str>,
     timeout: Duration,
     hasher: IdHasher,
@@ -212,7 +212,7 @@ impl std::fmt::Debug for RedisLoginStore {
 }
 
 impl RedisLoginStore {
-    /// A store over an existing connection manager (share the process's
+    /// A store over an existing connection, single node or Cluster (share the process's
     /// one connection; give it no response timeout, so that
     /// [`with_timeout`](Self::with_timeout) is the bound on each call).
     /// `id_secret` keys the hash of usernames, devices and IPs (see
@@ -221,11 +221,11 @@ impl RedisLoginStore {
     /// stores it is an argument: a random default would give each instance
     /// its own counts without a word.)
     pub fn new(
-        connection: ConnectionManager,
+        connection: impl Into<RedisConnection>,
         id_secret: &[u8],
     ) -> Result<RedisLoginStore, ConfigError> {
         Ok(RedisLoginStore::with_hasher(
-            connection,
+            connection.into(),
             IdHasher::from_secret(id_secret)?,
         ))
     }
@@ -260,7 +260,7 @@ impl RedisLoginStore {
         Ok(RedisLoginStore::with_hasher(connection, id_hasher))
     }
 
-    fn with_hasher(connection: ConnectionManager, hasher: IdHasher) -> RedisLoginStore {
+    fn with_hasher(connection: RedisConnection, hasher: IdHasher) -> RedisLoginStore {
         RedisLoginStore {
             connection,
             prefix: Arc::from(DEFAULT_LOGIN_KEY_PREFIX),
@@ -325,13 +325,11 @@ impl RedisLoginStore {
     async fn run<T: FromRedisValue>(
         &self,
         operation: &'static str,
-        invocation: ScriptInvocation<'_>,
+        invocation: Call<'_>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await {
-            Ok(reply) => reply.map_err(|error| redis_error(error).during(operation)),
-            Err(_) => Err(StoreError::timeout(operation)),
-        }
+        invocation
+            .invoke(&self.connection, self.timeout, operation)
+            .await
     }
 }
 
@@ -369,7 +367,8 @@ impl LoginStore for RedisLoginStore {
         rules: &LoginRules,
         now: Timestamp,
     ) -> Result<LoginVerdict, StoreError> {
-        let mut invocation = self.scripts.check_ip.key(self.ip_key(ip));
+        let mut invocation = Call::new(&self.scripts.check_ip);
+        invocation.key(self.ip_key(ip));
         invocation
             .arg(now.as_micros())
             .arg(rules.ip_window)
@@ -384,7 +383,8 @@ impl LoginStore for RedisLoginStore {
         rules: &LoginRules,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.scripts.refund_ip.key(self.ip_key(ip));
+        let mut invocation = Call::new(&self.scripts.refund_ip);
+        invocation.key(self.ip_key(ip));
         invocation.arg(now.as_micros()).arg(rules.ip_interval);
         let _: i64 = self.run("login refund_ip", invocation).await?;
         Ok(())
@@ -398,7 +398,7 @@ impl LoginStore for RedisLoginStore {
         rules: &LoginRules,
         now: Timestamp,
     ) -> Result<LoginVerdict, StoreError> {
-        let mut invocation = self.scripts.check_account.prepare_invoke();
+        let mut invocation = Call::new(&self.scripts.check_account);
         for key in self.account_keys(account, ip, device) {
             invocation.key(key);
         }
@@ -424,7 +424,7 @@ impl LoginStore for RedisLoginStore {
         rules: &LoginRules,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.scripts.account_success.prepare_invoke();
+        let mut invocation = Call::new(&self.scripts.account_success);
         for key in self.account_keys(account, ip, device) {
             invocation.key(key);
         }
