@@ -2,13 +2,21 @@
 //! masters, three replicas) on free local ports, made a cluster with
 //! `redis-cli --cluster create`, stopped (exactly the processes started
 //! here) when the [`Cluster`] is dropped.
+//!
+//! Self-contained (std only), so tests that need a cluster of their own —
+//! the failover drill kills a master — include it with
+//! `#[path = "../../../xtask/src/cluster.rs"] mod cluster;`.
+
+// Each includer uses its own part of it.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Result, workspace_root};
+/// Errors are messages for the person running the checks.
+type Result<T = ()> = std::result::Result<T, String>;
 
 /// Nodes: three masters, each with one replica.
 const NODES: usize = 6;
@@ -20,6 +28,28 @@ pub struct Cluster {
     children: Vec<Child>,
     ports: Vec<u16>,
     dir: PathBuf,
+}
+
+impl Cluster {
+    /// The nodes' ports, in start order (masters and replicas are assigned
+    /// by `redis-cli`; ask `CLUSTER NODES` which is which).
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Stops the node on `port` at once (`SIGKILL`: a crash, no failover
+    /// handshake), leaving the others running.
+    pub fn kill(&mut self, port: u16) -> Result {
+        let index = self
+            .ports
+            .iter()
+            .position(|&node| node == port)
+            .ok_or_else(|| format!("no node on port {port}"))?;
+        let child = &mut self.children[index];
+        child.kill().map_err(|error| format!("killing node {port}: {error}"))?;
+        let _ = child.wait();
+        Ok(())
+    }
 }
 
 impl Cluster {
@@ -89,13 +119,16 @@ fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) -> Res
     Err(format!("{what}: not ready after {limit:?}"))
 }
 
-/// Starts the cluster and waits until every node reports
-/// `cluster_state:ok` and agrees on three masters with a replica each.
-pub fn start() -> Result<Cluster> {
-    let dir = workspace_root()
-        .join("target")
-        .join("redis-cluster")
-        .join(std::process::id().to_string());
+/// Starts the cluster, its files under `parent` (removed when it stops),
+/// and waits until every node reports `cluster_state:ok` and they agree on
+/// three masters with a replica each.
+pub fn start(parent: &Path) -> Result<Cluster> {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = parent.join("redis-cluster").join(format!(
+        "{}-{}",
+        std::process::id(),
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
     let mut cluster = Cluster {
         children: Vec::new(),

@@ -240,7 +240,7 @@ fn cluster_tests() -> Result {
         return Ok(());
     }
     let started = Instant::now();
-    let cluster = cluster::start()?;
+    let cluster = cluster::start(&workspace_root().join("target"))?;
     eprintln!(
         "xtask: redis cluster up in {:.1?}: {}",
         started.elapsed(),
