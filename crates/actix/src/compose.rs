@@ -86,6 +86,41 @@ where
     Layered(Rc::new(ToBoxed(service)))
 }
 
+/// Two middleware in one slot of [`Hardening`]: `outer` sees the request
+/// first, then `inner` (the type [`Hardening::identity`] and
+/// [`Hardening::limit`] build when called more than once).
+pub struct Stack<Outer, Inner> {
+    outer: Arc<Outer>,
+    inner: Inner,
+}
+
+impl<Outer, Inner> std::fmt::Debug for Stack<Outer, Inner> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stack")
+    }
+}
+
+impl<S, Outer, Inner> Transform<S, ServiceRequest> for Stack<Outer, Inner>
+where
+    Inner: Transform<S, ServiceRequest, Error = actix_web::Error, InitError = ()>,
+    Inner::Future: 'static,
+    Outer: Transform<Inner::Transform, ServiceRequest, Error = actix_web::Error, InitError = ()>
+        + 'static,
+    Outer::Future: 'static,
+{
+    type Response = Outer::Response;
+    type Error = actix_web::Error;
+    type Transform = Outer::Transform;
+    type InitError = ();
+    type Future = LocalBoxFuture<'static, Result<Outer::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        let inner = self.inner.new_transform(service);
+        let outer = Arc::clone(&self.outer);
+        Box::pin(async move { outer.new_transform(inner.await?).await })
+    }
+}
+
 /// Catches a panic below it and returns it as an error, so the middleware
 /// above (CORS, security headers) still decorate the 500.
 struct CatchPanic<S>(S);
@@ -209,28 +244,39 @@ impl<I, L> Hardening<I, L> {
         self
     }
 
-    /// The authentication middleware (any actix [`Transform`]).
-    pub fn identity<N>(self, transform: N) -> Hardening<N, L> {
+    /// Adds a middleware to the identity slot (any actix [`Transform`]:
+    /// authentication, and what must run before it — a trusted-host check,
+    /// request limits, a per-IP limit, a timeout). Several run in the order
+    /// added, the first outermost, all before the `limit` slot (as
+    /// palisade-axum's `Hardening::identity`).
+    pub fn identity<N>(self, transform: N) -> Hardening<Stack<I, N>, L> {
         Hardening {
             #[cfg(feature = "headers")]
             security_headers: self.security_headers,
             #[cfg(feature = "headers")]
             cors: self.cors,
-            identity: Arc::new(transform),
+            identity: Arc::new(Stack {
+                outer: self.identity,
+                inner: transform,
+            }),
             limits: self.limits,
         }
     }
 
-    /// The rate-limit middleware (any actix [`Transform`]); more limits go
-    /// on resources and scopes.
-    pub fn limit<N>(self, transform: N) -> Hardening<I, N> {
+    /// Adds a rate-limit middleware (any actix [`Transform`]); several run in
+    /// the order added, all after the identity slot. More limits go on
+    /// resources and scopes.
+    pub fn limit<N>(self, transform: N) -> Hardening<I, Stack<L, N>> {
         Hardening {
             #[cfg(feature = "headers")]
             security_headers: self.security_headers,
             #[cfg(feature = "headers")]
             cors: self.cors,
             identity: self.identity,
-            limits: transform,
+            limits: Stack {
+                outer: Arc::new(self.limits),
+                inner: transform,
+            },
         }
     }
 

@@ -19,7 +19,7 @@ pub mod serve;
 #[cfg(feature = "validate")]
 pub mod validate;
 
-pub use compose::{Hardening, Layered};
+pub use compose::{Hardening, Layered, Stack};
 pub use error::ApiError;
 pub use harden::{Harden, HardenMiddleware};
 pub use identity::AnonymousCaller;

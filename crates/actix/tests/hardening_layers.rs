@@ -105,3 +105,44 @@ async fn the_real_layers_in_the_slots_from_every_origin() {
         }
     }
 }
+
+/// Several middleware in the identity slot run in the order added, the
+/// first outermost (as palisade-axum's `Hardening`): a per-IP limit added
+/// before authentication meters the requests authentication then refuses.
+/// Attack: token guessing, which must spend the guesser's address budget;
+/// with authentication outermost every guess would be a free 401.
+#[actix_rt::test]
+async fn identity_slot_runs_its_middleware_in_the_order_added() {
+    let statuses = |per_ip_first: bool| async move {
+        let per_ip = RateLimit::new(
+            identity_cases::limiter(), // 3/minute
+            by_ip(ClientIpResolver::peer_only()),
+        );
+        let auth =
+            Authentication::required(identity_cases::authenticator(MemoryRevocationStore::new()));
+        let app = App::new().route("/items", web::get().to(items));
+        let mut statuses = Vec::new();
+        macro_rules! drive {
+            ($hardening:expr) => {{
+                let app = init_service($hardening.apply(app)).await;
+                for _ in 0..4 {
+                    let request = TestRequest::get()
+                        .uri("/items")
+                        .peer_addr(hardening_layer_cases::PEER.parse().unwrap())
+                        .insert_header(("authorization", "Bearer not.a.token"))
+                        .to_request();
+                    let response = app.call(request).await.unwrap();
+                    statuses.push(response.status().as_u16());
+                }
+            }};
+        }
+        if per_ip_first {
+            drive!(Hardening::new().identity(per_ip).identity(auth));
+        } else {
+            drive!(Hardening::new().identity(auth).identity(per_ip));
+        }
+        statuses
+    };
+    assert_eq!(statuses(true).await, [401, 401, 401, 429]);
+    assert_eq!(statuses(false).await, [401, 401, 401, 401]);
+}
