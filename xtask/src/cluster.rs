@@ -46,7 +46,9 @@ impl Cluster {
             .position(|&node| node == port)
             .ok_or_else(|| format!("no node on port {port}"))?;
         let child = &mut self.children[index];
-        child.kill().map_err(|error| format!("killing node {port}: {error}"))?;
+        child
+            .kill()
+            .map_err(|error| format!("killing node {port}: {error}"))?;
         let _ = child.wait();
         Ok(())
     }

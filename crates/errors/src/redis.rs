@@ -9,9 +9,11 @@
 //! # URLs
 //!
 //! - `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS, feature
-//!   `redis-tls`): one node.
+//!   `redis-tls`: rustls, the system's roots or a private CA given with
+//!   [`ConnectOptions::ca_certificate_pem`]): one node. A user and password
+//!   in the URL log in as that ACL user.
 //! - `redis+cluster://[user:password@]host:port,host:port,…` (and
-//!   `rediss+cluster://…`): a Redis Cluster, given by one or more seed
+//!   `rediss+cluster://…`, feature `redis-tls`): a Redis Cluster, given by one or more seed
 //!   nodes; the client learns the topology from them, follows `MOVED` and
 //!   `ASK` redirections, and refreshes the topology after a failover. A
 //!   cluster has no database number: a path is refused.
@@ -119,13 +121,44 @@ impl ConnectionLike for RedisConnection {
 
 /// What a URL names.
 enum Target {
-    Single(Client),
+    Single(Box<Client>),
     Cluster(Box<ClusterClient>),
+}
+
+/// How to connect, beyond what the URL says.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    ca_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("own_ca", &self.ca_pem.is_some())
+            .finish()
+    }
+}
+
+impl ConnectOptions {
+    /// The defaults: for `rediss://`, the system's root certificates.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions::default()
+    }
+
+    /// Trust only this CA (PEM) for `rediss://` servers instead of the
+    /// system's roots: a private CA, as managed Redis services and
+    /// self-run clusters use. The server's name must still match the URL's
+    /// host (no `#insecure`).
+    #[must_use]
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> ConnectOptions {
+        self.ca_pem = Some(pem.into());
+        self
+    }
 }
 
 /// Parses `url` (see the [module docs](self)). The error never repeats the
 /// URL, which may carry a password.
-fn target(url: &str) -> Result<Target, StoreError> {
+fn target(url: &str, options: &ConnectOptions) -> Result<Target, StoreError> {
     let cluster = url
         .strip_prefix("redis+cluster://")
         .map(|rest| ("redis://", rest))
@@ -134,7 +167,9 @@ fn target(url: &str) -> Result<Target, StoreError> {
                 .map(|rest| ("rediss://", rest))
         });
     let Some((scheme, rest)) = cluster else {
-        return Client::open(url).map(Target::Single).map_err(redis_error);
+        return single_client(url, options)
+            .map(|client| Target::Single(Box::new(client)))
+            .map_err(redis_error);
     };
     let (userinfo, hosts) = match rest.rsplit_once('@') {
         Some((userinfo, hosts)) => (Some(userinfo), hosts),
@@ -161,16 +196,59 @@ fn target(url: &str) -> Result<Target, StoreError> {
     if nodes.is_empty() {
         return Err(StoreError::unavailable("redis cluster URL (no seed node)"));
     }
-    ClusterClient::builder(nodes)
+    let builder = ClusterClient::builder(nodes)
         .connection_timeout(CONNECTION_TIMEOUT)
         // A failover moves slots: a few quick retries follow the new
         // topology; the store's timeout bounds the whole call anyway.
         .retries(3)
         .min_retry_wait(10)
-        .max_retry_wait(200)
+        .max_retry_wait(200);
+    cluster_tls(builder, options)?
         .build()
         .map(|client| Target::Cluster(Box::new(client)))
         .map_err(redis_error)
+}
+
+/// The client of one node: with the options' CA for `rediss://`.
+fn single_client(url: &str, options: &ConnectOptions) -> redis::RedisResult<Client> {
+    match &options.ca_pem {
+        #[cfg(feature = "redis-tls")]
+        Some(pem) => Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            },
+        ),
+        #[cfg(not(feature = "redis-tls"))]
+        Some(_) => Err(no_tls()),
+        None => Client::open(url),
+    }
+}
+
+/// The cluster builder with the options' CA.
+fn cluster_tls(
+    builder: redis::cluster::ClusterClientBuilder,
+    options: &ConnectOptions,
+) -> Result<redis::cluster::ClusterClientBuilder, StoreError> {
+    match &options.ca_pem {
+        #[cfg(feature = "redis-tls")]
+        Some(pem) => Ok(builder.certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        })),
+        #[cfg(not(feature = "redis-tls"))]
+        Some(_) => Err(redis_error(no_tls())),
+        None => Ok(builder),
+    }
+}
+
+#[cfg(not(feature = "redis-tls"))]
+fn no_tls() -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::InvalidClientConfig,
+        "a CA certificate needs palisade-errors' redis-tls feature",
+    ))
 }
 
 fn single_config() -> ConnectionManagerConfig {
@@ -192,8 +270,20 @@ fn cluster_config() -> ClusterConfig {
 ///
 /// `unavailable` for a malformed URL or a Redis that does not answer.
 pub async fn connect(url: &str) -> Result<RedisConnection, StoreError> {
-    match target(url)? {
-        Target::Single(client) => ConnectionManager::new_with_config(client, single_config())
+    connect_with(url, &ConnectOptions::new()).await
+}
+
+/// [`connect`] with options (a private CA for `rediss://`).
+///
+/// # Errors
+///
+/// As [`connect`].
+pub async fn connect_with(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<RedisConnection, StoreError> {
+    match target(url, options)? {
+        Target::Single(client) => ConnectionManager::new_with_config(*client, single_config())
             .await
             .map(RedisConnection::from)
             .map_err(|error| redis_error(error).during("connect")),
@@ -214,8 +304,20 @@ pub async fn connect(url: &str) -> Result<RedisConnection, StoreError> {
 ///
 /// `unavailable` for a malformed URL.
 pub fn connect_lazy(url: &str) -> Result<RedisConnection, StoreError> {
-    match target(url)? {
-        Target::Single(client) => ConnectionManager::new_lazy_with_config(client, single_config())
+    connect_lazy_with(url, &ConnectOptions::new())
+}
+
+/// [`connect_lazy`] with options (a private CA for `rediss://`).
+///
+/// # Errors
+///
+/// As [`connect_lazy`].
+pub fn connect_lazy_with(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<RedisConnection, StoreError> {
+    match target(url, options)? {
+        Target::Single(client) => ConnectionManager::new_lazy_with_config(*client, single_config())
             .map(RedisConnection::from)
             .map_err(redis_error),
         Target::Cluster(client) => Ok(RedisConnection::from(
@@ -530,24 +632,28 @@ mod tests {
         assert!(call.cross_slot);
     }
 
+    fn target_of(url: &str) -> Result<Target, StoreError> {
+        target(url, &ConnectOptions::new())
+    }
+
     #[test]
     fn cluster_urls_are_parsed_without_echoing_the_password() {
         assert!(matches!(
-            target("redis+cluster://127.0.0.1:7000,127.0.0.1:7001"),
+            target_of("redis+cluster://127.0.0.1:7000,127.0.0.1:7001"),
             Ok(Target::Cluster(_))
         ));
         assert!(matches!(
-            target("redis+cluster://user:pw@127.0.0.1:7000"),
+            target_of("redis+cluster://user:pw@127.0.0.1:7000"),
             Ok(Target::Cluster(_))
         ));
         assert!(matches!(
-            target("redis://127.0.0.1:6379/0"),
+            target_of("redis://127.0.0.1:6379/0"),
             Ok(Target::Single(_))
         ));
-        let error = target("redis+cluster://user:s3cret@127.0.0.1:7000/2")
+        let error = target_of("redis+cluster://user:s3cret@127.0.0.1:7000/2")
             .err()
             .unwrap();
         assert!(!format!("{error} {error:?}").contains("s3cret"));
-        assert!(target("redis+cluster://").is_err());
+        assert!(target_of("redis+cluster://").is_err());
     }
 }

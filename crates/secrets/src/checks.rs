@@ -292,9 +292,9 @@ pub fn redis_url(
 /// (uses TLS, has a password) of a Redis URL, without keeping the URL.
 fn redis_url_protection(url: &str) -> (bool, bool) {
     let url = url.trim();
-    let tls = url
-        .get(..9)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let tls =
+        scheme.eq_ignore_ascii_case("rediss") || scheme.eq_ignore_ascii_case("rediss+cluster");
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let password = authority
@@ -568,5 +568,14 @@ mod tests {
             (false, true)
         );
         assert_eq!(redis_url_protection("redis://user@cache/0"), (false, false));
+        // A cluster's seed list: TLS by its scheme, the password once.
+        assert_eq!(
+            redis_url_protection("rediss+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7000"),
+            (true, true)
+        );
+        assert_eq!(
+            redis_url_protection("redis+cluster://10.0.0.1:7000,10.0.0.2:7000"),
+            (false, false)
+        );
     }
 }

@@ -59,6 +59,9 @@ pub struct Config {
     /// `PALISADE_REDIS_KEY_PREFIX`: prepended to every store's default key
     /// prefix (`<prefix>:rl`, ...), for several deployments sharing a Redis.
     pub redis_key_prefix: Option<String>,
+    /// `PALISADE_REDIS_CA_FILE`: a PEM CA certificate that `rediss://`
+    /// servers must chain to, instead of the system's roots (a private CA).
+    pub redis_ca_file: Option<std::path::PathBuf>,
     /// `PALISADE_JWT_ACCESS_SECRET`: the HS256 key of access tokens (its
     /// UTF-8 bytes as given).
     pub jwt_access_secret: SecretString,
@@ -155,6 +158,10 @@ impl Config {
         let debug = s.get("DEBUG", false);
         let redis_url = s.secret("REDIS_URL").filter(|url| !url.is_empty());
         let redis_key_prefix: Option<String> = s.optional("REDIS_KEY_PREFIX");
+        let redis_ca_file: Option<std::path::PathBuf> = s
+            .optional::<String>("REDIS_CA_FILE")
+            .filter(|path| !path.is_empty())
+            .map(std::path::PathBuf::from);
         if let Some(prefix) = &redis_key_prefix
             && let Err(problem) = palisade_errors::check_key_prefix(prefix)
         {
@@ -371,6 +378,7 @@ impl Config {
             debug,
             redis_url,
             redis_key_prefix,
+            redis_ca_file,
             jwt_access_secret: or_generated(access, "PALISADE_JWT_ACCESS_SECRET"),
             jwt_refresh_secret: or_generated(refresh, "PALISADE_JWT_REFRESH_SECRET"),
             api_key_pepper: or_generated(pepper, "PALISADE_API_KEY_PEPPER"),

@@ -214,7 +214,18 @@ pub fn memory_stores() -> StoreSet<Memory> {
 pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>, String> {
     // A single node (`redis://`, `rediss://`) or a Cluster
     // (`redis+cluster://host:port,host:port`): every store takes either.
-    let connection = palisade_errors::redis::connect(url)
+    let mut options = palisade_errors::redis::ConnectOptions::new();
+    if let Some(path) = &config.redis_ca_file {
+        let pem = std::fs::read(path).map_err(|error| {
+            format!(
+                "PALISADE_REDIS_CA_FILE: cannot read {} ({})",
+                path.display(),
+                error.kind()
+            )
+        })?;
+        options = options.ca_certificate_pem(pem);
+    }
+    let connection = palisade_errors::redis::connect_with(url, &options)
         .await
         .map_err(|error| format!("PALISADE_REDIS_URL: cannot connect to Redis ({error})"))?;
     let revocations = RedisRevocationStore::new(connection.clone())
