@@ -1,4 +1,4 @@
-//! `cargo xtask ci | audit | cluster | fuzz [TARGET] [--seconds N] | bench`
+//! `cargo xtask ci | audit | cluster | fuzz [TARGET] [--seconds N] | bench [load [--seconds N]]`
 //!
 //! Palisade's checks, as plain Rust: each subcommand is one function that
 //! shells out with `std::process::Command` and stops at the first failure with
@@ -7,6 +7,7 @@
 #![allow(clippy::print_stderr)] // a command-line tool: stderr is its interface
 
 mod cluster;
+mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,6 +29,9 @@ const CI_FUZZ_SHORT_ABOVE: usize = 12;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
+const USAGE: &str = "usage: cargo xtask ci | audit | cluster | fuzz [TARGET] [--seconds N] | \
+                     bench [load [--seconds N]]";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
@@ -36,11 +40,12 @@ fn main() -> ExitCode {
         Some("cluster") => cluster_tests(),
         Some("fuzz") => parse_fuzz_args(&args[1..])
             .and_then(|(target, seconds)| fuzz(target.as_deref(), seconds)),
-        Some("bench") => bench(),
-        _ => Err(
-            "usage: cargo xtask ci | audit | cluster | fuzz [TARGET] [--seconds N] | bench"
-                .to_owned(),
-        ),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            None => bench(),
+            Some("load") => parse_seconds(&args[2..], load::DEFAULT_SECONDS).and_then(load::load),
+            Some(other) => Err(format!("unknown bench {other:?}: cargo xtask bench [load]")),
+        },
+        _ => Err(USAGE.to_owned()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,11 +132,20 @@ const PYTHON_PACKAGES: [&str; 2] = ["PyJWT==2.10.1", "argon2-cffi==25.1.0"];
 /// peers ([`PYTHON_PACKAGES`]), created on first use from the machine's
 /// `python3` (and topped up when the list changed).
 fn python_venv() -> Result<PathBuf> {
+    python_venv_with(&[])
+}
+
+/// [`python_venv`] with `extra` packages too (the load benchmark's FastAPI
+/// stack, which the interop tests do not need). The venv records what it
+/// holds, so a later call with fewer packages does not reinstall.
+fn python_venv_with(extra: &[&str]) -> Result<PathBuf> {
     let venv = workspace_root().join("target").join("py-venv");
     let python = venv.join("bin").join("python");
     let ready = venv.join(".palisade-ready");
-    let wanted = format!("{}\n", PYTHON_PACKAGES.join("\n"));
-    if std::fs::read_to_string(&ready).ok().as_deref() != Some(wanted.as_str()) {
+    let wanted: Vec<&str> = PYTHON_PACKAGES.iter().chain(extra).copied().collect();
+    let recorded = std::fs::read_to_string(&ready).unwrap_or_default();
+    let held: Vec<&str> = recorded.lines().collect();
+    if !wanted.iter().all(|package| held.contains(package)) {
         if !python.exists() {
             run(
                 "python venv",
@@ -139,12 +153,19 @@ fn python_venv() -> Result<PathBuf> {
             )?;
         }
         run(
-            &format!("pip install {}", PYTHON_PACKAGES.join(" ")),
+            &format!("pip install {}", wanted.join(" ")),
             Command::new(&python)
                 .args(["-m", "pip", "install", "--quiet"])
-                .args(PYTHON_PACKAGES),
+                .args(&wanted),
         )?;
-        std::fs::write(&ready, wanted)
+        let mut now_held = held.clone();
+        now_held.extend(wanted.iter().filter(|package| !held.contains(package)));
+        let text = now_held.iter().fold(String::new(), |mut text, package| {
+            text.push_str(package);
+            text.push('\n');
+            text
+        });
+        std::fs::write(&ready, text)
             .map_err(|error| format!("writing {}: {error}", ready.display()))?;
     }
     Ok(python)
@@ -407,6 +428,21 @@ fn parse_fuzz_args(args: &[String]) -> Result<(Option<String>, u64)> {
     Ok((target, seconds))
 }
 
+/// `[--seconds N]`, and nothing else.
+fn parse_seconds(args: &[String], default: u64) -> Result<u64> {
+    match args {
+        [] => Ok(default),
+        [flag, value] if flag == "--seconds" => value
+            .parse()
+            .ok()
+            .filter(|seconds| *seconds > 0)
+            .ok_or_else(|| "--seconds takes a whole number above 0".to_owned()),
+        _ => Err(format!(
+            "unexpected arguments {args:?}: expected [--seconds N]"
+        )),
+    }
+}
+
 fn fuzz_targets() -> Result<Vec<String>> {
     let dir = workspace_root().join("fuzz/fuzz_targets");
     let mut targets: Vec<String> = std::fs::read_dir(&dir)
@@ -457,7 +493,8 @@ fn fuzz(target: Option<&str>, seconds: u64) -> Result {
 /// their mean times (below 1 means Palisade is faster). Peers outside Rust
 /// (argon2-cffi, redis-benchmark) are compared by the bench binaries
 /// themselves, on lines of their own output; they find the venv's Python in
-/// `PALISADE_PYTHON`.
+/// `PALISADE_PYTHON`. Then the load benchmark of palisade-server
+/// ([`load::load`], alone as `cargo xtask bench load`).
 fn bench() -> Result {
     let started = std::time::SystemTime::now();
     let mut command = cargo();
@@ -495,7 +532,7 @@ fn bench() -> Result {
             palisade / peer
         );
     }
-    Ok(())
+    load::load(load::DEFAULT_SECONDS)
 }
 
 /// The mean (ns) criterion estimated for one function, if measured in this run.
