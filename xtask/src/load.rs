@@ -12,13 +12,22 @@
 //! shared machine); a service that does not start or a non-2xx answer where
 //! 200 is expected is.
 
+mod http;
+mod process;
+mod report;
+mod wrk;
+
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use self::http::http;
+use self::process::{Guard, Service, free_port};
+use self::report::Report;
+use self::wrk::{latency_probe, parse_wrk, throughput};
 use crate::{Result, cargo, python_venv_with, run, workspace_root};
 
 /// Seconds each measured run lasts unless `--seconds` says otherwise.
@@ -100,7 +109,12 @@ pub fn load(seconds: u64) -> Result {
     palisade
         .env("PALISADE_ENV", "development")
         .env("PALISADE_RATE_LIMIT", RATE_LIMIT)
-        // The flood's X-Forwarded-For addresses come through wrk on loopback.
+        // Login's own limit (5/minute per address by default) as high: every
+        // attempt of the flood reaches the login throttle and the hashing
+        // pool, the work the flood is meant to pile up...
+        .env("PALISADE_LOGIN_RATE_LIMIT", RATE_LIMIT)
+        // ...from many X-Forwarded-For addresses (see login.lua), which
+        // come through wrk on loopback.
         .env("PALISADE_TRUSTED_PROXIES", "127.0.0.1")
         .env("PALISADE_JWT_ACCESS_SECRET", &access_secret)
         .env("PALISADE_JWT_REFRESH_SECRET", random_hex(32)?)
@@ -326,12 +340,6 @@ fn target_dir() -> Result<PathBuf> {
         .ok_or_else(|| "cargo metadata: no target_directory".to_owned())
 }
 
-fn free_port() -> Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|error| format!("finding a free port: {error}"))
-}
-
 fn random_hex(bytes: usize) -> Result<String> {
     let mut buffer = vec![0_u8; bytes];
     std::fs::File::open("/dev/urandom")
@@ -374,141 +382,6 @@ impl Drop for Scratch {
     }
 }
 
-/// A process this run started: stopped when dropped (SIGTERM, so uvicorn
-/// stops its workers and the server drains; SIGKILL after 10 s).
-struct Guard {
-    name: &'static str,
-    child: Child,
-}
-
-impl Guard {
-    fn spawn(name: &'static str, mut command: Command) -> Result<Guard> {
-        let child = command
-            .spawn()
-            .map_err(|error| format!("{name}: could not start {command:?}: {error}"))?;
-        Ok(Guard { name, child })
-    }
-
-    fn try_wait(&mut self) -> Result<Option<std::process::ExitStatus>> {
-        self.child
-            .try_wait()
-            .map_err(|error| format!("{}: {error}", self.name))
-    }
-
-    fn wait(&mut self) -> Result<std::process::ExitStatus> {
-        self.child
-            .wait()
-            .map_err(|error| format!("{}: {error}", self.name))
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            match self.child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-                Err(_) => break,
-            }
-        }
-        eprintln!("xtask: {} did not stop on SIGTERM: killing it", self.name);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A service under test, listening on `addr`, its output in a log file.
-struct Service {
-    name: &'static str,
-    addr: SocketAddr,
-    log: PathBuf,
-    process: Guard,
-}
-
-impl Service {
-    /// Starts `command` with `PALISADE_ADDR` set to a free port.
-    fn start(name: &'static str, mut command: Command, out: &Path) -> Result<Service> {
-        let addr = free_port()?;
-        command.env("PALISADE_ADDR", addr.to_string());
-        Service::start_at(name, command, addr, out)
-    }
-
-    /// Starts `command`, which listens on `addr`.
-    fn start_at(
-        name: &'static str,
-        mut command: Command,
-        addr: SocketAddr,
-        out: &Path,
-    ) -> Result<Service> {
-        let log = out.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log)
-            .map_err(|error| format!("creating {}: {error}", log.display()))?;
-        let copy = file
-            .try_clone()
-            .map_err(|error| format!("{}: {error}", log.display()))?;
-        command.stdin(Stdio::null()).stdout(copy).stderr(file);
-        let process = Guard::spawn(name, command)?;
-        Ok(Service {
-            name,
-            addr,
-            log,
-            process,
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Waits for `GET /health/live` to answer 200 (60 s at most), failing
-    /// at once if the process exits.
-    fn wait_ready(&mut self) -> Result {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.process.try_wait()? {
-                return Err(format!(
-                    "{} exited before it was ready ({status}); its log: {}",
-                    self.name,
-                    self.log.display()
-                ));
-            }
-            if http(self.addr, "GET", "/health/live", &[], None)
-                .is_ok_and(|reply| reply.status == 200)
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "{} did not answer 200 on /health/live within 60 s; its log: {}",
-                    self.name,
-                    self.log.display()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Stops the process now, failing loudly in the log if it had died.
-    fn stop(mut self) {
-        if let Ok(Some(status)) = self.process.try_wait() {
-            eprintln!(
-                "xtask: {} had exited during the run ({status}); its log: {}",
-                self.name,
-                self.log.display()
-            );
-        }
-        drop(self);
-    }
-}
-
 /// How many accounts keep `/me` under the per-subject limit for a warm-up
 /// and a measured run at `requests_per_second` of `/health/live`, with a
 /// 15% margin on top of the real one: `/me` is the same stack plus a token
@@ -532,9 +405,7 @@ struct Account {
     access_token: String,
 }
 
-/// Registers `count` accounts and logs each in once. Each login comes from
-/// its own `X-Forwarded-For` address (the server trusts loopback as a proxy
-/// for this run), since login allows 5 a minute per client address.
+/// Registers `count` accounts and logs each in once.
 fn create_accounts(addr: SocketAddr, count: usize) -> Result<Vec<Account>> {
     let run = random_hex(4)?;
     let results: Vec<Result<Vec<(usize, Account)>>> = std::thread::scope(|scope| {
@@ -577,14 +448,7 @@ fn create_account(addr: SocketAddr, run: &str, index: usize) -> Result<Account> 
             registered.status, registered.body
         ));
     }
-    let forwarded = format!("10.99.{}.{}", (index / 256) % 256, index % 256);
-    let login = http(
-        addr,
-        "POST",
-        "/auth/login",
-        &[("X-Forwarded-For", &forwarded)],
-        Some(&credentials),
-    )?;
+    let login = http(addr, "POST", "/auth/login", &[], Some(&credentials))?;
     if login.status != 200 {
         return Err(format!(
             "POST /auth/login answered {} (expected 200): {}",
@@ -604,465 +468,9 @@ fn create_account(addr: SocketAddr, run: &str, index: usize) -> Result<Account> 
     })
 }
 
-/// One HTTP/1.1 answer.
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn has_header(&self, name: &str, value: &str) -> bool {
-        self.head.lines().skip(1).any(|line| {
-            line.split_once(':').is_some_and(|(n, v)| {
-                n.trim().eq_ignore_ascii_case(name) && v.trim().eq_ignore_ascii_case(value)
-            })
-        })
-    }
-}
-
-/// A one-shot HTTP/1.1 request (`Connection: close`) with an optional JSON
-/// body: enough for the set-up calls, without an HTTP client dependency.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    json: Option<&str>,
-) -> Result<Reply> {
-    let what = format!("{method} {path} on {addr}");
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|error| format!("{what}: {error}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|error| format!("{what}: {error}"))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        let _ = write!(request, "{name}: {value}\r\n");
-    }
-    if let Some(body) = json {
-        let _ = write!(
-            request,
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-    }
-    request.push_str("\r\n");
-    request.push_str(json.unwrap_or_default());
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|error| format!("{what}: {error}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|error| format!("{what}: {error}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{what}: no complete response"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("{what}: no status line"))?;
-    let chunked = head.lines().any(|line| {
-        let line = line.to_ascii_lowercase();
-        line.starts_with("transfer-encoding:") && line.contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body).ok_or_else(|| format!("{what}: bad chunked body"))?
-    } else {
-        body.to_owned()
-    };
-    Ok(Reply {
-        status,
-        head: head.to_owned(),
-        body,
-    })
-}
-
-fn dechunk(mut rest: &str) -> Option<String> {
-    let mut body = String::new();
-    loop {
-        let (size, after) = rest.split_once("\r\n")?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        if size == 0 {
-            return Some(body);
-        }
-        body.push_str(after.get(..size)?);
-        rest = after.get(size..)?.strip_prefix("\r\n")?;
-    }
-}
-
-/// What one wrk run measured.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct WrkStats {
-    requests: u64,
-    requests_per_second: f64,
-    /// wrk's "Non-2xx or 3xx responses" (it counts statuses above 399).
-    non_2xx: u64,
-    socket_errors: Option<String>,
-    p50_ms: Option<f64>,
-    p99_ms: Option<f64>,
-    /// The login flood's `login statuses: 200=… 429=…` line.
-    statuses: Option<String>,
-}
-
-/// Reads wrk's report (with or without `--latency`).
-fn parse_wrk(text: &str) -> Result<WrkStats> {
-    let mut stats = WrkStats::default();
-    let mut seen_rate = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(rate) = line.strip_prefix("Requests/sec:") {
-            stats.requests_per_second = rate
-                .trim()
-                .parse()
-                .map_err(|_| format!("wrk: bad rate line {line:?}"))?;
-            seen_rate = true;
-        } else if let Some(count) = line.strip_prefix("Non-2xx or 3xx responses:") {
-            stats.non_2xx = count
-                .trim()
-                .parse()
-                .map_err(|_| format!("wrk: bad line {line:?}"))?;
-        } else if let Some(errors) = line.strip_prefix("Socket errors:") {
-            stats.socket_errors = Some(errors.trim().to_owned());
-        } else if let Some(p50) = line.strip_prefix("50%") {
-            stats.p50_ms = parse_wrk_duration_ms(p50.trim());
-        } else if let Some(p99) = line.strip_prefix("99%") {
-            stats.p99_ms = parse_wrk_duration_ms(p99.trim());
-        } else if let Some(statuses) = line.strip_prefix("login statuses:") {
-            stats.statuses = Some(statuses.trim().to_owned());
-        } else if line.contains(" requests in ") {
-            stats.requests = line
-                .split_whitespace()
-                .next()
-                .and_then(|count| count.parse().ok())
-                .ok_or_else(|| format!("wrk: bad line {line:?}"))?;
-        }
-    }
-    if !seen_rate {
-        return Err(format!("wrk: no Requests/sec line in its output:\n{text}"));
-    }
-    Ok(stats)
-}
-
-/// `250.00us`, `1.25ms`, `2.00s`, `1.00m` in milliseconds.
-fn parse_wrk_duration_ms(text: &str) -> Option<f64> {
-    let (number, scale) = if let Some(number) = text.strip_suffix("us") {
-        (number, 0.001)
-    } else if let Some(number) = text.strip_suffix("ms") {
-        (number, 1.0)
-    } else if let Some(number) = text.strip_suffix('s') {
-        (number, 1_000.0)
-    } else if let Some(number) = text.strip_suffix('m') {
-        (number, 60_000.0)
-    } else if let Some(number) = text.strip_suffix('h') {
-        (number, 3_600_000.0)
-    } else {
-        return None;
-    };
-    number.trim().parse::<f64>().ok().map(|value| value * scale)
-}
-
-/// Runs wrk with `args`, failing when it fails, gets no answer, or gets a
-/// non-2xx answer where 200 is expected.
-fn wrk(label: &str, args: &[String]) -> Result<WrkStats> {
-    let output = Command::new("wrk")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|error| format!("{label}: could not start wrk: {error}"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!("{label}: wrk failed ({}):\n{text}", output.status));
-    }
-    let stats = parse_wrk(&text).map_err(|error| format!("{label}: {error}"))?;
-    if stats.requests == 0 {
-        return Err(format!("{label}: no request completed:\n{text}"));
-    }
-    if stats.non_2xx > 0 {
-        return Err(format!(
-            "{label}: {} of {} answers were not 2xx (every one should be 200):\n{text}",
-            stats.non_2xx, stats.requests
-        ));
-    }
-    Ok(stats)
-}
-
-/// A warm-up, then a measured closed-loop run of `path` (with a script and
-/// its one argument file, if given).
-fn throughput(
-    service: &Service,
-    path: &str,
-    script: Option<(&Path, &Path)>,
-    seconds: u64,
-) -> Result<WrkStats> {
-    let label = format!("{} GET {path}", service.name);
-    let args = |seconds: u64| {
-        let mut args = vec![
-            format!("-t{THREADS}"),
-            format!("-c{CONNECTIONS}"),
-            format!("-d{seconds}s"),
-            "--latency".to_owned(),
-        ];
-        if let Some((script, _)) = script {
-            args.extend(["-s".to_owned(), script.display().to_string()]);
-        }
-        args.push(service.url(path));
-        if let Some((_, argument)) = script {
-            args.extend(["--".to_owned(), argument.display().to_string()]);
-        }
-        args
-    };
-    eprintln!("xtask: == {label}: {WARM_UP_SECONDS}s warm-up, {seconds}s measured");
-    wrk(&format!("{label} (warm-up)"), &args(WARM_UP_SECONDS))?;
-    let stats = wrk(&label, &args(seconds))?;
-    eprintln!(
-        "xtask: {label}: {:.0} requests/s, p99 {}",
-        stats.requests_per_second,
-        format_ms(stats.p99_ms)
-    );
-    Ok(stats)
-}
-
-/// The paced `/health/live` probe (see `probe.lua`), with `--latency`.
-fn latency_probe(service: &Service, script: &Path, seconds: u64, when: &str) -> Result<WrkStats> {
-    let label = format!("{} GET /health/live p99 {when}", service.name);
-    eprintln!("xtask: == {label}");
-    let stats = wrk(
-        &label,
-        &[
-            "-t1".to_owned(),
-            format!("-c{PROBE_CONNECTIONS}"),
-            format!("-d{seconds}s"),
-            "--latency".to_owned(),
-            "-s".to_owned(),
-            script.display().to_string(),
-            service.url("/health/live"),
-        ],
-    )?;
-    eprintln!(
-        "xtask: {label}: p50 {}, p99 {} ({:.0} requests/s)",
-        format_ms(stats.p50_ms),
-        format_ms(stats.p99_ms),
-        stats.requests_per_second
-    );
-    Ok(stats)
-}
-
-fn format_ms(ms: Option<f64>) -> String {
-    match ms {
-        Some(ms) if ms < 1.0 => format!("{:.0} µs", ms * 1000.0),
-        Some(ms) => format!("{ms:.2} ms"),
-        None => "n/a".to_owned(),
-    }
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
-}
-
-/// Everything one run measured.
-struct Report {
-    seconds: u64,
-    cores: usize,
-    load_before: String,
-    load_after: String,
-    accounts: usize,
-    bare_health: WrkStats,
-    palisade_health: WrkStats,
-    fastapi_health: WrkStats,
-    bare_me: WrkStats,
-    palisade_me: WrkStats,
-    fastapi_me: WrkStats,
-    idle: WrkStats,
-    flooded: WrkStats,
-    flood: WrkStats,
-}
-
-impl Report {
-    fn markdown(&self) -> String {
-        let mut md = String::new();
-        let _ = writeln!(md, "# palisade-server load benchmark\n");
-        let _ = writeln!(
-            md,
-            "wrk -t{THREADS} -c{CONNECTIONS}, {WARM_UP_SECONDS}s warm-up then {}s measured per row; \
-             {} cores; load average {} before, {} after. palisade-server: release build, \
-             development profile, memory stores, `PALISADE_RATE_LIMIT={RATE_LIMIT}` (the per-IP \
-             limit runs on every request but never refuses one, so this measures the stack, not \
-             429s); `/me` spread over {} accounts (each subject has 600 requests a minute). \
-             FastAPI: uvicorn, {} workers, slowapi (limit far above the load), security-header \
-             middleware, PyJWT HS256.\n",
-            self.seconds, self.cores, self.load_before, self.load_after, self.accounts, self.cores,
-        );
-        let _ = writeln!(
-            md,
-            "| measure | palisade | against | ratio | goal | result |"
-        );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---|");
-        let rps = |stats: &WrkStats| format!("{:.0} req/s", stats.requests_per_second);
-        let share = |ours: &WrkStats, theirs: &WrkStats| {
-            ours.requests_per_second / theirs.requests_per_second
-        };
-        let health_share = share(&self.palisade_health, &self.bare_health);
-        let _ = writeln!(
-            md,
-            "| GET /health/live vs bare axum | {} | {} | {:.0}% | ≥ {:.0}% | {} |",
-            rps(&self.palisade_health),
-            rps(&self.bare_health),
-            health_share * 100.0,
-            GOAL_HEALTH_VS_BARE * 100.0,
-            verdict(health_share >= GOAL_HEALTH_VS_BARE)
-        );
-        let me_share = share(&self.palisade_me, &self.bare_me);
-        let _ = writeln!(
-            md,
-            "| GET /me (Bearer) vs bare axum hello | {} | {} | {:.0}% | ≥ {:.0}% | {} |",
-            rps(&self.palisade_me),
-            rps(&self.bare_me),
-            me_share * 100.0,
-            GOAL_ME_VS_BARE * 100.0,
-            verdict(me_share >= GOAL_ME_VS_BARE)
-        );
-        for (route, ours, theirs) in [
-            (
-                "GET /health/live",
-                &self.palisade_health,
-                &self.fastapi_health,
-            ),
-            ("GET /me (Bearer)", &self.palisade_me, &self.fastapi_me),
-        ] {
-            let times = share(ours, theirs);
-            let _ = writeln!(
-                md,
-                "| {route} vs FastAPI | {} | {} | {times:.1}× | ≥ {GOAL_VS_FASTAPI:.0}× | {} |",
-                rps(ours),
-                rps(theirs),
-                verdict(times >= GOAL_VS_FASTAPI)
-            );
-        }
-        let flood_p99 = self.flooded.p99_ms.unwrap_or(f64::INFINITY);
-        let idle_p99 = self.idle.p99_ms.unwrap_or(f64::INFINITY);
-        let _ = writeln!(
-            md,
-            "| /health/live p99 during login flood | {} | — | — | < {GOAL_FLOOD_P99_MS:.0} ms | {} |",
-            format_ms(self.flooded.p99_ms),
-            verdict(flood_p99 < GOAL_FLOOD_P99_MS)
-        );
-        let growth = flood_p99 / idle_p99;
-        let _ = writeln!(
-            md,
-            "| /health/live p99 flood vs idle | {} | {} | {growth:.1}× | ≤ {GOAL_FLOOD_VS_IDLE:.0}× | {} |",
-            format_ms(self.flooded.p99_ms),
-            format_ms(self.idle.p99_ms),
-            verdict(growth <= GOAL_FLOOD_VS_IDLE)
-        );
-        let _ = writeln!(md, "\n## Runs\n");
-        let _ = writeln!(
-            md,
-            "| run | req/s | requests | p50 | p99 | non-2xx | socket errors |"
-        );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|");
-        for (name, stats) in [
-            ("bare axum GET /health/live", &self.bare_health),
-            ("palisade-server GET /health/live", &self.palisade_health),
-            ("FastAPI GET /health/live", &self.fastapi_health),
-            ("bare axum GET /me", &self.bare_me),
-            ("palisade-server GET /me", &self.palisade_me),
-            ("FastAPI GET /me", &self.fastapi_me),
-            ("palisade-server /health/live probe, idle", &self.idle),
-            (
-                "palisade-server /health/live probe, login flood",
-                &self.flooded,
-            ),
-            ("login flood POST /auth/login", &self.flood),
-        ] {
-            let _ = writeln!(
-                md,
-                "| {name} | {:.0} | {} | {} | {} | {} | {} |",
-                stats.requests_per_second,
-                stats.requests,
-                format_ms(stats.p50_ms),
-                format_ms(stats.p99_ms),
-                stats.non_2xx,
-                stats.socket_errors.as_deref().unwrap_or("none")
-            );
-        }
-        let _ = writeln!(
-            md,
-            "\nThe probe is wrk -t1 -c{PROBE_CONNECTIONS}, each connection pausing 10 ms between \
-             requests. The flood is wrk -t1 -c{FLOOD_CONNECTIONS} posting valid credentials of \
-             the accounts above from 4096 `X-Forwarded-For` addresses (loopback is a trusted \
-             proxy for this run), so the 5/minute login limit per address lets about 340 \
-             logins a second through to the hashing pool, more than it verifies: the pool is \
-             saturated for the whole probe, and the rest are refused (429 from the limit, 503 \
-             from a full hashing queue). Flood answers by status: {}.",
-            self.flood.statuses.as_deref().unwrap_or("not counted")
-        );
-        md
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const WRK_REPORT: &str = "Running 10s test @ http://127.0.0.1:8080/health/live
-  2 threads and 64 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency     2.10ms    1.05ms  30.12ms   90.12%
-    Req/Sec    15.42k     1.20k   18.00k    70.00%
-  Latency Distribution
-     50%  812.00us
-     75%    2.50ms
-     90%    3.10ms
-     99%    5.20ms
-  306912 requests in 10.00s, 40.12MB read
-  Socket errors: connect 0, read 12, write 0, timeout 0
-  Non-2xx or 3xx responses: 3
-Requests/sec:  30690.12
-Transfer/sec:      4.01MB
-login statuses: 200=250 429=9000 503=1200
-";
-
-    #[test]
-    fn wrk_report_yields_rate_percentiles_errors_and_statuses() {
-        let stats = parse_wrk(WRK_REPORT).expect("a complete report");
-        assert_eq!(stats.requests, 306_912);
-        assert!((stats.requests_per_second - 30_690.12).abs() < 1e-6);
-        assert_eq!(stats.non_2xx, 3);
-        assert_eq!(
-            stats.socket_errors.as_deref(),
-            Some("connect 0, read 12, write 0, timeout 0")
-        );
-        assert_eq!(stats.p50_ms, Some(0.812));
-        assert_eq!(stats.p99_ms, Some(5.2));
-        assert_eq!(stats.statuses.as_deref(), Some("200=250 429=9000 503=1200"));
-    }
-
-    #[test]
-    fn a_report_without_a_rate_is_an_error_not_zero() {
-        assert!(parse_wrk("unable to connect to 127.0.0.1:1 Connection refused").is_err());
-    }
-
-    #[test]
-    fn wrk_durations_in_every_unit() {
-        assert_eq!(parse_wrk_duration_ms("250.00us"), Some(0.25));
-        assert_eq!(parse_wrk_duration_ms("1.50ms"), Some(1.5));
-        assert_eq!(parse_wrk_duration_ms("2.00s"), Some(2000.0));
-        assert_eq!(parse_wrk_duration_ms("1.00m"), Some(60_000.0));
-        assert_eq!(parse_wrk_duration_ms("fast"), None);
-    }
-
-    #[test]
-    fn chunked_bodies_are_joined() {
-        assert_eq!(
-            dechunk("4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n").as_deref(),
-            Some("{\"a\":1}")
-        );
-        assert_eq!(dechunk("zz\r\n"), None);
-    }
 
     #[test]
     fn accounts_cover_the_per_subject_budget() {
