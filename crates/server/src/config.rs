@@ -106,6 +106,12 @@ pub struct Config {
     /// within it after a logout-everywhere or a new Redis epoch counts as
     /// revoked).
     pub token_leeway: Duration,
+    /// `PALISADE_REVOCATION_SWEEP` (default 15 s, 1 s to 10 min): how often
+    /// every revocation epoch sentinel is checked and renewed (Redis only).
+    /// It bounds how long after Redis loses its data the loss is noticed
+    /// everywhere: tokens issued before that are refused, tokens issued
+    /// after it work at once.
+    pub revocation_sweep: Duration,
     /// `PALISADE_REQUEST_TIMEOUT` (default 30 s): the longest a handler may
     /// run (503 `unavailable` past it).
     pub request_timeout: Duration,
@@ -250,6 +256,14 @@ impl Config {
         let pre_stop_delay = s.get("PRE_STOP_DELAY", Duration::from_secs(2));
         let shutdown_timeout = s.get("SHUTDOWN_TIMEOUT", Duration::from_secs(30));
         let request_timeout = s.get("REQUEST_TIMEOUT", Duration::from_secs(30));
+        let revocation_sweep = s.get("REVOCATION_SWEEP", Duration::from_secs(15));
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&revocation_sweep) {
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_REVOCATION_SWEEP",
+                "between 1s and 10min",
+            ));
+        }
         let refresh_grace = s.get("REFRESH_GRACE", Duration::from_secs(10));
         let token_leeway = s.get("TOKEN_LEEWAY", Duration::from_secs(30));
         if token_leeway > Duration::from_secs(300) {
@@ -392,6 +406,7 @@ impl Config {
             pre_stop_delay,
             shutdown_timeout,
             request_timeout,
+            revocation_sweep,
             refresh_grace,
             token_leeway,
             max_upload_bytes,

@@ -205,6 +205,38 @@ pub fn memory_stores() -> StoreSet<Memory> {
     }
 }
 
+/// Checks and renews every revocation epoch sentinel each `every`, for as
+/// long as the process runs. A check of a token notices a lost sentinel of
+/// its own slot only, and starts that slot's new epoch then: after Redis
+/// lost its data, a user who logged in again before their slot was checked
+/// would see their fresh token refused once. The sweep starts every slot's
+/// new epoch within `every` of the loss, so tokens issued after that work.
+fn spawn_epoch_sweep(revocations: RedisRevocationStore, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate: start-up has just done it.
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match revocations.readiness().await {
+                Ok(()) => {}
+                Err(error) if error.kind() == palisade_errors::StoreErrorKind::DataLost => {
+                    tracing::warn!(
+                        event = palisade_errors::SecurityEvent::StoreUnavailable.as_str(),
+                        reason = "new_revocation_epoch",
+                        "revocation store: Redis lost its data; tokens issued before now are refused"
+                    );
+                }
+                // Redis down: the checks fail closed meanwhile; next tick.
+                Err(error) => {
+                    tracing::debug!(%error, "revocation epoch sweep: Redis did not answer");
+                }
+            }
+        }
+    });
+}
+
 /// Connects to Redis (now: a start-up with Redis down fails clearly) and
 /// builds every store on the one connection.
 ///
@@ -262,6 +294,7 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
             }
         }
     }
+    spawn_epoch_sweep(revocations.clone(), config.revocation_sweep);
     let bad_prefix = |error: &dyn std::fmt::Display| format!("PALISADE_REDIS_KEY_PREFIX: {error}");
     let id_secret = derive_key(
         config.api_key_pepper.expose_secret().as_bytes(),
