@@ -191,6 +191,15 @@ pub fn start(parent: &Path) -> Result<Cluster> {
                 && nodes.lines().filter(|line| line.contains("slave")).count() == 3
         })
     })?;
+    // Replicas still in their first sync acknowledge nothing: a revocation
+    // (written with `WAIT 1`) would time out until they are in sync.
+    wait_for("replicas in sync", Duration::from_secs(30), || {
+        ports.iter().all(|&port| {
+            redis_cli(port, &["info", "replication"]).is_some_and(|info| {
+                info.contains("role:master") || info.contains("master_link_status:up")
+            })
+        })
+    })?;
     Ok(cluster)
 }
 

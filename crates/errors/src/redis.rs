@@ -89,6 +89,54 @@ impl RedisConnection {
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner, Inner::Cluster(_))
     }
+
+    /// Sends `WAIT replicas <ms>` to the master that holds `key` (on a
+    /// Cluster, the master of the key's slot, through the client's slot
+    /// map; on a single node, the node) and returns how many replicas
+    /// acknowledged every write this connection sent it so far — call it
+    /// right after a write to make that write survive a failover.
+    ///
+    /// Bounded by `timeout`: Redis is told to wait at most three quarters
+    /// of it (at least 1 ms — `WAIT` with 0 would block forever), so its
+    /// count normally arrives before the bound; a reply later than
+    /// `timeout` is a `timeout` error. Redis blocks the full time when the
+    /// master has fewer connected replicas than asked (none at all
+    /// included): ask only a master known to have replicas.
+    ///
+    /// # Errors
+    ///
+    /// `timeout`, `unavailable`, or `unexpected_reply` (see [`call_error`]).
+    pub async fn wait_for_replicas(
+        &self,
+        key: &[u8],
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<u32, StoreError> {
+        const OPERATION: &str = "replication wait";
+        let server_ms = u64::try_from(timeout.as_millis().saturating_mul(3) / 4)
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut command = redis::cmd("WAIT");
+        command.arg(replicas).arg(server_ms);
+        match &self.inner {
+            Inner::Single(connection) => {
+                let mut connection = connection.clone();
+                bounded(timeout, OPERATION, command.query_async(&mut connection)).await
+            }
+            Inner::Cluster(connection) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let mut connection = connection.clone();
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(key_slot(key), SlotAddr::Master),
+                ));
+                let reply = async move {
+                    let value = connection.route_command(command, route).await?;
+                    Ok::<u32, RedisError>(redis::from_redis_value(value)?)
+                };
+                bounded(timeout, OPERATION, reply).await
+            }
+        }
+    }
 }
 
 impl ConnectionLike for RedisConnection {
