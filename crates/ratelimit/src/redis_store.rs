@@ -91,6 +91,13 @@ const SERVER_TIME: &str = "(function() local t = redis.call('TIME') return tonum
 ///   connection made by [`connect`](Self::connect) has no response timeout
 ///   of its own. Use one store (one multiplexed [`RedisConnection`], which
 ///   reconnects by itself) per process; clones share it.
+/// - Failover (a Redis Cluster, or a master with replicas): writes are not
+///   waited on (`WAIT`), so a failover can lose the state of the keys
+///   written after the master's last replication — those clients get a
+///   fresh quota once, which costs accuracy, not safety. While a dead
+///   master's slots have no master yet, its decisions are store failures
+///   (the limiter's fallback or fail mode decides), then the connection
+///   follows the promoted replica by itself.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: RedisConnection,

@@ -78,27 +78,45 @@ if tonumber(ARGV[1]) < epoch then return 4 + lost end
 return lost
 ";
 
+/// The number of replicas connected to the master running a script
+/// (`INFO replication`'s `connected_slaves`): the revocation scripts return
+/// it, so the store sends `WAIT` only to a master that has replicas — on a
+/// master without any, `WAIT` would block for its whole timeout.
+macro_rules! connected_replicas {
+    () => {
+        "local replicas = tonumber(string.match(redis.call('INFO', 'replication'), \
+         'connected_slaves:(%d+)')) or 0\n"
+    };
+}
+
 /// A `jti` or family revocation: KEYS[1] the marker, ARGV[1] `expires_at`
 /// (Unix seconds). The TTL is counted on Redis' own clock (`TIME`), at least
 /// 1 s, and never shortened by a second revocation. Integers are written
 /// with `%.0f`: Lua's default conversion would use 14 significant digits.
-/// Returns the TTL in force, in milliseconds.
-const REVOKE: &str = r"
+/// Returns the TTL in force, in milliseconds, and the master's connected
+/// replicas.
+const REVOKE: &str = concat!(
+    connected_replicas!(),
+    r"
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1]) * 1000 - now_ms
 if ttl < 1000 then ttl = 1000 end
 local remaining = redis.call('PTTL', KEYS[1])
-if remaining >= ttl then return remaining end
+if remaining >= ttl then return {remaining, replicas} end
 redis.call('SET', KEYS[1], '1', 'PX', string.format('%.0f', ttl))
-return ttl
-";
+return {ttl, replicas}
+"
+);
 
 /// Log out everywhere: KEYS[1] the subject's `not_before`, ARGV[1] the
 /// retention (seconds). Sets `not_before` to the later of the stored value
 /// and Redis' `TIME` (it never moves backwards), kept until `not_before +
-/// retention` (never shortened). Returns the `not_before` in force.
-const REVOKE_SUBJECT: &str = r"
+/// retention` (never shortened). Returns the `not_before` in force and the
+/// master's connected replicas.
+const REVOKE_SUBJECT: &str = concat!(
+    connected_replicas!(),
+    r"
 local t = redis.call('TIME')
 local now = tonumber(t[1])
 local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -113,8 +131,9 @@ local ttl = (at + tonumber(ARGV[1])) * 1000 - now_ms
 local remaining = redis.call('PTTL', KEYS[1])
 if remaining > ttl then ttl = remaining end
 redis.call('SET', KEYS[1], string.format('%.0f', at), 'PX', string.format('%.0f', ttl))
-return at
-";
+return {at, replicas}
+"
+);
 
 /// Revocations in Redis, shared by every instance of the service.
 ///
@@ -139,6 +158,18 @@ return at
 ///   counted ([`data_losses`](Self::data_losses)) and reported once by
 ///   [`readiness`](Self::readiness). Run Redis with AOF (`appendfsync
 ///   everysec`) so this stays an accident; see the crate README.
+/// - Failover (a Redis Cluster, or a master with replicas): when the
+///   master holding a revocation has replicas (the revoke script reports
+///   them), the store then sends it `WAIT 1` (a second call, within the
+///   timeout of its own), and the call
+///   succeeds only once a replica acknowledged the revocation, which then
+///   survives the master's failover. No acknowledgement in time is a
+///   `timeout` error (logged): the revocation is in force on the master,
+///   but a failover now could undo it unseen, so the caller answers 503 and
+///   the client retries (revoking again is harmless). A master without
+///   replicas is not waited on (nothing to promote; `WAIT` would block its
+///   whole timeout). While a dead master's slots have no master yet, their
+///   checks are errors (fail closed, 503). See the crate README.
 /// - [`is_revoked`](RevocationStore::is_revoked) is one `EVALSHA` (scripts
 ///   are loaded once and reloaded on `NOSCRIPT`) in one round trip.
 /// - Every call has a timeout (default 50 ms), the only bound on it (the
@@ -436,9 +467,44 @@ impl RedisRevocationStore {
         expires_at: u64,
     ) -> Result<(), StoreError> {
         let mut invocation = Call::new(&self.scripts.revoke);
-        invocation.key(key);
+        invocation.key(&key);
         invocation.arg(expires_at.min(MAX_EXPIRES_AT));
-        let _ttl_ms: i64 = self.invoke(operation, &invocation).await?;
+        let (_ttl_ms, replicas): (i64, u32) = self.invoke(operation, &invocation).await?;
+        self.replicate(operation, key.as_bytes(), replicas).await
+    }
+
+    /// After a revocation on a master with `replicas` connected: `WAIT 1`
+    /// on that master (within the store's timeout), so the revocation
+    /// survives its failover. Without replicas there is nothing to wait for
+    /// (and `WAIT` would block its whole timeout). No replica acknowledging
+    /// in time is an error (logged): the revocation is in force on the
+    /// master, but a failover now could undo it unseen, so the caller
+    /// answers 503 and the client retries (revoking again is harmless).
+    async fn replicate(
+        &self,
+        operation: &'static str,
+        key: &[u8],
+        replicas: u32,
+    ) -> Result<(), StoreError> {
+        if replicas == 0 {
+            return Ok(());
+        }
+        let acknowledged = self
+            .connection
+            .wait_for_replicas(key, 1, self.timeout)
+            .await
+            .map_err(|error| self.failed(error))?;
+        if acknowledged == 0 {
+            tracing::warn!(
+                store = "revocation",
+                operation,
+                replicas,
+                timeout_ms = millis(self.timeout),
+                "revocation in force on the Redis master but not acknowledged by a replica in \
+                 time: a failover now could lose it; reported as unavailable"
+            );
+            return Err(StoreError::timeout("replica acknowledgement").during(operation));
+        }
         Ok(())
     }
 }
@@ -492,11 +558,13 @@ impl RevocationStore for RedisRevocationStore {
     }
 
     async fn revoke_subject(&self, subject: &str) -> Result<u64, StoreError> {
+        let key = self.not_before_key(subject);
         let mut invocation = Call::new(&self.scripts.revoke_subject);
-        invocation
-            .key(self.not_before_key(subject))
-            .arg(self.retention);
-        let not_before = self.invoke("subject revocation", &invocation).await?;
+        invocation.key(&key).arg(self.retention);
+        let (not_before, replicas): (u64, u32) =
+            self.invoke("subject revocation", &invocation).await?;
+        self.replicate("subject revocation", key.as_bytes(), replicas)
+            .await?;
         super::log_subject_revoked(subject);
         Ok(not_before)
     }
