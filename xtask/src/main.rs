@@ -201,6 +201,9 @@ fn ci() -> Result {
                     "--workspace",
                     "--all-features",
                     "--no-fail-fast",
+                    // Runs in the cluster pass below (it needs its own cluster).
+                    "-E",
+                    "not binary(cluster_failover)",
                 ])
                 .env("PALISADE_PYTHON", &python),
         )?;
@@ -243,9 +246,11 @@ fn ci() -> Result {
 
 /// Tests that run against a Redis Cluster as well as the single node: the
 /// Redis store conformance suite of every core and the stores' behaviour
-/// tests that read `PALISADE_TEST_REDIS_URL` (see tests/redis_conformance.rs).
-const CLUSTER_TESTS: &str =
-    "test(/_conformance::/) | binary(revocation_redis) | binary(refresh_redis)";
+/// tests that read `PALISADE_TEST_REDIS_URL` (see tests/redis_conformance.rs);
+/// and the failover drill, which starts a cluster of its own (it kills a
+/// master) and runs only here.
+const CLUSTER_TESTS: &str = "test(/_conformance::/) | binary(revocation_redis) \
+     | binary(refresh_redis) | binary(cluster_failover)";
 
 /// The Redis tests a second time, on a private 3-master, 3-replica Redis
 /// Cluster started here and stopped after (the same test bodies, with
