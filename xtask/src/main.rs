@@ -498,8 +498,10 @@ fn fuzz(target: Option<&str>, seconds: u64) -> Result {
 /// their mean times (below 1 means Palisade is faster). Peers outside Rust
 /// (argon2-cffi, redis-benchmark) are compared by the bench binaries
 /// themselves, on lines of their own output; they find the venv's Python in
-/// `PALISADE_PYTHON`. Then the load benchmark of palisade-server
-/// ([`load::load`], alone as `cargo xtask bench load`).
+/// `PALISADE_PYTHON`. So does the Redis Cluster bench (palisade-ratelimit's
+/// `benches/cluster.rs`: decisions/s at 50 tasks on a private cluster it
+/// starts vs the single node, as a ratio). Then the load benchmark of
+/// palisade-server ([`load::load`], alone as `cargo xtask bench load`).
 fn bench() -> Result {
     let started = std::time::SystemTime::now();
     let mut command = cargo();
