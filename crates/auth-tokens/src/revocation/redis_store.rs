@@ -28,14 +28,20 @@ const MAX_EXPIRES_AT: u64 = 9_000_000_000_000;
 /// has passed, and [`RedisRevocationStore::readiness`] renews them all.
 pub const DEFAULT_EPOCH_TTL: Duration = Duration::from_secs(8 * 24 * 60 * 60);
 
-/// Slots whose epoch sentinels are written or renewed together, each call
-/// within the store's timeout (16 rounds for all 16,384 slots). One call a
-/// slot: a Cluster refuses a pipeline whose commands span slots.
+/// Slots whose epoch sentinels are written or renewed in one pipeline on a
+/// single node, each pipeline within the store's timeout (16 pipelines for
+/// all 16,384 slots).
 const EPOCH_CHUNK: u16 = 1_024;
 
-/// Writes the epoch sentinel KEYS[1] (ARGV[1], Redis' time now, for
-/// ARGV[2] ms) when it is missing, and returns 1; else renews its TTL and
-/// returns 0.
+/// Epoch sentinel calls in flight at once on a Cluster, where each slot
+/// needs its own call (a Cluster refuses a pipeline whose commands span
+/// slots): few enough that the checks sharing the connection are not
+/// queued behind a sweep.
+const EPOCH_CLUSTER_IN_FLIGHT: usize = 32;
+
+/// On a Cluster: writes the epoch sentinel KEYS[1] (ARGV[1], Redis' time
+/// now, for ARGV[2] ms) when it is missing, and returns 1; else renews its
+/// TTL and returns 0.
 const WRITE_EPOCH: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -387,8 +393,52 @@ impl RedisRevocationStore {
             .bounded(redis::cmd("TIME").query_async(&mut connection))
             .await?;
         let keys: Vec<String> = redis_support::epoch_keys(&self.prefix).collect();
+        let created = if self.connection.is_cluster() {
+            self.write_epochs_per_slot(&keys, now).await?
+        } else {
+            self.write_epochs_pipelined(&keys, now).await?
+        };
+        self.epoch.ready.store(true, Ordering::Relaxed);
+        if created > 0 {
+            self.epoch.losses.fetch_add(1, Ordering::Relaxed);
+            log_data_lost(created);
+        }
+        Ok(())
+    }
+
+    /// One node: pipelines of [`EPOCH_CHUNK`] slots (`SET NX` and
+    /// `PEXPIRE` each), one round trip each. Returns how many were missing.
+    async fn write_epochs_pipelined(&self, keys: &[String], now: u64) -> Result<usize, StoreError> {
         let mut created = 0;
         for chunk in keys.chunks(usize::from(EPOCH_CHUNK)) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("SET")
+                    .arg(key)
+                    .arg(now)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(self.epoch_ttl_ms)
+                    .cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(self.epoch_ttl_ms)
+                    .ignore();
+            }
+            let replies: Vec<Option<String>> =
+                redis_support::query_pipeline(&self.connection, self.timeout, "epoch setup", &pipe)
+                    .await
+                    .map_err(|error| self.failed(error))?;
+            created += replies.iter().filter(|reply| reply.is_some()).count();
+        }
+        Ok(created)
+    }
+
+    /// A Cluster: one script call a slot (a Cluster refuses a pipeline
+    /// whose commands span slots), [`EPOCH_CLUSTER_IN_FLIGHT`] at a time so
+    /// the sweep never crowds out the checks sharing the connection.
+    async fn write_epochs_per_slot(&self, keys: &[String], now: u64) -> Result<usize, StoreError> {
+        let mut created = 0;
+        for chunk in keys.chunks(EPOCH_CLUSTER_IN_FLIGHT) {
             let calls: Vec<Call<'_>> = chunk
                 .iter()
                 .map(|key| {
@@ -406,12 +456,7 @@ impl RedisRevocationStore {
             .map_err(|error| self.failed(error))?;
             created += written.iter().filter(|&&written| written == 1).count();
         }
-        self.epoch.ready.store(true, Ordering::Relaxed);
-        if created > 0 {
-            self.epoch.losses.fetch_add(1, Ordering::Relaxed);
-            log_data_lost(created);
-        }
-        Ok(())
+        Ok(created)
     }
 
     /// `call` within the store's timeout, as an epoch setup.
