@@ -6,6 +6,7 @@ pub mod detector;
 pub mod keys;
 pub mod metrics;
 pub mod middleware;
+pub mod redis_cluster;
 pub mod routes;
 pub mod state;
 pub mod uploads;

@@ -22,6 +22,7 @@ use palisade_validate::{Patch, UpdateRules};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::redis_cluster::ClusterCheck;
 use crate::state::{App, Stores};
 use crate::users::{Role, User, is_user_id, normalize_username};
 
@@ -720,31 +721,46 @@ pub struct Readiness {
 pub struct ReadinessChecks {
     /// `ok`, `down` or `disabled` (memory stores).
     pub redis: &'static str,
+    /// With a Redis Cluster only (`PALISADE_REDIS_URL=redis+cluster://…`):
+    /// its state and masters, from `CLUSTER INFO`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cluster: Option<ClusterCheck>,
 }
 
 /// `GET /health/ready`: 200 when serving and Redis (if configured)
-/// answers; 503 otherwise, and from the shutdown signal on.
+/// answers — a Redis Cluster with `cluster_state:ok`; 503 otherwise, and
+/// from the shutdown signal on.
 pub async fn ready<St: Stores>(State(app): State<Arc<App<St>>>) -> Response {
-    let redis = match &app.redis {
-        None => "disabled",
-        Some(_) => {
-            if app.users.ping().await.is_ok() {
-                "ok"
-            } else {
-                "down"
-            }
+    let (redis, redis_cluster) = match &app.redis {
+        None => ("disabled", None),
+        Some(connection) => {
+            // PING reaches every master of a Cluster; CLUSTER INFO tells
+            // whether every slot has one (see `redis_cluster`).
+            let cluster = async {
+                if connection.is_cluster() {
+                    Some(crate::redis_cluster::check(connection).await)
+                } else {
+                    None
+                }
+            };
+            let (ping, cluster) = tokio::join!(app.users.ping(), cluster);
+            (if ping.is_ok() { "ok" } else { "down" }, cluster)
         }
     };
+    let cluster_failing = redis_cluster.as_ref().is_some_and(|check| !check.is_ok());
     let (status, code) = if app.is_draining() {
         ("draining", StatusCode::SERVICE_UNAVAILABLE)
-    } else if redis == "down" {
+    } else if redis == "down" || cluster_failing {
         ("unavailable", StatusCode::SERVICE_UNAVAILABLE)
     } else {
         ("ok", StatusCode::OK)
     };
     let body = Readiness {
         status,
-        checks: ReadinessChecks { redis },
+        checks: ReadinessChecks {
+            redis,
+            redis_cluster,
+        },
     };
     let mut response = (
         code,
