@@ -34,6 +34,12 @@ pub const KEY_RATE_LIMIT: &str = "60/minute";
 /// The largest request body when `PALISADE_MAX_BODY_BYTES` is unset (64 KiB:
 /// every JSON body of this API is far smaller).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
+/// The bound on each Redis store call when `PALISADE_REDIS_TIMEOUT` is
+/// unset (the cores' own default).
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+/// The largest `PALISADE_REDIS_TIMEOUT`: every request waits on a store
+/// call or two, and a store that slow is better treated as down.
+pub const MAX_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// The fewest bytes of a signing key or pepper (HS256: the hash output).
 pub const MIN_SECRET_BYTES: usize = 32;
 /// The largest uploaded file when `PALISADE_MAX_UPLOAD_BYTES` is unset
@@ -62,6 +68,12 @@ pub struct Config {
     /// `PALISADE_REDIS_CA_FILE`: a PEM CA certificate that `rediss://`
     /// servers must chain to, instead of the system's roots (a private CA).
     pub redis_ca_file: Option<std::path::PathBuf>,
+    /// `PALISADE_REDIS_TIMEOUT` (default [`DEFAULT_REDIS_TIMEOUT`], 1 ms to
+    /// 5 s): the bound on each call of every Redis store (the user store
+    /// keeps at least its own 250 ms). Past it a store's fail mode decides
+    /// (the rate limits in this instance's memory, revocation closed):
+    /// raise it for a Redis Cluster across a network hop, or a busy host.
+    pub redis_timeout: Duration,
     /// `PALISADE_JWT_ACCESS_SECRET`: the HS256 key of access tokens (its
     /// UTF-8 bytes as given).
     pub jwt_access_secret: SecretString,
@@ -266,6 +278,14 @@ impl Config {
         }
         let refresh_grace = s.get("REFRESH_GRACE", Duration::from_secs(10));
         let token_leeway = s.get("TOKEN_LEEWAY", Duration::from_secs(30));
+        let redis_timeout = s.get("REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT);
+        if redis_timeout < Duration::from_millis(1) || redis_timeout > MAX_REDIS_TIMEOUT {
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_REDIS_TIMEOUT",
+                "must be between 1ms and 5s",
+            ));
+        }
         if token_leeway > Duration::from_secs(300) {
             s.push_error(ConfigError::new(
                 ConfigErrorKind::Invalid,
@@ -393,6 +413,7 @@ impl Config {
             redis_url,
             redis_key_prefix,
             redis_ca_file,
+            redis_timeout,
             jwt_access_secret: or_generated(access, "PALISADE_JWT_ACCESS_SECRET"),
             jwt_refresh_secret: or_generated(refresh, "PALISADE_JWT_REFRESH_SECRET"),
             api_key_pepper: or_generated(pepper, "PALISADE_API_KEY_PEPPER"),
@@ -662,8 +683,10 @@ mod tests {
             ("PALISADE_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8"),
             ("PALISADE_MAX_BODY_BYTES", "2048"),
             ("PALISADE_PRE_STOP_DELAY", "250ms"),
+            ("PALISADE_REDIS_TIMEOUT", "400ms"),
         ]))
         .unwrap();
+        assert_eq!(config.redis_timeout, Duration::from_millis(400));
         assert_eq!(config.addr.to_string(), "[::1]:9443");
         assert_eq!(config.rate_limit.quotas().len(), 2);
         assert_eq!(config.trusted_proxies.len(), 2);
@@ -679,6 +702,7 @@ mod tests {
             ("PALISADE_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("PALISADE_MAX_BODY_BYTES", "0"),
             ("PALISADE_REDIS_KEY_PREFIX", "a{b}"),
+            ("PALISADE_REDIS_TIMEOUT", "10s"),
         ]));
         assert_eq!(
             variables(&errors),
@@ -688,6 +712,7 @@ mod tests {
                 "PALISADE_TRUSTED_PROXIES",
                 "PALISADE_MAX_BODY_BYTES",
                 "PALISADE_RATE_LIMIT",
+                "PALISADE_REDIS_TIMEOUT",
             ]
         );
     }

@@ -236,6 +236,13 @@ fn spawn_epoch_sweep(revocations: RedisRevocationStore, every: std::time::Durati
         }
     });
 }
+/// The bound on each call of the revocation store's start-up epoch setup
+/// (see [`redis_stores`]).
+pub const EPOCH_SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long start-up retries the epoch setup before it gives up (a Redis
+/// that accepts connections but does not answer must not hang the start).
+pub const EPOCH_SETUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Connects to Redis (now: a start-up with Redis down fails clearly) and
 /// builds every store on the one connection.
@@ -260,20 +267,29 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
     let connection = palisade_errors::redis::connect_with(url, &options)
         .await
         .map_err(|error| format!("PALISADE_REDIS_URL: cannot connect to Redis ({error})"))?;
+    let timeout = config.redis_timeout;
     let revocations = RedisRevocationStore::new(connection.clone())
         .with_key_prefix(&prefixed(config, "rv"))
-        .map_err(|error| format!("PALISADE_REDIS_KEY_PREFIX: {error}"))?;
+        .map_err(|error| format!("PALISADE_REDIS_KEY_PREFIX: {error}"))?
+        .with_timeout(timeout);
     // Write every slot's epoch sentinel before serving, so no request pays
     // for (or times out on) the first-use setup. On a store used for the
     // first time, or one that lost its data, this starts a new epoch: the
     // tokens issued before it count as revoked (fail closed).
-    // Each chunk of sentinels is bounded by the store's call timeout (50 ms):
-    // under load a chunk may miss it, and the next attempt writes only what
-    // is still missing.
+    // The setup runs on a clone (sharing the store's epoch state) whose
+    // calls may take up to `EPOCH_SETUP_TIMEOUT` instead of a request's
+    // `PALISADE_REDIS_TIMEOUT` (50 ms): nothing waits on start-up, and on a Redis
+    // Cluster each chunk is 1,024 concurrent single-slot calls, which a
+    // busy host does not answer within 50 ms. A chunk that still misses it
+    // is retried; the next attempt writes only what is still missing.
+    let setup = revocations
+        .clone()
+        .with_timeout(EPOCH_SETUP_TIMEOUT.max(timeout));
+    let deadline = std::time::Instant::now() + EPOCH_SETUP_DEADLINE;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match revocations.readiness().await {
+        match setup.readiness().await {
             Ok(()) => break,
             Err(error) if error.kind() == palisade_errors::StoreErrorKind::DataLost => {
                 tracing::warn!(
@@ -283,7 +299,7 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
                 );
                 break;
             }
-            Err(error) if attempt < 40 => {
+            Err(error) if std::time::Instant::now() < deadline => {
                 tracing::debug!(%error, attempt, "revocation epoch setup: retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
@@ -294,7 +310,10 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
             }
         }
     }
-    spawn_epoch_sweep(revocations.clone(), config.revocation_sweep);
+    // The sweep, in the background too, keeps the setup's bound per call:
+    // under a request's timeout a cluster's chunks of 1,024 calls would miss
+    // it, and the sweep would never finish.
+    spawn_epoch_sweep(setup, config.revocation_sweep);
     let bad_prefix = |error: &dyn std::fmt::Display| format!("PALISADE_REDIS_KEY_PREFIX: {error}");
     let id_secret = derive_key(
         config.api_key_pepper.expose_secret().as_bytes(),
@@ -304,6 +323,7 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
     let rate = |family: &str| {
         RedisStore::new(connection.clone())
             .with_key_prefix(&prefixed(config, family))
+            .map(|store| store.with_timeout(timeout))
             .map_err(|error| bad_prefix(&error))
     };
     Ok(StoreSet {
@@ -314,14 +334,17 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
         login: RedisLoginStore::new(connection.clone(), &id_secret)
             .map_err(|error| bad_prefix(&error))?
             .with_key_prefix(&prefixed(config, "login"))
-            .map_err(|error| bad_prefix(&error))?,
+            .map_err(|error| bad_prefix(&error))?
+            .with_timeout(timeout),
         revocations,
         families: RedisFamilyStore::new(connection.clone())
             .with_key_prefix(&prefixed(config, "rf"))
-            .map_err(|error| bad_prefix(&error))?,
+            .map_err(|error| bad_prefix(&error))?
+            .with_timeout(timeout),
         resets: RedisResetTokenStore::new(connection.clone())
             .with_key_prefix(&prefixed(config, "reset"))
-            .map_err(|error| bad_prefix(&error))?,
+            .map_err(|error| bad_prefix(&error))?
+            .with_timeout(timeout),
         users: UserStore::redis(
             connection.clone(),
             &config.redis_key_prefix.as_ref().map_or_else(
@@ -329,10 +352,12 @@ pub async fn redis_stores(config: &Config, url: &str) -> Result<StoreSet<Redis>,
                 |p| format!("{p}:users"),
             ),
         )
-        .map_err(|error| bad_prefix(&error))?,
+        .map_err(|error| bad_prefix(&error))?
+        .with_timeout(timeout.max(crate::users::DEFAULT_USER_STORE_TIMEOUT)),
         keys: RedisKeyStore::new(connection.clone())
             .with_key_prefix(&prefixed(config, "ak"))
-            .map_err(|error| bad_prefix(&error))?,
+            .map_err(|error| bad_prefix(&error))?
+            .with_timeout(timeout),
         redis: Some(connection),
     })
 }

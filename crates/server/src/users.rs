@@ -250,6 +250,16 @@ impl UserStore {
         }))
     }
 
+    /// The same store with every Redis call bounded by `timeout` (default
+    /// [`DEFAULT_USER_STORE_TIMEOUT`]); a memory store is unchanged.
+    #[must_use]
+    pub fn with_timeout(self, timeout: Duration) -> UserStore {
+        match self {
+            UserStore::Redis(redis) => UserStore::Redis(RedisUsers { timeout, ..redis }),
+            memory @ UserStore::Memory(_) => memory,
+        }
+    }
+
     /// Adds `user`; a taken username is [`UserStoreError::Conflict`].
     ///
     /// # Errors
