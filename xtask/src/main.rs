@@ -201,9 +201,9 @@ fn ci() -> Result {
                     "--workspace",
                     "--all-features",
                     "--no-fail-fast",
-                    // Runs in the cluster pass below (it needs its own cluster).
+                    // Runs in the cluster pass below (they need a cluster).
                     "-E",
-                    "not binary(cluster_failover)",
+                    MAIN_TESTS,
                 ])
                 .env("PALISADE_PYTHON", &python),
         )?;
@@ -247,10 +247,15 @@ fn ci() -> Result {
 /// Tests that run against a Redis Cluster as well as the single node: the
 /// Redis store conformance suite of every core and the stores' behaviour
 /// tests that read `PALISADE_TEST_REDIS_URL` (see tests/redis_conformance.rs);
-/// and the failover drill, which starts a cluster of its own (it kills a
-/// master) and runs only here.
+/// and the cluster-only binaries: the failover drill, which starts a
+/// cluster of its own (it kills a master), and the reference service's two
+/// instances on the cluster (cluster_e2e).
 const CLUSTER_TESTS: &str = "test(/_conformance::/) | binary(revocation_redis) \
-     | binary(refresh_redis) | binary(cluster_failover)";
+     | binary(refresh_redis) | binary(cluster_failover) | binary(cluster_e2e)";
+
+/// The main test pass: everything but the cluster-only binaries (they run
+/// in the cluster pass, [`CLUSTER_TESTS`]).
+const MAIN_TESTS: &str = "not binary(cluster_failover) & not binary(cluster_e2e)";
 
 /// The Redis tests a second time, on a private 3-master, 3-replica Redis
 /// Cluster started here and stopped after (the same test bodies, with
