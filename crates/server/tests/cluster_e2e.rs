@@ -281,8 +281,11 @@ fn logout_on_one_instance_is_refused_on_the_other_at_once() {
 /// Attack: a stolen refresh token raced against its owner's (or a client
 /// retrying in parallel) across instances, to fork the session. 100
 /// refreshes of one token at once over both instances, without a grace
-/// window: exactly one rotates (200), the 99 others are reuse (401), and
-/// the reuse ends the family, the one successor included.
+/// window: one rotates, the others present a rotated token, which is
+/// reuse (401) and ends the family — the one successor included, so the
+/// winner's own answer is a 401 too when a loser's reuse lands before its
+/// closing revocation check. At most one 200, never two successors, and
+/// afterwards nothing of the family works on either instance.
 #[test]
 fn concurrent_refreshes_across_two_instances_give_one_successor() {
     let Some(url) = cluster_url("refresh_race") else {
@@ -298,23 +301,30 @@ fn concurrent_refreshes_across_two_instances_give_one_successor() {
     let elapsed = started.elapsed();
     let counts = tally(&replies);
     eprintln!("100 refreshes at once over two instances in {elapsed:.2?}: {counts:?}");
-    assert_eq!(
-        counts,
-        BTreeMap::from([(200, 1), (401, 99)]),
-        "store trouble:\n{}",
+    let successes = counts.get(&200).copied().unwrap_or(0);
+    assert!(
+        successes <= 1 && successes + counts.get(&401).copied().unwrap_or(0) == 100,
+        "{counts:?}; store trouble:\n{}",
         store_trouble(&mut one, &mut two)
     );
-    let (_, winner) = replies
-        .iter()
-        .find(|(_, reply)| reply.status == 200)
-        .unwrap();
-    let successor = Pair::of(winner);
-    // The losers presented a rotated token: reuse, the family ended on
-    // both instances, its access tokens revoked.
-    refresh(&one, &successor.refresh).expect(401);
-    refresh(&two, &successor.refresh).expect(401);
-    me(&one, &successor.access).expect(401);
-    me(&two, &successor.access).expect(401);
+    // Reuse was detected (the 99 losers presented a rotated token).
+    assert!(
+        [&one, &two]
+            .iter()
+            .any(|server| server.log_text().contains("authn_token_reuse")),
+        "no reuse detected"
+    );
+    // The family is ended on both instances: the winner's pair (if its
+    // answer got out) and the raced token are refused.
+    for server in [&one, &two] {
+        refresh(server, &pair.refresh).expect(401);
+        me(server, &pair.access).expect(401);
+        if let Some((_, winner)) = replies.iter().find(|(_, reply)| reply.status == 200) {
+            let successor = Pair::of(winner);
+            refresh(server, &successor.refresh).expect(401);
+            me(server, &successor.access).expect(401);
+        }
+    }
 }
 
 /// The same race with the production default grace window (10 s: a client
