@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a panic is the failure report; skips say why
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use palisade_auth_tokens::refresh::{
@@ -21,102 +20,10 @@ use palisade_errors::SecurityEvent;
 use palisade_errors::testing::EventCapture;
 use secrecy::SecretSlice;
 
-/// A `redis-server` of this test only; killed when dropped.
-struct PrivateRedis {
-    child: Child,
-    port: u16,
-}
+#[path = "../../../tests/private_redis.rs"]
+mod private_redis;
 
-impl PrivateRedis {
-    /// A fresh server on a free port, or `None` (skip) without the binary
-    /// outside CI.
-    fn start() -> Option<PrivateRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = PrivateRedis::spawn(port)?;
-        let redis = PrivateRedis { child, port };
-        redis.wait_ready();
-        Some(redis)
-    }
-
-    fn spawn(port: u16) -> Option<Child> {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => Some(child),
-            Err(error) => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "redis-server is required under CI=true: {error}"
-                );
-                eprintln!("skipping: no redis-server binary: {error}");
-                None
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn wait_ready(&self) {
-        let started = Instant::now();
-        let client = redis::Client::open(self.url()).unwrap();
-        loop {
-            let pong = client
-                .get_connection()
-                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
-            if pong.is_ok() {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "private redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kills the server (everything it held is lost: no persistence) and
-    /// starts a new one on the same port.
-    fn restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let started = Instant::now();
-        loop {
-            // The port may linger for a moment after the kill.
-            let mut child = PrivateRedis::spawn(self.port).unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-            if child.try_wait().unwrap().is_none() {
-                self.child = child;
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "no restart");
-        }
-        self.wait_ready();
-    }
-
-    fn now(&self) -> u64 {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut connection = client.get_connection().unwrap();
-        let (seconds, _micros): (u64, u64) = redis::cmd("TIME").query(&mut connection).unwrap();
-        seconds
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use private_redis::PrivateRedis;
 
 fn secret(bytes: &[u8]) -> SecretSlice<u8> {
     SecretSlice::from(bytes.to_vec())

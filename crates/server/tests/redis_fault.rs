@@ -33,7 +33,6 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,98 +40,10 @@ use std::time::{Duration, Instant};
 use support::flows::{self, Pair};
 use support::{GOOD_PASSWORD, Reply, Server, bearer};
 
-/// A `redis-server` of this test only; killed when dropped.
-struct PrivateRedis {
-    child: Option<Child>,
-    port: u16,
-}
+#[path = "../../../tests/private_redis.rs"]
+mod private_redis;
 
-impl PrivateRedis {
-    /// A fresh server on a free port, or `None` (skip) without the binary
-    /// outside CI.
-    fn start() -> Option<PrivateRedis> {
-        let port = support::free_port();
-        let child = PrivateRedis::spawn(port)?;
-        let redis = PrivateRedis {
-            child: Some(child),
-            port,
-        };
-        redis.wait_ready();
-        Some(redis)
-    }
-
-    fn spawn(port: u16) -> Option<Child> {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => Some(child),
-            Err(error) => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "redis-server is required under CI=true: {error}"
-                );
-                eprintln!("skipping: no redis-server binary: {error}");
-                None
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn wait_ready(&self) {
-        let started = Instant::now();
-        let client = redis::Client::open(self.url()).unwrap();
-        loop {
-            let pong = client
-                .get_connection()
-                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
-            if pong.is_ok() {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "private redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kills the server: everything it held is lost (no persistence).
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    /// Starts a new, empty server on the same port.
-    fn start_again(&mut self) {
-        let started = Instant::now();
-        loop {
-            // The port may linger for a moment after the kill.
-            let mut child = PrivateRedis::spawn(self.port).unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-            if child.try_wait().unwrap().is_none() {
-                self.child = Some(child);
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "no restart");
-        }
-        self.wait_ready();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use private_redis::PrivateRedis;
 
 /// One request of the background load: when it started, what it was, and
 /// its status (`None`: no HTTP answer at all).
