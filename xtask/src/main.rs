@@ -251,7 +251,10 @@ fn ci() -> Result {
 /// cluster of its own (it kills a master), and the reference service's two
 /// instances on the cluster (cluster_e2e).
 const CLUSTER_TESTS: &str = "test(/_conformance::/) | binary(revocation_redis) \
-     | binary(refresh_redis) | binary(cluster_failover) | binary(cluster_e2e)";
+     | binary(refresh_redis) | (package(palisade-ratelimit) & (binary(redis) | binary(login_redis))) \
+     | (package(palisade-passwords) & binary(reset_redis)) \
+     | (package(palisade-apikeys) & binary(redis_store)) \
+     | binary(cluster_failover) | binary(cluster_e2e)";
 
 /// The main test pass: everything but the cluster-only binaries (they run
 /// in the cluster pass, [`CLUSTER_TESTS`]).

@@ -19,10 +19,14 @@ use palisade_apikeys::{
     ApiKeyErrorKind, ApiKeys, ConfigErrorKind, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore,
     ManualClock, RedisKeyStore, StoreError,
 };
-use redis::aio::MultiplexedConnection;
+use palisade_errors::redis::RedisConnection;
 use store_behaviour::{Fixture, START, ip, pepper};
 
-const URL: &str = "redis://127.0.0.1:6379/0";
+/// The Redis under test: 127.0.0.1:6379, or the private Redis Cluster
+/// `cargo xtask ci` runs these tests on a second time.
+fn url() -> String {
+    redis_conformance::redis_url()
+}
 
 /// The shared Redis under a fresh prefix, or `None` (skip) outside CI.
 /// Keys an earlier run of the same test left (active keys never expire)
@@ -30,7 +34,7 @@ const URL: &str = "redis://127.0.0.1:6379/0";
 async fn store(test: &str, clock: ManualClock) -> Option<RedisKeyStore<ManualClock>> {
     let family = format!("ak-{test}");
     let prefix = redis_conformance::unique_prefix(&family);
-    let store = RedisKeyStore::connect_lazy(URL)
+    let store = RedisKeyStore::connect_lazy(&url())
         .unwrap()
         .with_key_prefix(&prefix)
         .unwrap()
@@ -60,9 +64,10 @@ async fn store(test: &str, clock: ManualClock) -> Option<RedisKeyStore<ManualClo
         Err(error) => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "Redis at {URL} is required under CI=true: {error}"
+                "Redis at {} is required under CI=true: {error}",
+                url()
             );
-            eprintln!("skipping: Redis at {URL} is unreachable: {error}");
+            eprintln!("skipping: Redis at {} is unreachable: {error}", url());
             None
         }
     }
@@ -155,15 +160,11 @@ fn record(owner: &str, now: u64, expires_at: Option<u64>) -> KeyRecord {
     }
 }
 
-async fn redis() -> MultiplexedConnection {
-    redis::Client::open(URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+async fn redis() -> RedisConnection {
+    redis_conformance::raw_connection().await
 }
 
-async fn pttl(connection: &mut MultiplexedConnection, key: &str) -> i64 {
+async fn pttl(connection: &mut RedisConnection, key: &str) -> i64 {
     redis::cmd("PTTL")
         .arg(key)
         .query_async(connection)
@@ -352,13 +353,13 @@ async fn usage_of_a_deleted_key_does_not_recreate_it() {
 
 #[tokio::test]
 async fn a_refused_prefix_or_retention_is_a_config_error() {
-    let error = RedisKeyStore::connect_lazy(URL)
+    let error = RedisKeyStore::connect_lazy(&url())
         .unwrap()
         .with_key_prefix("app:{x}")
         .unwrap_err();
     assert_eq!(error.kind(), ConfigErrorKind::InvalidKeyPrefix);
     assert!(error.to_string().contains("brace"), "{error}");
-    let error = RedisKeyStore::connect_lazy(URL)
+    let error = RedisKeyStore::connect_lazy(&url())
         .unwrap()
         .with_retention(Duration::from_secs(367 * 86_400))
         .unwrap_err();

@@ -16,7 +16,11 @@ use palisade_passwords::reset::{
 };
 use secrecy::ExposeSecret;
 
-const URL: &str = "redis://127.0.0.1:6379/0";
+/// The Redis under test: 127.0.0.1:6379, or the private Redis Cluster
+/// `cargo xtask ci` runs these tests on a second time.
+fn url() -> String {
+    redis_conformance::redis_url()
+}
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
 
 struct Resets(RedisResetTokenStore);
@@ -48,7 +52,7 @@ redis_conformance_tests!(reset_store_conformance, Resets);
 /// The shared Redis under a fresh prefix, or `None` (skip) outside CI.
 async fn store(test: &str) -> Option<RedisResetTokenStore> {
     let prefix = redis_conformance::unique_prefix(&format!("pwreset-{test}"));
-    let store = RedisResetTokenStore::connect_lazy(URL)
+    let store = RedisResetTokenStore::connect_lazy(&url())
         .unwrap()
         .with_key_prefix(&prefix)
         .unwrap()
@@ -58,9 +62,10 @@ async fn store(test: &str) -> Option<RedisResetTokenStore> {
         Err(error) => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "Redis at {URL} is required under CI=true: {error}"
+                "Redis at {} is required under CI=true: {error}",
+                url()
             );
-            eprintln!("skipping: Redis at {URL} is unreachable: {error}");
+            eprintln!("skipping: Redis at {} is unreachable: {error}", url());
             None
         }
     }
@@ -103,11 +108,7 @@ async fn the_key_expires_on_redis_clock_with_the_token_lifetime() {
     let key = store.key("user-42");
     let resets = ResetTokens::new(store);
     let _token = resets.issue("user-42", HASH).await.unwrap();
-    let mut connection = redis::Client::open(URL)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut connection = redis_conformance::raw_connection().await;
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut connection)
@@ -141,7 +142,7 @@ async fn the_key_expires_on_redis_clock_with_the_token_lifetime() {
 
 #[tokio::test]
 async fn a_refused_prefix_is_a_config_error() {
-    let error = RedisResetTokenStore::connect_lazy(URL)
+    let error = RedisResetTokenStore::connect_lazy(&url())
         .unwrap()
         .with_key_prefix("app:{x}")
         .unwrap_err();

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::RETRY_AFTER;
+use palisade_errors::redis::RedisConnection;
 use palisade_errors::{Error, ErrorKind};
 use palisade_ratelimit::login::{
     LoginDecision, LoginStore, LoginThrottle, LoginThrottleConfig, RedisLoginStore, ThrottleReason,
@@ -17,25 +18,25 @@ use palisade_ratelimit::{Clock, FailMode};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-const REDIS_URL: &str = "redis://127.0.0.1:6379/";
+/// The Redis under test: 127.0.0.1:6379, or the private Redis Cluster
+/// `cargo xtask ci` runs these tests on a second time.
+fn url() -> String {
+    redis_conformance::redis_url()
+}
 const SECRET: &[u8] = b"login-redis-test-secret-32-bytes";
 
 #[allow(clippy::print_stderr)] // a skip must be visible in the test output
-async fn connect() -> Option<ConnectionManager> {
-    let client = redis::Client::open(REDIS_URL).unwrap();
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(1)))
-        .set_number_of_retries(1);
-    match ConnectionManager::new_with_config(client, config).await {
+async fn connect() -> Option<RedisConnection> {
+    let url = url();
+    match palisade_errors::redis::connect(&url).await {
         Ok(connection) => Some(connection),
         Err(error) => {
             assert_ne!(
                 std::env::var("CI").as_deref(),
                 Ok("true"),
-                "Redis at {REDIS_URL} is unreachable under CI=true: {error}"
+                "Redis at {url} is unreachable under CI=true: {error}"
             );
-            eprintln!("skipped: Redis at {REDIS_URL} is unreachable ({error})");
+            eprintln!("skipped: Redis at {url} is unreachable ({error})");
             None
         }
     }
@@ -56,14 +57,14 @@ fn unique_prefix() -> String {
 }
 
 /// Deletes a test's keys: trusted markers would otherwise stay 30 days.
-async fn clean_up(mut connection: ConnectionManager, prefix: &str) {
+async fn clean_up(mut connection: RedisConnection, prefix: &str) {
     let keys: Vec<String> = connection.keys(format!("{prefix}:*")).await.unwrap();
     if !keys.is_empty() {
         let () = connection.del(keys).await.unwrap();
     }
 }
 
-fn store(connection: ConnectionManager, prefix: &str) -> RedisLoginStore {
+fn store(connection: impl Into<RedisConnection>, prefix: &str) -> RedisLoginStore {
     RedisLoginStore::new(connection, SECRET)
         .unwrap()
         .with_key_prefix(prefix)

@@ -17,7 +17,11 @@ use palisade_ratelimit::{
 };
 use proptest::prelude::*;
 
-const URL: &str = "redis://127.0.0.1:6379/0";
+/// The Redis under test: 127.0.0.1:6379, or the private Redis Cluster
+/// `cargo xtask ci` runs these tests on a second time.
+fn url() -> String {
+    redis_conformance::redis_url()
+}
 const START: Timestamp = Timestamp(1_700_000_000_000_000);
 
 /// A key prefix no other test (or earlier run) uses.
@@ -47,7 +51,7 @@ async fn shared_store(test: &str) -> Option<RedisStore> {
 }
 
 async fn shared_store_at(prefix: &str) -> Option<RedisStore> {
-    let store = RedisStore::connect_lazy(URL)
+    let store = RedisStore::connect_lazy(&url())
         .unwrap()
         .with_key_prefix(prefix)
         .unwrap()
@@ -65,9 +69,10 @@ async fn shared_store_at(prefix: &str) -> Option<RedisStore> {
         Err(error) => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "Redis at {URL} is required under CI=true: {error}"
+                "Redis at {} is required under CI=true: {error}",
+                url()
             );
-            eprintln!("skipping: Redis at {URL} is unreachable: {error}");
+            eprintln!("skipping: Redis at {} is unreachable: {error}", url());
             None
         }
     }
@@ -132,8 +137,7 @@ async fn keys_expire_and_reset_works() {
     assert!(limiter.consume("k}{evil", 1).await.is_ok());
 
     // The key carries a TTL no longer than the time to full recovery.
-    let client = redis::Client::open(URL).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut connection = redis_conformance::raw_connection().await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(&mut connection)
@@ -174,8 +178,7 @@ async fn noscript_after_a_script_flush_is_handled() {
     };
     let policy = Policy::parse(["5/minute"]).unwrap();
     store.decide("k", &policy, 1, Mode::Consume).await.unwrap();
-    let client = redis::Client::open(URL).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut connection = redis_conformance::raw_connection().await;
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query_async(&mut connection)
