@@ -42,12 +42,10 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use palisade_actix::auth::{
-    Admin, AuthMode, Authenticated, Authentication, Grant, Principal, RequireRole, RevocationStore,
-    SecretString, TokenPair,
+    Admin, AuthMode, Authenticated, Authentication, Principal, RequireRole, SecretString,
 };
 use palisade_actix::ratelimit::{ClientIpResolver, KeyFn, RateLimit, by_extension, by_ip};
 use palisade_actix::serve::{ServeConfig, configure};
@@ -57,9 +55,9 @@ use palisade_errors::{Error, ErrorKind};
 use palisade_headers::{CorsPolicy, HeaderPolicy};
 use palisade_secrets::{ProcessEnv, Profile, RedactingMakeWriter, Redactor};
 use palisade_server::middleware::HEALTH_PREFIX;
-use palisade_server::routes::{AdminUserView, Liveness, Me, PairView};
+use palisade_server::routes::{AdminUserView, Liveness, Me, PairView, authenticate, start_session};
 use palisade_server::state::{self, Stores};
-use palisade_server::users::{Role, User, normalize_username};
+use palisade_server::users::{Role, User};
 use palisade_server::{Config, request_limits};
 use palisade_validate::hosts::TrustedHosts;
 use serde::Deserialize;
@@ -72,12 +70,6 @@ type Shared<St> = web::Data<state::App<St>>;
 
 fn api(error: impl Into<Error>) -> ApiError {
     ApiError(error.into())
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The client address: the socket peer, or behind the configured proxies
@@ -106,95 +98,6 @@ struct Credentials {
     password: palisade_secrets::SecretString,
 }
 
-/// The one answer to a wrong password and an unknown user.
-fn bad_credentials() -> ApiError {
-    ApiError(Error::new(ErrorKind::Unauthorized).logged())
-}
-
-/// Checks a password under the login throttle; an unknown user costs a
-/// dummy verification, so both failures take the same time and answer the
-/// same 401 (palisade-server's `authenticate`, on the same cores).
-async fn authenticate<St: Stores>(
-    app: &state::App<St>,
-    raw_username: &str,
-    password: SecretString,
-    ip: IpAddr,
-) -> Result<User, ApiError> {
-    let username = normalize_username(raw_username);
-    // One throttle budget for `Alice` and `alice`; an invalid name on its raw form.
-    let account = username.clone().unwrap_or_else(|| raw_username.to_owned());
-    let decision = app.throttle.check(&account, ip, None).await.map_err(api)?;
-    if decision.is_challenge() {
-        // The throttle is configured without challenges (nothing to pose).
-        let wait = app.throttle.rules().account_slowdown().as_secs().max(1);
-        return Err(api(
-            Error::new(ErrorKind::RateLimited).with_retry_after(wait)
-        ));
-    }
-    let user = match &username {
-        Some(name) => app.users.by_username(name).await.map_err(api)?,
-        None => None,
-    };
-    let Some(user) = user else {
-        let _ = app.hasher.dummy_verify(password).await;
-        app.throttle.record_failure(&account, ip).await;
-        app.detector.record_failure(&account, false, ip, now());
-        return Err(bad_credentials());
-    };
-    match app
-        .hasher
-        .verify(password, user.password_hash.clone())
-        .await
-    {
-        Ok(_) => {
-            app.throttle.record_success(&account, ip, None).await;
-            Ok(user)
-        }
-        Err(error) if error.is_mismatch() => {
-            app.throttle.record_failure(&account, ip).await;
-            app.detector.record_failure(&account, true, ip, now());
-            Err(bad_credentials())
-        }
-        Err(error) => Err(api(error)),
-    }
-}
-
-/// A new refresh family for `user`, stamped past the subject's `not_before`
-/// (a revocation of every session), and usable when answered.
-async fn start_session<St: Stores>(
-    app: &state::App<St>,
-    user: &User,
-) -> Result<TokenPair, ApiError> {
-    let not_before = app
-        .revocations
-        .not_before(&user.id)
-        .await
-        .map_err(|error| api(Error::new(ErrorKind::Unavailable).with_source(error)))?;
-    let grant = Grant {
-        subject: user.id.clone(),
-        role: Some(palisade_actix::auth::Role::new(user.role.as_str()).map_err(api)?),
-        ..Grant::default()
-    };
-    let login = app
-        .families
-        .login_after(&grant, not_before)
-        .await
-        .map_err(api)?;
-    if let Some(not_before) = not_before {
-        let usable_from = UNIX_EPOCH + Duration::from_secs(not_before.saturating_add(1));
-        if let Ok(wait) = usable_from.duration_since(SystemTime::now()) {
-            tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
-        }
-    }
-    for sid in &login.evicted_sids {
-        let until = now().saturating_add(app.families.config().absolute_secs);
-        if let Err(error) = app.revocations.revoke_family(&user.id, sid, until).await {
-            tracing::warn!(%error, "evicted session not revoked");
-        }
-    }
-    Ok(login.pair)
-}
-
 /// `POST /auth/login`.
 async fn login<St: Stores>(
     app: Shared<St>,
@@ -203,8 +106,12 @@ async fn login<St: Stores>(
 ) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&app.resolver, &request);
     let password = SecretString::from(body.password.expose_secret().as_str());
-    let user = authenticate(&app, &body.username, password, ip).await?;
-    let pair = start_session(&app, &user).await?;
+    // The login flow is palisade-server's own, framework-free: only the
+    // extraction and the answer are actix's here.
+    let user = authenticate(&app, &body.username, password, ip)
+        .await
+        .map_err(ApiError)?;
+    let pair = start_session(&app, &user).await.map_err(ApiError)?;
     Ok(HttpResponse::Ok().json(PairView::from(&pair)))
 }
 
@@ -230,12 +137,7 @@ async fn list_users<St: Stores>(
         .await
         .map_err(api)?
         .into_iter()
-        .map(|user| AdminUserView {
-            id: user.id,
-            username: user.username,
-            role: user.role,
-            display_name: user.display_name,
-        })
+        .map(AdminUserView::from)
         .collect();
     Ok(HttpResponse::Ok().json(users))
 }

@@ -182,36 +182,41 @@ fn client_ip<St: Stores>(app: &App<St>, peer: SocketAddr, headers: &HeaderMap) -
 }
 
 /// The one answer to a wrong password and an unknown user.
-fn bad_credentials() -> ApiError {
-    ApiError(Error::new(ErrorKind::Unauthorized).logged())
+fn bad_credentials() -> Error {
+    Error::new(ErrorKind::Unauthorized).logged()
 }
 
 /// Checks `password` for the account `username` (normalised or not) from
 /// `ip` under the login throttle. An unknown user costs a dummy
 /// verification, so both failures take the same time and give the same 401.
-async fn authenticate<St: Stores>(
+/// A hash below the hashing policy is replaced on success. Framework-free:
+/// the actix twin (`crates/actix/examples/server.rs`) logs in through it too.
+///
+/// # Errors
+///
+/// 401 for a wrong password or an unknown user, 429 + Retry-After from the
+/// throttle, 503 when a store or the hashing pool cannot answer.
+pub async fn authenticate<St: Stores>(
     app: &App<St>,
     raw_username: &str,
     password: SecretString,
     ip: IpAddr,
-) -> Result<User, ApiError> {
+) -> Result<User, Error> {
     let username = normalize_username(raw_username);
     // The throttle keys on the normalised name (`Alice` and `alice` share
     // one budget); an invalid name on its raw form.
     let account = username.clone().unwrap_or_else(|| raw_username.to_owned());
     // Login throttle: 429 + Retry-After (a challenge is never returned: the
     // throttle is configured without one).
-    let decision = app.throttle.check(&account, ip, None).await.map_err(api)?;
+    let decision = app.throttle.check(&account, ip, None).await?;
     if decision.is_challenge() {
         // Unreachable as configured; were it to happen, no password check
         // without the challenge this service cannot pose.
         let wait = app.throttle.rules().account_slowdown().as_secs().max(1);
-        return Err(ApiError(
-            Error::new(ErrorKind::RateLimited).with_retry_after(wait),
-        ));
+        return Err(Error::new(ErrorKind::RateLimited).with_retry_after(wait));
     }
     let user = match &username {
-        Some(name) => app.users.by_username(name).await.map_err(api)?,
+        Some(name) => app.users.by_username(name).await?,
         None => None,
     };
     let Some(user) = user else {
@@ -244,22 +249,26 @@ async fn authenticate<St: Stores>(
             app.detector.record_failure(&account, true, ip, now());
             Err(bad_credentials())
         }
-        Err(error) => Err(api(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
-async fn start_session<St: Stores>(app: &App<St>, user: &User) -> Result<TokenPair, ApiError> {
+/// A new refresh family for `user`, stamped past the subject's
+/// `not_before` (a revocation of every session) and answered once usable;
+/// the families it evicts past the session limit are revoked.
+/// Framework-free, like [`authenticate`].
+///
+/// # Errors
+///
+/// 503 when the revocation or family store cannot answer.
+pub async fn start_session<St: Stores>(app: &App<St>, user: &User) -> Result<TokenPair, Error> {
     let not_before = app
         .revocations
         .not_before(&user.id)
         .await
-        .map_err(|error| ApiError(Error::new(ErrorKind::Unavailable).with_source(error)))?;
-    let grant = grant_for(user).map_err(api)?;
-    let login = app
-        .families
-        .login_after(&grant, not_before)
-        .await
-        .map_err(api)?;
+        .map_err(|error| Error::new(ErrorKind::Unavailable).with_source(error))?;
+    let grant = grant_for(user)?;
+    let login = app.families.login_after(&grant, not_before).await?;
     // A pair issued after a revocation is stamped past it and is usable
     // from the second after it (see `RefreshFamilies::login_after`): answer
     // once it is, at most a second later, so the client's next call works.
@@ -630,6 +639,17 @@ pub struct AdminUserView {
     pub display_name: Option<String>,
 }
 
+impl From<User> for AdminUserView {
+    fn from(user: User) -> AdminUserView {
+        AdminUserView {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            display_name: user.display_name,
+        }
+    }
+}
+
 /// `GET /admin/users` (admin; moderator and user 403).
 pub async fn list_users<St: Stores>(
     State(app): State<Arc<App<St>>>,
@@ -641,12 +661,7 @@ pub async fn list_users<St: Stores>(
         .await
         .map_err(api)?
         .into_iter()
-        .map(|user| AdminUserView {
-            id: user.id,
-            username: user.username,
-            role: user.role,
-            display_name: user.display_name,
-        })
+        .map(AdminUserView::from)
         .collect();
     Ok(Json(users).into_response())
 }
