@@ -101,7 +101,7 @@ impl Drop for Prefix {
 /// start-up, and tokens issued within the leeway after it count as revoked
 /// (fail closed): a 1 s leeway, and a wait past it.
 fn start_pair(url: &str, prefix: &Prefix, env: &[(&str, &str)]) -> (Server, Server) {
-    let mut all = vec![
+    let mut all = support::with_fixed_secrets(&[
         ("PALISADE_TOKEN_LEEWAY", "1s"),
         // The tests measure sharing, not the host: two busy cores run six
         // redis-servers, two debug builds and up to 200 client threads, and
@@ -111,19 +111,7 @@ fn start_pair(url: &str, prefix: &Prefix, env: &[(&str, &str)]) -> (Server, Serv
         ("PALISADE_REDIS_TIMEOUT", "1s"),
         ("PALISADE_REDIS_URL", url),
         ("PALISADE_REDIS_KEY_PREFIX", prefix.name.as_str()),
-        (
-            "PALISADE_JWT_ACCESS_SECRET",
-            "k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa",
-        ),
-        (
-            "PALISADE_JWT_REFRESH_SECRET",
-            "Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa",
-        ),
-        (
-            "PALISADE_API_KEY_PEPPER",
-            "Jm3Vd8Qs1Hx6Lt0Rw5Nb9Pk2Fg7Cz4Ye",
-        ),
-    ];
+    ]);
     all.extend_from_slice(env);
     let one = Server::start(&all);
     let two = Server::start(&all);

@@ -384,23 +384,11 @@ fn production_misconfiguration_exits_non_zero_naming_every_variable() {
 
 #[test]
 fn production_with_every_setting_right_serves_only_its_hosts() {
-    let server = Server::start(&[
+    let server = Server::start(&support::with_fixed_secrets(&[
         ("PALISADE_ENV", "production"),
-        (
-            "PALISADE_JWT_ACCESS_SECRET",
-            "k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa",
-        ),
-        (
-            "PALISADE_JWT_REFRESH_SECRET",
-            "Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa",
-        ),
-        (
-            "PALISADE_API_KEY_PEPPER",
-            "Jm3Vd8Qs1Hx6Lt0Rw5Nb9Pk2Fg7Cz4Ye",
-        ),
         ("PALISADE_CORS_ORIGINS", "https://app.example.com"),
         ("PALISADE_TRUSTED_HOSTS", "api.example.com"),
-    ]);
+    ]));
     let host = [("Host", "api.example.com")];
     server
         .post(

@@ -84,24 +84,12 @@ fn scan(connection: &mut redis::Connection, prefix: &str) -> Vec<String> {
 /// epoch at start-up, and tokens issued within the leeway after it count as
 /// revoked (fail closed): a 1 s leeway, and a wait past it.
 fn start(prefix: &str) -> Server {
-    let server = Server::start(&[
+    // Both instances of a test must share their keys.
+    let server = Server::start(&support::with_fixed_secrets(&[
         ("PALISADE_TOKEN_LEEWAY", "1s"),
         ("PALISADE_REDIS_URL", URL),
         ("PALISADE_REDIS_KEY_PREFIX", prefix),
-        // Both instances of a test must share their keys.
-        (
-            "PALISADE_JWT_ACCESS_SECRET",
-            "k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa",
-        ),
-        (
-            "PALISADE_JWT_REFRESH_SECRET",
-            "Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa",
-        ),
-        (
-            "PALISADE_API_KEY_PEPPER",
-            "Jm3Vd8Qs1Hx6Lt0Rw5Nb9Pk2Fg7Cz4Ye",
-        ),
-    ]);
+    ]));
     std::thread::sleep(std::time::Duration::from_millis(2100));
     server
 }

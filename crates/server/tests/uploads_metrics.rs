@@ -550,20 +550,14 @@ fn twenty_unknown_usernames_from_one_slash_56_raise_one_alert_in_metrics() {
     );
 }
 
-const ACCESS: &str = "k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa";
-const REFRESH: &str = "Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa";
-const PEPPER: &str = "Jm3Vd8Qs1Hx6Lt0Rw5Nb9Pk2Fg7Cz4Ye";
 const METRICS_TOKEN: &str = "Qw7Er2Ty9Ui4Op1As6Df3Gh8Jk5Lz0Xc";
 
 fn production<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut env = vec![
+    let mut env = support::with_fixed_secrets(&[
         ("PALISADE_ENV", "production"),
-        ("PALISADE_JWT_ACCESS_SECRET", ACCESS),
-        ("PALISADE_JWT_REFRESH_SECRET", REFRESH),
-        ("PALISADE_API_KEY_PEPPER", PEPPER),
         ("PALISADE_CORS_ORIGINS", "https://app.example.com"),
         ("PALISADE_TRUSTED_HOSTS", "api.example.com"),
-    ];
+    ]);
     env.extend_from_slice(extra);
     env
 }

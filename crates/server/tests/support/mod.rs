@@ -15,6 +15,31 @@ pub const GOOD_PASSWORD: &str = "marmalade kettle thunder 42";
 /// The admin's password in the tests.
 pub const ADMIN_PASSWORD: &str = "tangerine orbit quietly 1987";
 
+/// Fixed, production-strength secrets: every instance a test starts with
+/// them verifies the others' tokens and API keys (development would give
+/// each start random ones), and production accepts them.
+pub const FIXED_SECRETS: [(&str, &str); 3] = [
+    (
+        "PALISADE_JWT_ACCESS_SECRET",
+        "k7Qp2vX9mR4tL8wZ3nB6yH1cF5jD0sGa",
+    ),
+    (
+        "PALISADE_JWT_REFRESH_SECRET",
+        "Xr8Lw2Pq9Zt4Mn7Bv3Kc6Hy1Jf5Dg0Sa",
+    ),
+    (
+        "PALISADE_API_KEY_PEPPER",
+        "Jm3Vd8Qs1Hx6Lt0Rw5Nb9Pk2Fg7Cz4Ye",
+    ),
+];
+
+/// `env` with [`FIXED_SECRETS`] added.
+pub fn with_fixed_secrets<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = FIXED_SECRETS.to_vec();
+    all.extend_from_slice(env);
+    all
+}
+
 /// A running server; killed on drop.
 pub struct Server {
     pub child: Child,
