@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use palisade_errors::redis::{SLOTS, tag_slot as slot};
 pub(crate) use palisade_errors::redis::{
-    connect as connection, connect_lazy as lazy_connection, each, hex, invoke, log_failure,
-    query_pipeline, redis_error, subject_key_prefix,
+    connect as connection, connect_lazy as lazy_connection, each, hex, invoke, log_failure, query,
+    query_pipeline, subject_key_prefix,
 };
 
 use crate::config::{ConfigError, ConfigErrorKind};

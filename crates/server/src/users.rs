@@ -425,13 +425,7 @@ impl RedisUsers {
         operation: &'static str,
         future: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, future).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(StoreError::unavailable("redis")
-                .with_source(error)
-                .during(operation)),
-            Err(_) => Err(StoreError::timeout("redis").during(operation)),
-        }
+        palisade_errors::redis::bounded(self.timeout, operation, future).await
     }
 
     async fn create(&self, user: &User) -> Result<(), UserStoreError> {

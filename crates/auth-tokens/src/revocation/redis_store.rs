@@ -388,10 +388,14 @@ impl RedisRevocationStore {
     /// [`EPOCH_CHUNK`] slots, each within the store's timeout. Counts and
     /// logs a loss when any was missing.
     async fn write_epochs(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        let (now, _micros): (u64, u64) = self
-            .bounded(redis::cmd("TIME").query_async(&mut connection))
-            .await?;
+        let (now, _micros): (u64, u64) = redis_support::query(
+            &self.connection,
+            self.timeout,
+            "epoch setup",
+            &redis::cmd("TIME"),
+        )
+        .await
+        .map_err(|error| self.failed(error))?;
         let keys: Vec<String> = redis_support::epoch_keys(&self.prefix).collect();
         let created = if self.connection.is_cluster() {
             self.write_epochs_per_slot(&keys, now).await?
@@ -457,20 +461,6 @@ impl RedisRevocationStore {
             created += written.iter().filter(|&&written| written == 1).count();
         }
         Ok(created)
-    }
-
-    /// `call` within the store's timeout, as an epoch setup.
-    async fn bounded<T>(
-        &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => {
-                Err(self.failed(redis_support::redis_error(error).during("epoch setup")))
-            }
-            Err(_) => Err(self.failed(StoreError::timeout("epoch setup"))),
-        }
     }
 
     /// Before the first check: every slot's epoch sentinel is in place, so
@@ -615,21 +605,14 @@ impl RevocationStore for RedisRevocationStore {
     }
 
     async fn not_before(&self, subject: &str) -> Result<Option<u64>, StoreError> {
-        let mut connection = self.connection.clone();
-        let outcome = tokio::time::timeout(
+        redis_support::query(
+            &self.connection,
             self.timeout,
-            redis::cmd("GET")
-                .arg(self.not_before_key(subject))
-                .query_async::<Option<u64>>(&mut connection),
+            "not_before read",
+            redis::cmd("GET").arg(self.not_before_key(subject)),
         )
-        .await;
-        match outcome {
-            Ok(Ok(not_before)) => Ok(not_before),
-            Ok(Err(error)) => {
-                Err(self.failed(redis_support::redis_error(error).during("not_before read")))
-            }
-            Err(_) => Err(self.failed(StoreError::timeout("not_before read"))),
-        }
+        .await
+        .map_err(|error| self.failed(error))
     }
 }
 
