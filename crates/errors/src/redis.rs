@@ -32,7 +32,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
+use redis::{
+    Client, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, ScriptInvocation, Value,
+};
 
 use crate::StoreError;
 
@@ -426,19 +428,17 @@ pub fn tag_slot(tag: &str) -> u16 {
 /// A script call under construction: its keys and arguments, and the one
 /// Cluster slot its keys share (see the [module docs](self)).
 pub struct Call<'a> {
-    script: &'a Script,
-    keys: Vec<Vec<u8>>,
-    args: Vec<Vec<u8>>,
+    invocation: ScriptInvocation<'a>,
     slot: Option<u16>,
     cross_slot: bool,
 }
 
 impl fmt::Debug for Call<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Keys and arguments may name subjects: only their counts.
+        // The invocation's Debug shows only how many keys and arguments:
+        // they may name subjects.
         f.debug_struct("Call")
-            .field("keys", &self.keys.len())
-            .field("args", &self.args.len())
+            .field("invocation", &self.invocation)
             .field("slot", &self.slot)
             .finish_non_exhaustive()
     }
@@ -448,9 +448,7 @@ impl<'a> Call<'a> {
     /// A call of `script` with no keys or arguments yet.
     pub fn new(script: &'a Script) -> Call<'a> {
         Call {
-            script,
-            keys: Vec::new(),
-            args: Vec::new(),
+            invocation: script.prepare_invoke(),
             slot: None,
             cross_slot: false,
         }
@@ -465,13 +463,13 @@ impl<'a> Call<'a> {
             Some(first) if first != slot => self.cross_slot = true,
             Some(_) => {}
         }
-        self.keys.push(key.to_vec());
+        self.invocation.key(key);
         self
     }
 
     /// Adds an argument (`ARGV[n]`).
     pub fn arg(&mut self, arg: impl redis::ToRedisArgs) -> &mut Self {
-        self.args.extend(arg.to_redis_args());
+        self.invocation.arg(arg);
         self
     }
 
@@ -503,15 +501,13 @@ impl<'a> Call<'a> {
                 StoreError::unexpected_reply("redis (keys span Cluster slots)").during(operation),
             );
         }
-        let mut invocation = self.script.prepare_invoke();
-        for key in &self.keys {
-            invocation.key(key.as_slice());
-        }
-        for arg in &self.args {
-            invocation.arg(arg.as_slice());
-        }
         let mut connection = connection.clone();
-        bounded(timeout, operation, invocation.invoke_async(&mut connection)).await
+        bounded(
+            timeout,
+            operation,
+            self.invocation.invoke_async(&mut connection),
+        )
+        .await
     }
 }
 
