@@ -125,10 +125,13 @@ fn redis_auth_flow_rbac_and_patch() {
             assert!(!lower.contains(name), "user text in a Redis key: {key}");
         }
     }
-    // Every key but the accounts' has a TTL.
+    // Every key but the accounts' has a TTL. A rate-limit key lives only
+    // until its state has recovered (a few milliseconds for a lightly used
+    // quota), so it may be gone by the time it is asked about: PTTL then
+    // answers -2. Only -1, a key with no expiry, is a leak.
     for key in keys.iter().filter(|key| !key.contains(":users:")).take(200) {
         let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut connection).unwrap();
-        assert!(ttl > 0, "{key} has no TTL");
+        assert!(ttl > 0 || ttl == -2, "{key} has no TTL (PTTL {ttl})");
     }
     drop(server);
 }
