@@ -98,6 +98,13 @@ pub struct Config {
     /// quotas per client IP (IPv6: per /56) on `POST /auth/login`, on top
     /// of the global ones.
     pub login_rate_limit: Policy,
+    /// `PALISADE_SUBJECT_RATE_LIMIT` (default [`SUBJECT_RATE_LIMIT`]): the
+    /// quotas per verified subject (a bearer token's user), whatever
+    /// address its requests come from.
+    pub subject_rate_limit: Policy,
+    /// `PALISADE_KEY_RATE_LIMIT` (default [`KEY_RATE_LIMIT`]): the quotas
+    /// per API key on `GET /reports/{id}`.
+    pub key_rate_limit: Policy,
     /// `PALISADE_ADMIN_USERNAME` + `PALISADE_ADMIN_PASSWORD`: an admin
     /// created (or updated) at start.
     pub admin: Option<(String, SecretString)>,
@@ -216,32 +223,10 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        let quotas: Vec<String> = s.get(
-            "RATE_LIMIT",
-            DEFAULT_RATE_LIMIT.split(',').map(str::to_owned).collect(),
-        );
-        let rate_limit = Policy::parse(quotas.iter().map(String::as_str)).unwrap_or_else(|error| {
-            s.push_error(ConfigError::new(
-                ConfigErrorKind::Invalid,
-                "PALISADE_RATE_LIMIT",
-                format!("expected quotas such as 10/second,100/minute: {error}"),
-            ));
-            default_policy()
-        });
-
-        let login_quotas: Vec<String> = s.get(
-            "LOGIN_RATE_LIMIT",
-            LOGIN_RATE_LIMIT.split(',').map(str::to_owned).collect(),
-        );
-        let login_rate_limit = Policy::parse(login_quotas.iter().map(String::as_str))
-            .unwrap_or_else(|error| {
-                s.push_error(ConfigError::new(
-                    ConfigErrorKind::Invalid,
-                    "PALISADE_LOGIN_RATE_LIMIT",
-                    format!("expected quotas such as 5/minute: {error}"),
-                ));
-                default_policy()
-            });
+        let rate_limit = quotas(&mut s, "RATE_LIMIT", DEFAULT_RATE_LIMIT);
+        let login_rate_limit = quotas(&mut s, "LOGIN_RATE_LIMIT", LOGIN_RATE_LIMIT);
+        let subject_rate_limit = quotas(&mut s, "SUBJECT_RATE_LIMIT", SUBJECT_RATE_LIMIT);
+        let key_rate_limit = quotas(&mut s, "KEY_RATE_LIMIT", KEY_RATE_LIMIT);
 
         let admin_username: Option<String> = s.optional("ADMIN_USERNAME");
         let admin_password = s.secret("ADMIN_PASSWORD");
@@ -423,6 +408,8 @@ impl Config {
             max_body_bytes,
             rate_limit,
             login_rate_limit,
+            subject_rate_limit,
+            key_rate_limit,
             admin,
             pre_stop_delay,
             shutdown_timeout,
@@ -445,12 +432,6 @@ impl Config {
             (None, _) => MetricsExposure::Hidden,
         }
     }
-
-    /// The login limit per client IP (`PALISADE_LOGIN_RATE_LIMIT`, default
-    /// [`LOGIN_RATE_LIMIT`]).
-    pub fn login_rate_limit(&self) -> Policy {
-        self.login_rate_limit.clone()
-    }
 }
 
 /// Where `/metrics` is served ([`Config::metrics_exposure`]).
@@ -466,14 +447,19 @@ pub enum MetricsExposure {
     Hidden,
 }
 
-/// The limit per verified subject ([`SUBJECT_RATE_LIMIT`]).
-pub fn subject_rate_limit() -> Policy {
-    Policy::parse([SUBJECT_RATE_LIMIT]).unwrap_or_else(|_| default_policy())
-}
-
-/// The limit per API key ([`KEY_RATE_LIMIT`]).
-pub fn key_rate_limit() -> Policy {
-    Policy::parse([KEY_RATE_LIMIT]).unwrap_or_else(|_| default_policy())
+/// `PALISADE_<name>`: comma-separated quotas (`10/second,100/minute`),
+/// `default` when unset; a value that does not parse is an error naming the
+/// variable.
+fn quotas<E: EnvSource>(s: &mut EnvSettings<E>, name: &str, default: &str) -> Policy {
+    let quotas: Vec<String> = s.get(name, default.split(',').map(str::to_owned).collect());
+    Policy::parse(quotas.iter().map(String::as_str)).unwrap_or_else(|error| {
+        s.push_error(ConfigError::new(
+            ConfigErrorKind::Invalid,
+            format!("PALISADE_{name}"),
+            format!("expected quotas such as 10/second,100/minute: {error}"),
+        ));
+        default_policy()
+    })
 }
 
 /// [`DEFAULT_RATE_LIMIT`], parsed (it is a constant that parses; the
@@ -747,13 +733,20 @@ mod tests {
     }
 
     #[test]
-    fn upload_size_login_limit_and_metrics_address_are_checked() {
+    fn upload_size_rate_limits_and_metrics_address_are_checked() {
         let config = Config::from_env(MapEnv::from_iter([
             ("PALISADE_MAX_UPLOAD_BYTES", "1048576"),
             ("PALISADE_LOGIN_RATE_LIMIT", "10/minute"),
+            ("PALISADE_SUBJECT_RATE_LIMIT", "100/second,1000/minute"),
         ]))
         .unwrap();
         assert_eq!(config.max_upload_bytes, 1_048_576);
+        assert_eq!(config.login_rate_limit.quotas().len(), 1);
+        assert_eq!(config.subject_rate_limit.quotas().len(), 2);
+        assert_eq!(
+            config.key_rate_limit.quotas(),
+            Policy::parse([KEY_RATE_LIMIT]).unwrap().quotas()
+        );
         assert_eq!(
             Config::from_env(MapEnv::new()).unwrap().max_upload_bytes,
             DEFAULT_MAX_UPLOAD_BYTES
@@ -761,12 +754,16 @@ mod tests {
         let errors = refused(MapEnv::from_iter([
             ("PALISADE_MAX_UPLOAD_BYTES", "0"),
             ("PALISADE_LOGIN_RATE_LIMIT", "lots"),
+            ("PALISADE_SUBJECT_RATE_LIMIT", "5/fortnight"),
+            ("PALISADE_KEY_RATE_LIMIT", "-1/second"),
             ("PALISADE_METRICS_ADDR", "127.0.0.1:8080"),
         ]));
         let named = variables(&errors);
         for variable in [
             "PALISADE_MAX_UPLOAD_BYTES",
             "PALISADE_LOGIN_RATE_LIMIT",
+            "PALISADE_SUBJECT_RATE_LIMIT",
+            "PALISADE_KEY_RATE_LIMIT",
             "PALISADE_METRICS_ADDR",
         ] {
             assert!(

@@ -444,17 +444,17 @@ pub fn build_with_metrics<St: Stores>(
         )),
         login: Arc::new(RateLimiter::new(
             "login",
-            config.login_rate_limit(),
+            config.login_rate_limit.clone(),
             stores.login_rate,
         )),
         subject: Arc::new(RateLimiter::new(
             "subject",
-            crate::config::subject_rate_limit(),
+            config.subject_rate_limit.clone(),
             stores.subject_rate,
         )),
         key: Arc::new(RateLimiter::new(
             "key",
-            crate::config::key_rate_limit(),
+            config.key_rate_limit.clone(),
             stores.key_rate,
         )),
     };
