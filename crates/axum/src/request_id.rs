@@ -14,7 +14,8 @@ use tracing::Instrument;
 /// Gives every request a [`RequestId`] and every error response the envelope.
 ///
 /// - A caller's `X-Request-Id` is kept when it parses ([`RequestId::parse`]),
-///   otherwise a UUIDv4 is generated. The id is put into the request
+///   otherwise a UUIDv4 is generated (a [`RequestId`] already in the request
+///   extensions, put there by `serve`, is used as it is). The id is put into the request
 ///   extensions (handlers can extract `Extension<RequestId>`), into a
 ///   `request` tracing span around the inner service, and onto every response.
 /// - Every 4xx/5xx response leaves as the envelope: an [`ApiError`](crate::ApiError)
@@ -63,12 +64,20 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let id = request
-            .headers()
-            .get(REQUEST_ID_HEADER)
-            .and_then(RequestId::from_header)
-            .unwrap_or_else(generate);
-        request.extensions_mut().insert(id.clone());
+        // `serve` has already taken the caller's id or made one (its own
+        // refusals carry it): the router's answer and log carry the same.
+        let id = match request.extensions().get::<RequestId>() {
+            Some(id) => id.clone(),
+            None => {
+                let id = request
+                    .headers()
+                    .get(REQUEST_ID_HEADER)
+                    .and_then(RequestId::from_header)
+                    .unwrap_or_else(generate);
+                request.extensions_mut().insert(id.clone());
+                id
+            }
+        };
         let span = tracing::info_span!(
             "request",
             request_id = %id,
@@ -86,7 +95,9 @@ where
     }
 }
 
-fn generate() -> RequestId {
+/// A fresh UUIDv4 from a thread-local CSPRNG (uuid's `fast-rng`: ChaCha
+/// seeded from the OS), not a `getrandom` system call per request.
+pub(crate) fn generate() -> RequestId {
     RequestId::from_random_bytes(uuid::Uuid::new_v4().into_bytes())
 }
 

@@ -369,7 +369,7 @@ async fn handle(
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(RequestId::from_header)
-        .unwrap_or_else(|| RequestId::from_random_bytes(uuid::Uuid::new_v4().into_bytes()));
+        .unwrap_or_else(crate::request_id::generate);
     if let Some((kind, reason)) = check_head(&request, &config) {
         return Ok(refuse(kind, reason, &id, peer));
     }
@@ -385,6 +385,9 @@ async fn handle(
         })
     });
     request.extensions_mut().insert(ConnectInfo(peer));
+    // The router's request id layer takes this one: one id per request,
+    // whoever answers.
+    request.extensions_mut().insert(id.clone());
     let mut response = std::pin::pin!(router.call(request));
     // The handler is dropped as soon as its body missed the deadline, whatever
     // it does with the error it got.

@@ -8,12 +8,17 @@ mod cases;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::routing::{get, post};
 use palisade_axum::harden;
 use palisade_axum::serve::{ServeConfig, serve};
+use palisade_errors::RequestId;
 use tokio::sync::oneshot;
+
+/// The request ids `/seen-id` was called with.
+static SEEN_IDS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 fn app() -> Router {
     harden(
@@ -22,6 +27,16 @@ fn app() -> Router {
             .route(
                 "/echo",
                 post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .route(
+                "/seen-id",
+                post(
+                    |Extension(id): Extension<RequestId>, body: Body| async move {
+                        SEEN_IDS.lock().unwrap().push(id.as_str().to_owned());
+                        let body = axum::body::to_bytes(body, usize::MAX).await;
+                        body.map_or(0, |bytes| bytes.len()).to_string()
+                    },
+                ),
             )
             .route(
                 "/slow",
@@ -83,6 +98,28 @@ async fn idle_keep_alive_is_closed_at_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_body_gets_408_and_close() {
     run(cases::stalled_body).await;
+}
+
+/// The 408 of a body that stalls after the handler started carries the
+/// id the handler ran (and logged) under: one request, one id, whether
+/// `serve` or the router answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_408_after_the_handler_started_carries_the_handlers_request_id() {
+    let answer = run(|address| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            b"POST /seen-id HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n0123456789",
+        )
+        .unwrap();
+        cases::read_answer(&mut stream)
+    })
+    .await;
+    cases::assert_envelope(&answer, 408, "request_timeout");
+    let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let seen = SEEN_IDS.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(json["error"]["request_id"], seen[0].as_str(), "{answer:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,11 @@ pub trait HeaderSink {
     fn remove(&mut self, name: &HeaderName);
     /// Whether any value of `name` satisfies `predicate` (given the raw bytes).
     fn any_value(&self, name: &HeaderName, predicate: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+    /// Room for `additional` more headers, so a policy's dozen inserts
+    /// grow the map once (the default does nothing).
+    fn reserve(&mut self, additional: usize) {
+        let _ = additional;
+    }
 }
 
 impl HeaderSink for HeaderMap {
@@ -40,6 +45,10 @@ impl HeaderSink for HeaderMap {
         self.get_all(name)
             .iter()
             .any(|value| predicate(value.as_bytes()))
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        HeaderMap::reserve(self, additional);
     }
 }
 

@@ -189,6 +189,8 @@ impl SecurityHeaders {
     /// and `nonce` is `None`, the CSP goes out without nonce sources, so
     /// inline scripts are blocked rather than trusted).
     pub fn apply(&self, headers: &mut impl HeaderSink, nonce: Option<&CspNonce>) {
+        // The fixed headers, the CSP pair and `Cache-Control`.
+        headers.reserve(self.fixed.len() + 3);
         for (name, value) in &self.fixed {
             if self.override_existing || !headers.contains(name) {
                 headers.insert(name, value);
