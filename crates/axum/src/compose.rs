@@ -1,16 +1,21 @@
 //! [`Hardening`]: the Palisade layers in the one order that is right.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::Route;
-use tower_http::catch_panic::CatchPanicLayer;
+#[cfg(feature = "headers")]
+use tower::util::Either;
 use tower_layer::{Identity, Layer, Stack};
 use tower_service::Service;
 
-use crate::{RequestIdLayer, error};
+use crate::{RequestIdLayer, RequestIdService, error};
 
 /// The Palisade layers of a router, applied in one fixed order, so that every
 /// response — successes, refused preflights, 401/403/404/405/413/415/422/429
@@ -122,35 +127,115 @@ impl<I, L> Hardening<I, L> {
     }
 
     /// Wraps `router` (call it after adding routes and per-route layers).
+    ///
+    /// The whole stack is one layer (see the [`Layer`] implementation), so
+    /// each route is boxed once: a router layered once per Palisade layer
+    /// would box every route once per layer and clone the whole chain of
+    /// boxes at every level of every request.
     pub fn apply<S>(self, router: Router<S>) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
-        I: Layer<Route> + Clone + Send + Sync + 'static,
-        I::Service: Service<Request> + Clone + Send + Sync + 'static,
-        <I::Service as Service<Request>>::Response: IntoResponse + 'static,
-        <I::Service as Service<Request>>::Error: Into<Infallible> + 'static,
-        <I::Service as Service<Request>>::Future: Send + 'static,
-        L: Layer<Route> + Clone + Send + Sync + 'static,
-        L::Service: Service<Request> + Clone + Send + Sync + 'static,
-        <L::Service as Service<Request>>::Response: IntoResponse + 'static,
-        <L::Service as Service<Request>>::Error: Into<Infallible> + 'static,
-        <L::Service as Service<Request>>::Future: Send + 'static,
+        Hardening<I, L>: Layer<Route> + Clone + Send + Sync + 'static,
+        <Hardening<I, L> as Layer<Route>>::Service: Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <<Hardening<I, L> as Layer<Route>>::Service as Service<Request>>::Future: Send + 'static,
     {
-        let router = router
-            .layer(self.limits)
-            .layer(self.identity)
-            .layer(CatchPanicLayer::custom(error::panic_response));
+        router.layer(self)
+    }
+}
+
+/// The panic catcher around the identity and limit layers.
+type Contained<S, I, L> = CatchPanicService<<I as Layer<<L as Layer<S>>::Service>>::Service>;
+
+/// `layer` applied when present, the service unchanged when not.
+#[cfg(feature = "headers")]
+type Maybe<A, S> = Either<A, S>;
+
+#[cfg(feature = "headers")]
+type WithCors<S, I, L> = Maybe<crate::headers::CorsService<Contained<S, I, L>>, Contained<S, I, L>>;
+
+#[cfg(feature = "headers")]
+type WithHeaders<S, I, L> =
+    Maybe<crate::headers::SecurityHeadersService<WithCors<S, I, L>>, WithCors<S, I, L>>;
+
+#[cfg(not(feature = "headers"))]
+type WithHeaders<S, I, L> = Contained<S, I, L>;
+
+/// The stack as one tower [`Layer`], outside in: request id, security
+/// headers, CORS, panic catcher, identity layers, limits. Put it in a
+/// `ServiceBuilder` under layers of your own that must see every answer
+/// (metrics, access logs), and give the result to `Router::layer` once.
+impl<S, I, L> Layer<S> for Hardening<I, L>
+where
+    L: Layer<S>,
+    I: Layer<L::Service>,
+{
+    type Service = RequestIdService<WithHeaders<S, I, L>>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let inner = self.identity.layer(self.limits.layer(inner));
+        let inner = CatchPanicService { inner };
         #[cfg(feature = "headers")]
-        let router = {
-            let mut router = router;
-            if let Some(cors) = self.cors {
-                router = router.layer(cors);
+        let inner = {
+            let inner = match &self.cors {
+                Some(cors) => Either::Left(cors.layer(inner)),
+                None => Either::Right(inner),
+            };
+            match &self.security_headers {
+                Some(headers) => Either::Left(headers.layer(inner)),
+                None => Either::Right(inner),
             }
-            if let Some(headers) = self.security_headers {
-                router = router.layer(headers);
-            }
-            router
         };
-        router.layer(RequestIdLayer::new())
+        RequestIdLayer::new().layer(inner)
+    }
+}
+
+/// The panic catcher of [`Hardening`]: a panic while the service below is
+/// called or polled becomes a 500 envelope (the panic message is logged,
+/// never sent), and the connection keeps serving.
+///
+/// tower-http's `CatchPanic` does the same, but boxes every response body
+/// again (and axum once more to get back to its `Body`): two allocations a
+/// request that this one does not make.
+#[derive(Clone, Debug)]
+pub struct CatchPanicService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for CatchPanicService<S>
+where
+    S: Service<http::Request<B>, Response = Response>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let future = match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+            Ok(future) => future,
+            Err(panic) => {
+                let response = error::panic_response(panic);
+                return Box::pin(std::future::ready(Ok(response)));
+            }
+        };
+        Box::pin(async move {
+            let mut future = std::pin::pin!(future);
+            std::future::poll_fn(|cx| {
+                match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                    Ok(poll) => poll,
+                    Err(panic) => Poll::Ready(Ok(error::panic_response(panic))),
+                }
+            })
+            .await
+        })
     }
 }

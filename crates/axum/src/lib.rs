@@ -19,7 +19,7 @@ pub mod serve;
 #[cfg(feature = "validate")]
 pub mod validate;
 
-pub use compose::Hardening;
+pub use compose::{CatchPanicService, Hardening};
 pub use error::ApiError;
 pub use extract::{Json, Path, Query};
 pub use identity::AnonymousCaller;

@@ -15,6 +15,7 @@ pub mod users;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use palisade_axum::Hardening;
 use palisade_axum::apikeys::{ApiKeyLayer, KeyMode};
@@ -22,6 +23,13 @@ use palisade_axum::auth::{AuthLayer, AuthMode};
 use palisade_axum::ratelimit::{RateLimitLayer, by_ip};
 use palisade_axum::validate::{RequestLimitsLayer, RequestTimeoutLayer, TrustedHostLayer};
 use palisade_errors::{Error, ErrorKind};
+use palisade_secrets::{RedactingMakeWriter, Redactor};
+use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::metrics::{Metrics, TrackLayer};
 use palisade_headers::{CorsPolicy, HeaderPolicy};
 use palisade_validate::hosts::TrustedHosts;
 use palisade_validate::limits::RequestLimits;
@@ -98,6 +106,28 @@ fn metrics_endpoint<St: Stores>(state: &App<St>, config: &Config) -> metrics::Me
     }
 }
 
+/// The service's log: JSON lines to standard error through `redactor`,
+/// filtered by `RUST_LOG` (default `info`), each with its `request` span
+/// (the request id); and, when given, the metrics' event counter with its
+/// own filter (the security events are counted whatever the log level).
+pub fn log_subscriber(
+    redactor: Redactor,
+    metrics: Option<&Arc<Metrics>>,
+) -> impl tracing::Subscriber + Send + Sync {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        // The target (module path) stays: the redactor reads
+        // `palisade_secrets::dev` as a path, not as a `secrets:` field.
+        .with_target(true)
+        .with_writer(RedactingMakeWriter::new(std::io::stderr, redactor))
+        .with_filter(filter);
+    tracing_subscriber::registry()
+        .with(metrics.map(|metrics| metrics.event_layer()))
+        .with(log)
+}
+
 fn headers_policy() -> Result<palisade_headers::SecurityHeaders, Error> {
     HeaderPolicy::api()
         .build()
@@ -116,15 +146,15 @@ pub fn metrics_app<St: Stores>(state: &Arc<App<St>>, config: &Config) -> Result<
     let routes = Router::new()
         .route(METRICS_PATH, get(metrics::serve_metrics))
         .with_state(metrics_endpoint(state, config));
-    Ok(Hardening::new()
+    let hardening = Hardening::new()
         .security_headers(headers_policy()?)
         .identity(RequestLimitsLayer::new(request_limits(config)?))
-        .identity(RequestTimeoutLayer::new(config.request_timeout))
-        .apply(routes)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.metrics),
-            metrics::track,
-        )))
+        .identity(RequestTimeoutLayer::new(config.request_timeout));
+    Ok(routes.layer(
+        ServiceBuilder::new()
+            .layer(TrackLayer::new(Arc::clone(&state.metrics)))
+            .layer(hardening),
+    ))
 }
 
 /// The service: every route behind the layers in the order the README
@@ -190,48 +220,54 @@ pub fn app<St: Stores>(state: Arc<App<St>>, config: &Config) -> Result<Router, E
     let headers = headers_policy()?;
     let cors = cors(config)?;
 
-    // Outside in (Hardening adds request id, security headers, CORS and the
-    // panic catcher around these, in that order): trusted host → head and
-    // declared-body limits → per-IP limit → body limit → timeout → auth →
-    // per-subject limit → handler.
-    let api = Hardening::new()
-        .security_headers(headers.clone())
-        .cors(cors.clone())
-        .identity(trusted_host.clone())
-        // Head limits and the declared length before the budget; the
-        // streamed body is counted against the same cap when the handler
-        // reads it (inside the limit and the timeout).
-        .identity(RequestLimitsLayer::new(limits.clone()))
-        .identity(per_ip.clone())
-        .identity(RequestTimeoutLayer::new(config.request_timeout))
-        .identity(AuthLayer::new(Arc::clone(&state.auth), AuthMode::Optional))
-        .limit(per_subject)
-        .apply(routes);
-    let router = match config.metrics_exposure() {
+    // Outside in: request counting → the readiness body → Hardening's
+    // request id, security headers, CORS and panic catcher → trusted host →
+    // head and declared-body limits → per-IP limit → body limit → timeout →
+    // auth → per-subject limit → handler. Each stack is one layer: every
+    // route is boxed once, not once a layer.
+    let outer = || {
+        ServiceBuilder::new()
+            .layer(TrackLayer::new(Arc::clone(&state.metrics)))
+            .layer(MapResponseLayer::new(
+                routes::keep_readiness_body as fn(Response) -> Response,
+            ))
+    };
+    let api = routes.layer(
+        outer().layer(
+            Hardening::new()
+                .security_headers(headers.clone())
+                .cors(cors.clone())
+                .identity(trusted_host.clone())
+                // Head limits and the declared length before the budget;
+                // the streamed body is counted against the same cap when
+                // the handler reads it (inside the limit and the timeout).
+                .identity(RequestLimitsLayer::new(limits.clone()))
+                .identity(per_ip.clone())
+                .identity(RequestTimeoutLayer::new(config.request_timeout))
+                .identity(AuthLayer::new(Arc::clone(&state.auth), AuthMode::Optional))
+                .limit(per_subject),
+        ),
+    );
+    Ok(match config.metrics_exposure() {
         // The same stack without the bearer-token layer: `/metrics` checks
         // its own token (`PALISADE_METRICS_TOKEN`), which is no JWT.
         MetricsExposure::Main => api.merge(
-            Hardening::new()
-                .security_headers(headers)
-                .cors(cors)
-                .identity(trusted_host)
-                .identity(RequestLimitsLayer::new(limits))
-                .identity(per_ip)
-                .identity(RequestTimeoutLayer::new(config.request_timeout))
-                .apply(
-                    Router::new()
-                        .route(METRICS_PATH, get(metrics::serve_metrics))
-                        .with_state(metrics_endpoint(&state, config)),
+            Router::new()
+                .route(METRICS_PATH, get(metrics::serve_metrics))
+                .with_state(metrics_endpoint(&state, config))
+                .layer(
+                    outer().layer(
+                        Hardening::new()
+                            .security_headers(headers)
+                            .cors(cors)
+                            .identity(trusted_host)
+                            .identity(RequestLimitsLayer::new(limits))
+                            .identity(per_ip)
+                            .identity(RequestTimeoutLayer::new(config.request_timeout)),
+                    ),
                 ),
         ),
         // Served on its own listener, or not at all: a 404 here.
         MetricsExposure::Separate(_) | MetricsExposure::Hidden => api,
-    };
-    Ok(router
-        .layer(axum::middleware::from_fn(routes::keep_readiness_body))
-        // Outermost: every answer counted under its route template.
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.metrics),
-            metrics::track,
-        )))
+    })
 }

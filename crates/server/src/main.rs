@@ -11,43 +11,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use palisade_axum::serve::{ServeConfig, serve};
-use palisade_secrets::{ProcessEnv, RedactingMakeWriter, Redactor, SecretString};
+use palisade_secrets::{ProcessEnv, Redactor, SecretString};
 use palisade_server::metrics::Metrics;
 use palisade_server::state::{self, Stores};
-use palisade_server::{Config, MetricsExposure, app, metrics_app};
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::{EnvFilter, Layer as _};
-
-fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
-}
-
-/// JSON lines through the redactor, filtered by `RUST_LOG`; and, when
-/// given, the metrics' event counter with its own filter (the security
-/// events are counted whatever the log level).
-fn subscriber(
-    redactor: Redactor,
-    metrics: Option<&Arc<Metrics>>,
-) -> impl tracing::Subscriber + Send + Sync {
-    let log = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        // The target (module path) stays: the redactor reads
-        // `palisade_secrets::dev` as a path, not as a `secrets:` field.
-        .with_target(true)
-        .with_writer(RedactingMakeWriter::new(std::io::stderr, redactor))
-        .with_filter(filter());
-    tracing_subscriber::registry()
-        .with(metrics.map(|metrics| metrics.event_layer()))
-        .with(log)
-}
+use palisade_server::{Config, MetricsExposure, app, log_subscriber, metrics_app};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // The configuration is read under a subscriber that redacts by pattern
     // only (the secrets are not known yet); every later line also redacts
     // the loaded secrets' values.
-    let loaded = tracing::subscriber::with_default(subscriber(Redactor::new(), None), || {
+    let loaded = tracing::subscriber::with_default(log_subscriber(Redactor::new(), None), || {
         Config::from_env(ProcessEnv)
     });
     let config = match loaded {
@@ -76,7 +50,7 @@ async fn main() -> ExitCode {
         redactor.register(secret);
     }
     let metrics = Arc::new(Metrics::new());
-    if tracing::subscriber::set_global_default(subscriber(redactor, Some(&metrics))).is_err() {
+    if tracing::subscriber::set_global_default(log_subscriber(redactor, Some(&metrics))).is_err() {
         return ExitCode::FAILURE;
     }
     let result = match config.redis_url.as_ref().map(SecretString::expose_secret) {

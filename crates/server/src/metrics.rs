@@ -22,12 +22,14 @@
 //! per-callsite filter: only events with an `event` or a `store_error`
 //! field reach it, whatever `RUST_LOG` lets through to the log.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use palisade_axum::ApiError;
 use palisade_errors::{Error, ErrorKind, SecurityEvent};
@@ -290,18 +292,67 @@ fn method_label(method: &Method) -> &'static str {
 
 /// Outermost layer: counts every answered request by its route template
 /// (axum's [`MatchedPath`], never the raw path) and times it.
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.record_request(
-        route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
-        &method,
-        response.status(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+#[derive(Clone, Debug)]
+pub struct TrackLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl TrackLayer {
+    /// The layer counting into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> TrackLayer {
+        TrackLayer { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+}
+
+/// The service of [`TrackLayer`].
+#[derive(Clone, Debug)]
+pub struct Track<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> tower::Service<Request> for Track<S>
+where
+    S: tower::Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let method = request.method().clone();
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        let metrics = Arc::clone(&self.metrics);
+        Box::pin(async move {
+            let response = response.await?;
+            metrics.record_request(
+                route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
+                &method,
+                response.status(),
+                started.elapsed().as_secs_f64(),
+            );
+            Ok(response)
+        })
+    }
 }
 
 /// What the `/metrics` handler needs.

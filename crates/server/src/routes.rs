@@ -798,14 +798,11 @@ pub async fn ready<St: Stores>(State(app): State<Arc<App<St>>>) -> Response {
 #[derive(Clone, Debug)]
 pub struct ReadinessBody(Vec<u8>);
 
-/// Outermost layer: a readiness 503 leaves with its own JSON body
-/// (`{status, checks}`), which load balancers and operators read, instead
-/// of the error envelope; its headers (request id, security headers) stay.
-pub async fn keep_readiness_body(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let response = next.run(request).await;
+/// Outermost layer (`tower::util::MapResponseLayer::new(keep_readiness_body)`):
+/// a readiness 503 leaves with its own JSON body (`{status, checks}`), which
+/// load balancers and operators read, instead of the error envelope; its
+/// headers (request id, security headers) stay.
+pub fn keep_readiness_body(response: Response) -> Response {
     let Some(ReadinessBody(bytes)) = response.extensions().get::<ReadinessBody>().cloned() else {
         return response;
     };
