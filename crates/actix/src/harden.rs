@@ -92,8 +92,8 @@ where
         request.extensions_mut().insert(id.clone());
         let span = tracing::info_span!(
             "request",
-            request_id = %id,
-            method = %request.method(),
+            request_id = id.as_str(),
+            method = request.method().as_str(),
             path = request.path(),
         );
         // A handler may panic while the future is built or while it runs.

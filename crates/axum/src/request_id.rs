@@ -78,10 +78,12 @@ where
                 id
             }
         };
+        // String fields, not `%` (Display): a JSON log formats every span's
+        // fields when it is made, on every request.
         let span = tracing::info_span!(
             "request",
-            request_id = %id,
-            method = %request.method(),
+            request_id = id.as_str(),
+            method = request.method().as_str(),
             path = request.uri().path(),
         );
         let response = span.in_scope(|| self.inner.call(request));

@@ -17,6 +17,12 @@ pub trait HeaderSink {
     fn remove(&mut self, name: &HeaderName);
     /// Whether any value of `name` satisfies `predicate` (given the raw bytes).
     fn any_value(&self, name: &HeaderName, predicate: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+    /// Sets `name` to `value` unless a value is present.
+    fn insert_if_absent(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if !self.contains(name) {
+            self.insert(name, value);
+        }
+    }
     /// Room for `additional` more headers, so a policy's dozen inserts
     /// grow the map once (the default does nothing).
     fn reserve(&mut self, additional: usize) {
@@ -45,6 +51,13 @@ impl HeaderSink for HeaderMap {
         self.get_all(name)
             .iter()
             .any(|value| predicate(value.as_bytes()))
+    }
+
+    fn insert_if_absent(&mut self, name: &HeaderName, value: &HeaderValue) {
+        // One lookup instead of `contains` then `insert`.
+        if let http::header::Entry::Vacant(entry) = self.entry(name) {
+            entry.insert(value.clone());
+        }
     }
 
     fn reserve(&mut self, additional: usize) {

@@ -192,8 +192,10 @@ impl SecurityHeaders {
         // The fixed headers, the CSP pair and `Cache-Control`.
         headers.reserve(self.fixed.len() + 3);
         for (name, value) in &self.fixed {
-            if self.override_existing || !headers.contains(name) {
+            if self.override_existing {
                 headers.insert(name, value);
+            } else {
+                headers.insert_if_absent(name, value);
             }
         }
         for (name, compiled) in [
