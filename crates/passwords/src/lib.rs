@@ -24,4 +24,4 @@ pub use policy::{
     MAX_MAX_LENGTH, MIN_CONTEXT_WORD_CHARS, PasswordPolicy, PasswordPolicyBuilder, PolicyContext,
     PolicyFailure, PolicyViolation, STRENGTH_PREFIX_CHARS, blocklist_len,
 };
-pub use pool::{AsyncHasher, DEFAULT_QUEUE_PER_WORKER, HashPool};
+pub use pool::{AsyncHasher, DEFAULT_QUEUE_PER_WORKER, HashPool, Reservation, ReservedHasher};

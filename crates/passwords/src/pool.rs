@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::error::{HashError, HashErrorKind};
@@ -102,6 +102,22 @@ impl HashPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.reserve()?.run(task).await
+    }
+
+    /// A place in the pool (running or queued), taken now, for one task
+    /// run later with [`Reservation::run`]; dropped unused, it is given
+    /// back.
+    ///
+    /// Reserve before anything that counts an attempt: a login throttle
+    /// that charged an attempt the server then could not check (the pool
+    /// full, a 503) would let a login flood lock real users out without a
+    /// single wrong password.
+    ///
+    /// # Errors
+    ///
+    /// [`HashErrorKind::Busy`] when `workers + queue_limit` places are taken.
+    pub fn reserve(&self) -> Result<Reservation, HashError> {
         let Ok(admitted) = Arc::clone(&self.admitted).try_acquire_owned() else {
             tracing::warn!(
                 workers = self.workers,
@@ -110,10 +126,43 @@ impl HashPool {
             );
             return Err(HashError::new(HashErrorKind::Busy, "hash pool queue full"));
         };
-        let running = Arc::clone(&self.running)
+        Ok(Reservation {
+            admitted,
+            running: Arc::clone(&self.running),
+        })
+    }
+}
+
+/// A place in a [`HashPool`] ([`HashPool::reserve`]); given back when the
+/// task it runs ends, or when it is dropped unused.
+#[derive(Debug)]
+pub struct Reservation {
+    admitted: OwnedSemaphorePermit,
+    running: Arc<Semaphore>,
+}
+
+impl Reservation {
+    /// Runs `task` on a blocking thread once a worker is free (see
+    /// [`HashPool::run`]).
+    ///
+    /// # Errors
+    ///
+    /// [`HashErrorKind::Internal`] when the task panicked.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime (as `spawn_blocking` does).
+    pub async fn run<T, F>(self, task: F) -> Result<T, HashError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let running = self
+            .running
             .acquire_owned()
             .await
             .map_err(|_| HashError::new(HashErrorKind::Internal, "hash pool closed"))?;
+        let admitted = self.admitted;
         tokio::task::spawn_blocking(move || {
             let _slots = (admitted, running);
             task()
@@ -193,8 +242,62 @@ impl AsyncHasher {
 
     /// [`PasswordHasher::dummy_verify`] on the pool (always an error).
     pub async fn dummy_verify(&self, password: SecretString) -> HashError {
-        let hasher = Arc::clone(&self.hasher);
-        match self.pool.run(move || hasher.dummy_verify(&password)).await {
+        match self.pool.reserve() {
+            Ok(place) => self.reserved(place).dummy_verify(password).await,
+            Err(error) => error,
+        }
+    }
+
+    /// A place in the pool taken now ([`HashPool::reserve`]) for one
+    /// `verify` or `dummy_verify` later: a login takes it before its
+    /// throttle counts the attempt, so an attempt the pool cannot take is a
+    /// 503 that costs the account nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`HashErrorKind::Busy`] when the pool is full.
+    pub fn reserve(&self) -> Result<ReservedHasher, HashError> {
+        Ok(self.reserved(self.pool.reserve()?))
+    }
+
+    fn reserved(&self, place: Reservation) -> ReservedHasher {
+        ReservedHasher {
+            hasher: Arc::clone(&self.hasher),
+            place,
+        }
+    }
+}
+
+/// One verification with its place in the pool already taken
+/// ([`AsyncHasher::reserve`]).
+#[derive(Debug)]
+pub struct ReservedHasher {
+    hasher: Arc<PasswordHasher>,
+    place: Reservation,
+}
+
+impl ReservedHasher {
+    /// [`PasswordHasher::verify`] in the reserved place.
+    ///
+    /// # Errors
+    ///
+    /// As [`PasswordHasher::verify`].
+    pub async fn verify(
+        self,
+        password: SecretString,
+        stored: String,
+    ) -> Result<Verified, HashError> {
+        let hasher = self.hasher;
+        self.place
+            .run(move || hasher.verify(&password, &stored))
+            .await?
+    }
+
+    /// [`PasswordHasher::dummy_verify`] in the reserved place (always an
+    /// error).
+    pub async fn dummy_verify(self, password: SecretString) -> HashError {
+        let hasher = self.hasher;
+        match self.place.run(move || hasher.dummy_verify(&password)).await {
             Ok(error) | Err(error) => error,
         }
     }

@@ -93,3 +93,35 @@ async fn past_the_queue_limit_callers_get_unavailable() {
     assert_eq!(pool.in_flight(), 0);
     pool.run(|| ()).await.unwrap();
 }
+
+/// A reservation holds its place until it runs or is dropped: what a login
+/// takes before its throttle counts the attempt (a full pool must answer
+/// 503 before any attempt is charged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_places_count_until_used_or_dropped() {
+    let hasher = AsyncHasher::new(PasswordHasher::new(), HashPool::with_limits(1, 1).unwrap());
+    let first = hasher.reserve().unwrap();
+    let second = hasher.reserve().unwrap();
+    assert_eq!(hasher.pool().in_flight(), 2);
+    // Full: refused at once, and the plain API refuses too.
+    assert_eq!(hasher.reserve().unwrap_err().kind(), HashErrorKind::Busy);
+    let password = SecretString::from("correct horse battery staple");
+    assert_eq!(
+        hasher.dummy_verify(password.clone()).await.kind(),
+        HashErrorKind::Busy
+    );
+    // Dropped unused: given back.
+    drop(second);
+    assert_eq!(hasher.pool().in_flight(), 1);
+    // Used: the verification runs in the reserved place and gives it back.
+    let hash = hasher.hasher().hash(&password).unwrap();
+    let verified = first
+        .verify(password.clone(), hash.into_string())
+        .await
+        .unwrap();
+    assert!(!verified.needs_rehash);
+    assert_eq!(hasher.pool().in_flight(), 0);
+    let reserved = hasher.reserve().unwrap();
+    assert!(reserved.dummy_verify(password).await.is_mismatch());
+    assert_eq!(hasher.pool().in_flight(), 0);
+}

@@ -206,6 +206,11 @@ pub async fn authenticate<St: Stores>(
     // The throttle keys on the normalised name (`Alice` and `alice` share
     // one budget); an invalid name on its raw form.
     let account = username.clone().unwrap_or_else(|| raw_username.to_owned());
+    // A place in the hashing pool first: the throttle charges every attempt
+    // it lets through until it succeeds, so an attempt the pool then could
+    // not check (a 503) would cost the account its budget, and a login
+    // flood would lock real users out without one wrong password.
+    let hashing = app.hasher.reserve()?;
     // Login throttle: 429 + Retry-After (a challenge is never returned: the
     // throttle is configured without one).
     let decision = app.throttle.check(&account, ip, None).await?;
@@ -220,13 +225,12 @@ pub async fn authenticate<St: Stores>(
         None => None,
     };
     let Some(user) = user else {
-        let _ = app.hasher.dummy_verify(password).await;
+        let _ = hashing.dummy_verify(password).await;
         app.throttle.record_failure(&account, ip).await;
         app.detector.record_failure(&account, false, ip, now());
         return Err(bad_credentials());
     };
-    match app
-        .hasher
+    match hashing
         .verify(password.clone(), user.password_hash.clone())
         .await
     {

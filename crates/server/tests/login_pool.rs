@@ -1,0 +1,50 @@
+//! A login flood that fills the hashing pool must not lock real users out:
+//! the pool's 503 comes before the login throttle counts the attempt
+//! (in process, through the same `authenticate` the `/auth/login` route and
+//! the actix twin call).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use palisade_secrets::MapEnv;
+use palisade_server::metrics::Metrics;
+use palisade_server::{Config, routes, state};
+use secrecy::SecretString;
+use support::{ADMIN_PASSWORD, with_fixed_secrets};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_refused_by_a_full_hashing_pool_cost_the_account_nothing() {
+    let env = with_fixed_secrets(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]);
+    let config = Config::from_env(MapEnv::from_iter(env)).unwrap();
+    let app = state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))
+        .unwrap();
+    state::ensure_admin(&app, &config).await.unwrap();
+    let ip: IpAddr = "203.0.113.7".parse().unwrap();
+    let password = || SecretString::from(ADMIN_PASSWORD);
+
+    // The flood holds every place in the pool.
+    let flood: Vec<_> = std::iter::from_fn(|| app.hasher.reserve().ok()).collect();
+    assert!(!flood.is_empty());
+    // More attempts than the account's budget (20 per 15 minutes): each is
+    // a 503, none a 429.
+    for _ in 0..30 {
+        let refused = routes::authenticate(&app, "root", password(), ip)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), 503, "{refused:?}");
+    }
+    // The flood ends: the right password works at once, from the same
+    // address.
+    drop(flood);
+    let user = routes::authenticate(&app, "root", password(), ip)
+        .await
+        .unwrap();
+    assert_eq!(user.username, "root");
+}
