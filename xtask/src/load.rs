@@ -48,13 +48,10 @@ const FLOOD_LEAD_SECONDS: u64 = 2;
 /// `PALISADE_RATE_LIMIT` for the run: far above what one machine can send,
 /// so the per-IP limit is evaluated on every request but never refuses one.
 const RATE_LIMIT: &str = "1000000/second";
-/// palisade-server's per-subject limit (`config::SUBJECT_RATE_LIMIT`,
-/// 600/minute, burst 600), which has no setting: the `/me` load is spread
-/// over enough accounts that none of them reaches it.
-const SUBJECT_BURST: f64 = 600.0;
-const SUBJECT_PER_SECOND: f64 = 10.0;
-const MIN_ACCOUNTS: usize = 16;
-const MAX_ACCOUNTS: usize = 1024;
+/// Accounts whose tokens the `/me` runs spread over (`PALISADE_SUBJECT_RATE_LIMIT`
+/// is [`RATE_LIMIT`] for the run, so the per-subject limit runs on every
+/// request but never refuses one, whatever the rate).
+const ACCOUNTS: usize = 16;
 /// Accounts registered (and logged in) at once: enough to keep the server's
 /// hashing pool busy, fewer than its queue (16 a worker) holds.
 const ACCOUNT_WORKERS: usize = 4;
@@ -113,6 +110,7 @@ pub fn load(seconds: u64) -> Result {
         // attempt of the flood reaches the login throttle and the hashing
         // pool, the work the flood is meant to pile up...
         .env("PALISADE_LOGIN_RATE_LIMIT", RATE_LIMIT)
+        .env("PALISADE_SUBJECT_RATE_LIMIT", RATE_LIMIT)
         // ...from many X-Forwarded-For addresses (see login.lua), which
         // come through wrk on loopback.
         .env("PALISADE_TRUSTED_PROXIES", "127.0.0.1")
@@ -170,10 +168,8 @@ pub fn load(seconds: u64) -> Result {
     let palisade_health = health(&palisade)?;
     let fastapi_health = health(&fastapi)?;
 
-    let count = accounts_needed(palisade_health.requests_per_second, seconds);
-    eprintln!(
-        "xtask: registering {count} accounts (each verified subject may make 600 requests a minute)"
-    );
+    let count = ACCOUNTS;
+    eprintln!("xtask: registering {count} accounts");
     let registering = Instant::now();
     let accounts = create_accounts(palisade.addr, count)?;
     eprintln!(
@@ -382,23 +378,6 @@ impl Drop for Scratch {
     }
 }
 
-/// How many accounts keep `/me` under the per-subject limit for a warm-up
-/// and a measured run at `requests_per_second` of `/health/live`, with a
-/// 15% margin on top of the real one: `/me` is the same stack plus a token
-/// check and a store read, so it is slower (each account costs a hash and
-/// a verification on the server's one-worker pool on 2 cores, ~60 ms).
-fn accounts_needed(requests_per_second: f64, seconds: u64) -> usize {
-    let span = (WARM_UP_SECONDS + seconds) as f64;
-    let budget = SUBJECT_BURST + SUBJECT_PER_SECOND * span;
-    let needed = (requests_per_second * span * 1.15 / budget).ceil();
-    let needed = if needed.is_finite() && needed > 0.0 {
-        needed.min(1e6) as usize
-    } else {
-        MIN_ACCOUNTS
-    };
-    needed.clamp(MIN_ACCOUNTS, MAX_ACCOUNTS)
-}
-
 struct Account {
     username: String,
     password: String,
@@ -466,18 +445,4 @@ fn create_account(addr: SocketAddr, run: &str, index: usize) -> Result<Account> 
         password,
         access_token,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accounts_cover_the_per_subject_budget() {
-        // 12 s at 10 000 req/s, 720 requests an account, 15% margin.
-        assert_eq!(accounts_needed(10_000.0, 10), 192);
-        assert_eq!(accounts_needed(1.0, 10), MIN_ACCOUNTS);
-        assert_eq!(accounts_needed(1e9, 10), MAX_ACCOUNTS);
-        assert_eq!(accounts_needed(f64::NAN, 10), MIN_ACCOUNTS);
-    }
 }
