@@ -39,9 +39,10 @@ impl Report {
             md,
             "wrk -t{THREADS} -c{CONNECTIONS}, {WARM_UP_SECONDS}s warm-up then {}s measured per row; \
              {} cores; load average {} before, {} after. palisade-server: release build, \
-             development profile, memory stores, `PALISADE_RATE_LIMIT={RATE_LIMIT}` (the per-IP \
-             limit runs on every request but never refuses one, so this measures the stack, not \
-             429s); `/me` spread over {} accounts (each subject has 600 requests a minute). \
+             development profile, memory stores, `PALISADE_RATE_LIMIT` and \
+             `PALISADE_SUBJECT_RATE_LIMIT` both {RATE_LIMIT} (the per-IP and per-subject limits \
+             run on every request but never refuse one, so this measures the stack, not 429s); \
+             `/me` spread over {} accounts. \
              FastAPI: uvicorn, {} workers, slowapi (limit far above the load), security-header \
              middleware, PyJWT HS256.\n",
             self.seconds, self.cores, self.load_before, self.load_after, self.accounts, self.cores,
