@@ -100,8 +100,10 @@ impl<I, L> Hardening<I, L> {
         self
     }
 
-    /// Adds an authentication layer (any tower [`Layer`]); several run in
-    /// the order added, all before the limits.
+    /// Adds an authentication layer (any tower [`Layer`] whose service
+    /// answers axum's `Response`, as the Palisade layers and most tower
+    /// layers over an axum route do); several run in the order added, all
+    /// before the limits.
     pub fn identity<N>(self, layer: N) -> Hardening<Stack<N, I>, L> {
         Hardening {
             #[cfg(feature = "headers")]
@@ -113,8 +115,9 @@ impl<I, L> Hardening<I, L> {
         }
     }
 
-    /// Adds a rate-limit layer (any tower [`Layer`]); several run in the
-    /// order added, all after the identity layers.
+    /// Adds a rate-limit layer (any tower [`Layer`] whose service answers
+    /// axum's `Response`); several run in the order added, all after the
+    /// identity layers.
     pub fn limit<N>(self, layer: N) -> Hardening<I, Stack<N, L>> {
         Hardening {
             #[cfg(feature = "headers")]
