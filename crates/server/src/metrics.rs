@@ -2,8 +2,8 @@
 //!
 //! | series | labels | counted by |
 //! |---|---|---|
-//! | `http_requests_total` | `route` (the route template, `unmatched` when no route matched), `method`, `status` | [`track`], the outermost layer |
-//! | `http_request_duration_seconds` (histogram) | `route` | [`track`] |
+//! | `http_requests_total` | `route` (the route template, `unmatched` when no route matched), `method`, `status` | [`TrackLayer`], the outermost layer |
+//! | `http_request_duration_seconds` (histogram) | `route` | [`TrackLayer`] |
 //! | `security_events_total` | `event` (the shared vocabulary of `palisade-errors`) | [`Metrics::event_layer`], a tracing layer |
 //! | `security_alerts_total` | `kind` (`credential_stuffing`, `user_enumeration`) | [`Metrics::event_layer`]: the detector's alert events |
 //! | `store_errors_total` | `store` | [`Metrics::event_layer`]: the cores' "store did not answer" events |
