@@ -95,3 +95,69 @@ async fn the_real_layers_in_the_slots_from_every_origin() {
         }
     }
 }
+
+/// A layer in the identity slot that panics in `call` itself, before any
+/// future exists (a bug in third-party middleware).
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl<S> tower::Layer<S> for PanicsInCall {
+    type Service = PanicsInCallService;
+
+    fn layer(&self, _inner: S) -> PanicsInCallService {
+        PanicsInCallService
+    }
+}
+
+#[derive(Clone)]
+struct PanicsInCallService;
+
+impl tower::Service<Request<Body>> for PanicsInCallService {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<axum::response::Response, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    #[allow(clippy::panic)] // the bug under test
+    fn call(&mut self, _request: Request<Body>) -> Self::Future {
+        panic!("middleware bug: secret=hunter2");
+    }
+}
+
+/// A panic in a layer's synchronous `call` (not in the future it returns)
+/// is contained like a handler's: a 500 envelope with the request id, the
+/// security headers and CORS for the allowed origin, and no panic text.
+#[tokio::test]
+async fn a_panic_in_a_layers_call_is_the_500_envelope_with_headers_and_cors() {
+    let app = Hardening::new()
+        .security_headers(hardening_cases::header_policy())
+        .cors(hardening_cases::cors_policy())
+        .identity(PanicsInCall)
+        .apply(Router::new().route("/items", get(|| async { "unreachable" })));
+    let request = Request::builder()
+        .uri("/items")
+        .header("origin", hardening_cases::ALLOWED)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 500);
+    let headers = response.headers().clone();
+    let id = headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        hardening_cases::ALLOWED
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(!text.contains("hunter2"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["error"]["code"], "internal");
+    assert_eq!(json["error"]["request_id"], id.as_str());
+}

@@ -16,9 +16,12 @@ use crate::hasher::{PasswordHash, PasswordHasher, Verified};
 pub const DEFAULT_QUEUE_PER_WORKER: usize = 32;
 
 /// A bounded pool on the caller's Tokio runtime: `workers` tasks run at once
-/// (each on a `spawn_blocking` thread), `queue_limit` more may wait; beyond
-/// that [`run`](Self::run) fails at once with [`HashErrorKind::Busy`] (a 503
-/// `unavailable` with `Retry-After`). Clones share the pool.
+/// (each on a `spawn_blocking` thread), and `workers + queue_limit` places
+/// can be taken at once (running, queued, or reserved with
+/// [`reserve`](Self::reserve) and not run yet); beyond that
+/// [`run`](Self::run) and `reserve` fail at once with
+/// [`HashErrorKind::Busy`] (a 503 `unavailable` with `Retry-After`). Clones
+/// share the pool.
 #[derive(Clone, Debug)]
 pub struct HashPool {
     admitted: Arc<Semaphore>,
@@ -78,7 +81,8 @@ impl HashPool {
         self.queue_limit
     }
 
-    /// Tasks running or waiting now.
+    /// Places taken now: tasks running or waiting, and reservations not
+    /// run yet.
     pub fn in_flight(&self) -> usize {
         (self.workers + self.queue_limit).saturating_sub(self.admitted.available_permits())
     }
@@ -112,7 +116,9 @@ impl HashPool {
     /// Reserve before anything that counts an attempt: a login throttle
     /// that charged an attempt the server then could not check (the pool
     /// full, a 503) would let a login flood lock real users out without a
-    /// single wrong password.
+    /// single wrong password. A reservation held while such checks wait on
+    /// their store counts against the queue like a queued task: size the
+    /// queue for the logins in flight, not only for the hashes.
     ///
     /// # Errors
     ///

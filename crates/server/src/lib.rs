@@ -23,16 +23,16 @@ use palisade_axum::auth::{AuthLayer, AuthMode};
 use palisade_axum::ratelimit::{RateLimitLayer, by_ip};
 use palisade_axum::validate::{RequestLimitsLayer, RequestTimeoutLayer, TrustedHostLayer};
 use palisade_errors::{Error, ErrorKind};
+use palisade_headers::{CorsPolicy, HeaderPolicy};
 use palisade_secrets::{RedactingMakeWriter, Redactor};
+use palisade_validate::hosts::TrustedHosts;
+use palisade_validate::limits::RequestLimits;
 use tower::ServiceBuilder;
 use tower::util::MapResponseLayer;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::metrics::{Metrics, TrackLayer};
-use palisade_headers::{CorsPolicy, HeaderPolicy};
-use palisade_validate::hosts::TrustedHosts;
-use palisade_validate::limits::RequestLimits;
 
 pub use config::{Config, MetricsExposure};
 pub use routes::Liveness;

@@ -802,7 +802,7 @@ pub async fn ready<St: Stores>(State(app): State<Arc<App<St>>>) -> Response {
 #[derive(Clone, Debug)]
 pub struct ReadinessBody(Vec<u8>);
 
-/// Outermost layer (`tower::util::MapResponseLayer::new(keep_readiness_body)`):
+/// Outside the envelope layer (`tower::util::MapResponseLayer::new(keep_readiness_body)`):
 /// a readiness 503 leaves with its own JSON body (`{status, checks}`), which
 /// load balancers and operators read, instead of the error envelope; its
 /// headers (request id, security headers) stay.
