@@ -240,10 +240,7 @@ impl AsyncHasher {
         password: SecretString,
         stored: String,
     ) -> Result<Verified, HashError> {
-        let hasher = Arc::clone(&self.hasher);
-        self.pool
-            .run(move || hasher.verify(&password, &stored))
-            .await?
+        self.reserve()?.verify(password, stored).await
     }
 
     /// [`PasswordHasher::dummy_verify`] on the pool (always an error).
