@@ -1,6 +1,6 @@
 //! The load benchmark's floor: a bare axum "hello" with none of Palisade's
 //! layers, on the same runtime as `palisade-server` (`#[tokio::main]`, the
-//! multi-thread scheduler with a worker per core), so `cargo xtask bench
+//! multi-thread scheduler with a worker per core) and allocator (mimalloc), so `cargo xtask bench
 //! load` can report the reference service's throughput as a share of what
 //! axum alone serves on this machine.
 //!
@@ -15,6 +15,11 @@ use std::process::ExitCode;
 
 use axum::Router;
 use axum::routing::get;
+
+/// The server's allocator: the floor differs from the service by its layers
+/// alone.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn hello() -> &'static str {
     "ok"
