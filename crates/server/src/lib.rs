@@ -4,6 +4,7 @@
 pub mod config;
 pub mod detector;
 pub mod keys;
+pub mod log_fields;
 pub mod metrics;
 pub mod middleware;
 pub mod redis_cluster;
@@ -116,11 +117,17 @@ pub fn log_subscriber(
 ) -> impl tracing::Subscriber + Send + Sync {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let log = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        // The target (module path) stays: the redactor reads
-        // `palisade_secrets::dev` as a path, not as a `secrets:` field.
-        .with_target(true)
+        // The `request` span's fields are formatted on every request:
+        // `SpanFields` writes them without building JSON values.
+        .fmt_fields(log_fields::SpanFields)
+        .event_format(
+            tracing_subscriber::fmt::format()
+                .json()
+                .with_current_span(true)
+                // The target (module path) stays: the redactor reads
+                // `palisade_secrets::dev` as a path, not as a `secrets:` field.
+                .with_target(true),
+        )
         .with_writer(RedactingMakeWriter::new(std::io::stderr, redactor))
         .with_filter(filter);
     tracing_subscriber::registry()
