@@ -8,7 +8,7 @@ use http::header::{
     SERVER, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_DNS_PREFETCH_CONTROL,
     X_FRAME_OPTIONS, X_XSS_PROTECTION,
 };
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use config::ServerHeader;
 pub use config::{HeaderPolicy, HeaderPolicyConfig, Preset};
@@ -142,7 +142,7 @@ impl HeaderPolicy {
             .into_iter()
             .flatten()
             .any(Csp::uses_nonces);
-        Ok(SecurityHeaders {
+        let mut headers = SecurityHeaders {
             fixed,
             csp,
             csp_report_only,
@@ -150,7 +150,10 @@ impl HeaderPolicy {
             uses_nonces,
             no_store_if_absent: self.no_store_if_absent,
             override_existing: self.override_existing,
-        })
+            template: HeaderMap::new(),
+        };
+        headers.template = headers.template();
+        Ok(headers)
     }
 }
 
@@ -175,7 +178,18 @@ pub struct SecurityHeaders {
     uses_nonces: bool,
     no_store_if_absent: bool,
     override_existing: bool,
+    /// What [`SecurityHeaders::apply`] gives a response with no headers of
+    /// its own and no nonce, with room for the response's own: the start of
+    /// every `http::HeaderMap` it is applied to.
+    template: HeaderMap,
 }
+
+static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// Room in the template for a response's own headers (content type and
+/// length, rate-limit and CORS headers, the request id), so that adding
+/// them does not grow the map.
+const OWN_HEADERS_ROOM: usize = 12;
 
 impl SecurityHeaders {
     /// Whether responses need a fresh [`CspNonce`] (make one with
@@ -189,6 +203,14 @@ impl SecurityHeaders {
     /// and `nonce` is `None`, the CSP goes out without nonce sources, so
     /// inline scripts are blocked rather than trusted).
     pub fn apply(&self, headers: &mut impl HeaderSink, nonce: Option<&CspNonce>) {
+        match headers.header_map() {
+            Some(map) => self.apply_to_map(map, nonce),
+            None => self.apply_one_by_one(headers, nonce),
+        }
+    }
+
+    /// [`SecurityHeaders::apply`] through the [`HeaderSink`] calls alone.
+    fn apply_one_by_one(&self, headers: &mut (impl HeaderSink + ?Sized), nonce: Option<&CspNonce>) {
         // The fixed headers, the CSP pair and `Cache-Control`.
         headers.reserve(self.fixed.len() + 3);
         for (name, value) in &self.fixed {
@@ -215,7 +237,6 @@ impl SecurityHeaders {
             Some(server) => headers.insert(&SERVER, server),
             None => headers.remove(&SERVER),
         }
-        static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
         if self.uses_nonces && nonce.is_some() {
             // A cached page replays its nonce to everyone who gets the copy,
             // and an injected script can then read and reuse it.
@@ -223,5 +244,88 @@ impl SecurityHeaders {
         } else if self.no_store_if_absent && !headers.contains(&CACHE_CONTROL) {
             headers.insert(&CACHE_CONTROL, &NO_STORE);
         }
+    }
+
+    /// The headers [`SecurityHeaders::apply`] gives a response that has
+    /// none and no nonce.
+    fn template(&self) -> HeaderMap {
+        let mut template = HeaderMap::with_capacity(self.fixed.len() + 4 + OWN_HEADERS_ROOM);
+        self.apply_one_by_one(&mut template, None);
+        template
+    }
+
+    /// [`SecurityHeaders::apply`] for an `http::HeaderMap`, with the same
+    /// result: the response's headers become a clone of the template, and
+    /// the response's own headers are put back into it under the same rules
+    /// (a policy header the response set itself is kept unless the policy
+    /// overrides; fingerprint headers and `Server` never are). A response
+    /// has a few headers of its own, so this is a few lookups, not twenty.
+    fn apply_to_map(&self, headers: &mut HeaderMap, nonce: Option<&CspNonce>) {
+        let own = std::mem::replace(headers, self.template.clone());
+        let force_no_store = self.uses_nonces && nonce.is_some();
+        let mut own_csp = false;
+        let mut own_csp_report_only = false;
+        // The name of the values being put back; `None` while skipping them.
+        let mut current: Option<HeaderName> = None;
+        for (name, value) in own {
+            let name = match name {
+                Some(name) => {
+                    let keep = self.keeps_own(&name, force_no_store);
+                    own_csp |= name == CONTENT_SECURITY_POLICY;
+                    own_csp_report_only |= name == CONTENT_SECURITY_POLICY_REPORT_ONLY;
+                    current = keep.then_some(name);
+                    match &current {
+                        // The first value replaces the template's.
+                        Some(name) => {
+                            headers.insert(name.clone(), value);
+                            continue;
+                        }
+                        None => continue,
+                    }
+                }
+                None => match &current {
+                    Some(name) => name,
+                    None => continue,
+                },
+            };
+            headers.append(name.clone(), value);
+        }
+        // The template holds the nonce-less CSPs; with a nonce they are
+        // rendered for this response (unless the response's own is kept).
+        if self.uses_nonces && nonce.is_some() {
+            for (name, compiled, own) in [
+                (&CONTENT_SECURITY_POLICY, &self.csp, own_csp),
+                (
+                    &CONTENT_SECURITY_POLICY_REPORT_ONLY,
+                    &self.csp_report_only,
+                    own_csp_report_only,
+                ),
+            ] {
+                if let Some(compiled) = compiled
+                    && (self.override_existing || !own)
+                {
+                    headers.insert(name.clone(), compiled.render(nonce));
+                }
+            }
+        }
+        if force_no_store {
+            headers.insert(CACHE_CONTROL, NO_STORE.clone());
+        }
+    }
+
+    /// Whether the response's own values of `name` stay (see [`SecurityHeaders::apply`]).
+    fn keeps_own(&self, name: &HeaderName, force_no_store: bool) -> bool {
+        if *name == SERVER || FINGERPRINT_HEADERS.contains(name) {
+            return false;
+        }
+        if *name == CACHE_CONTROL {
+            // Only ever set when absent, whatever `override_existing` says,
+            // unless a nonce makes the response uncacheable.
+            return !force_no_store;
+        }
+        let policy_sets = (*name == CONTENT_SECURITY_POLICY && self.csp.is_some())
+            || (*name == CONTENT_SECURITY_POLICY_REPORT_ONLY && self.csp_report_only.is_some())
+            || self.fixed.iter().any(|(fixed, _)| fixed == name);
+        !(policy_sets && self.override_existing)
     }
 }
