@@ -237,8 +237,15 @@ fn envelope_error(
             let envelope = classify(error).unwrap_or_else(|| Error::new(kind_of(status)));
             crate::error::log_unlogged_refusal(&envelope);
             let source = std::error::Error::source(&envelope).map(ToString::to_string);
-            if envelope.status().is_server_error() {
+            if envelope.status().is_server_error() && !envelope.is_logged() {
                 tracing::error!(
+                    code = envelope.kind().code(),
+                    source = source.as_deref(),
+                    "request failed"
+                );
+            } else if envelope.status().is_server_error() {
+                // Logged where it failed (a shed request: once a second, counted).
+                tracing::debug!(
                     code = envelope.kind().code(),
                     source = source.as_deref(),
                     "request failed"

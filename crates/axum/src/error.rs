@@ -42,8 +42,15 @@ pub(crate) fn render(error: &Error, request_id: Option<&palisade_errors::Request
 fn log_error(error: &Error) {
     log_unlogged_refusal(error);
     let source = std::error::Error::source(error).map(ToString::to_string);
-    if error.status().is_server_error() {
+    if error.status().is_server_error() && !error.is_logged() {
         tracing::error!(
+            code = error.kind().code(),
+            source = source.as_deref(),
+            "request failed"
+        );
+    } else if error.status().is_server_error() {
+        // Logged where it failed (a shed request: once a second, counted).
+        tracing::debug!(
             code = error.kind().code(),
             source = source.as_deref(),
             "request failed"

@@ -145,7 +145,10 @@ impl Error {
     /// (a rate-limit refusal, a refused token, an authorization failure, a
     /// refused preflight), so the adapters log a 401/403/429 that is not
     /// marked — one a handler returned itself — once, and a marked one never
-    /// again: one refusal, one event.
+    /// again: one refusal, one event. On a 5xx it says the failure was
+    /// logged where it happened (a pool shedding a flood logs once a second
+    /// with a count): the adapters then log the response at `debug`, not
+    /// once more at `error` for every request.
     #[must_use]
     pub fn logged(mut self) -> Error {
         self.logged = true;

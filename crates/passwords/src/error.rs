@@ -93,8 +93,11 @@ impl From<HashError> for palisade_errors::Error {
             HashErrorKind::PasswordTooLong => Error::new(ErrorKind::ValidationFailed)
                 .with_detail("password", "too_long")
                 .with_source(error),
+            // The pool logged it (once a second, with the count): the
+            // adapters do not log each shed request at `error` again.
             HashErrorKind::Busy => Error::new(ErrorKind::Unavailable)
                 .with_retry_after(1)
+                .logged()
                 .with_source(error),
             HashErrorKind::MalformedHash
             | HashErrorKind::ParamsOverCap

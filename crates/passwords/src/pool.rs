@@ -4,6 +4,8 @@
 //! backlog that would turn a login flood into memory exhaustion.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -14,6 +16,54 @@ use crate::hasher::{PasswordHash, PasswordHasher, Verified};
 
 /// Waiting tasks allowed per worker by [`HashPool::new`].
 pub const DEFAULT_QUEUE_PER_WORKER: usize = 32;
+
+/// At most one "hash pool full" warning this often, with the count of
+/// refusals since the one before.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Counts occurrences and says when one is due a log line: the first, then
+/// the first after each `interval`, each with the count since the last line.
+#[derive(Debug)]
+struct WarnEvery {
+    interval: Duration,
+    start: Instant,
+    /// Microseconds after `start` of the last line; `u64::MAX`: none yet.
+    last: AtomicU64,
+    pending: AtomicU64,
+}
+
+impl WarnEvery {
+    fn new(interval: Duration) -> WarnEvery {
+        WarnEvery {
+            interval,
+            start: Instant::now(),
+            last: AtomicU64::new(u64::MAX),
+            pending: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one occurrence at `now`; `Some(count)` when it is to be
+    /// logged, `count` the occurrences since the last line, this one
+    /// included.
+    fn note(&self, now: Instant) -> Option<u64> {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let at = u64::try_from(now.saturating_duration_since(self.start).as_micros())
+            .unwrap_or(u64::MAX - 1);
+        let last = self.last.load(Ordering::Relaxed);
+        let interval = u64::try_from(self.interval.as_micros()).unwrap_or(u64::MAX);
+        let due = last == u64::MAX || at.saturating_sub(last) >= interval;
+        // One of the callers that find it due wins the line.
+        if due
+            && self
+                .last
+                .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.pending.swap(0, Ordering::Relaxed));
+        }
+        None
+    }
+}
 
 /// A bounded pool on the caller's Tokio runtime: `workers` tasks run at once
 /// (each on a `spawn_blocking` thread), and `workers + queue_limit` places
@@ -28,6 +78,7 @@ pub struct HashPool {
     running: Arc<Semaphore>,
     workers: usize,
     queue_limit: usize,
+    full_warning: Arc<WarnEvery>,
 }
 
 impl Default for HashPool {
@@ -68,6 +119,7 @@ impl HashPool {
             running: Arc::new(Semaphore::new(workers)),
             workers,
             queue_limit,
+            full_warning: Arc::new(WarnEvery::new(FULL_WARNING_INTERVAL)),
         }
     }
 
@@ -125,11 +177,17 @@ impl HashPool {
     /// [`HashErrorKind::Busy`] when `workers + queue_limit` places are taken.
     pub fn reserve(&self) -> Result<Reservation, HashError> {
         let Ok(admitted) = Arc::clone(&self.admitted).try_acquire_owned() else {
-            tracing::warn!(
-                workers = self.workers,
-                queue_limit = self.queue_limit,
-                "hash pool full: refusing with 503"
-            );
+            // A flood is refused thousands of times a second: one line a
+            // second with the count, not a line per refusal (which would
+            // make the flood a log flood, and its CPU the log's).
+            if let Some(refused) = self.full_warning.note(Instant::now()) {
+                tracing::warn!(
+                    workers = self.workers,
+                    queue_limit = self.queue_limit,
+                    refused,
+                    "hash pool full: refusing with 503 ({refused} since the last warning)"
+                );
+            }
             return Err(HashError::new(HashErrorKind::Busy, "hash pool queue full"));
         };
         Ok(Reservation {
@@ -303,5 +361,36 @@ impl ReservedHasher {
         match self.place.run(move || hasher.dummy_verify(&password)).await {
             Ok(error) | Err(error) => error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::WarnEvery;
+
+    /// A login flood refused 10 000 times in two seconds writes two warning
+    /// lines (the first refusal, then one a second later), and the counts
+    /// the lines carry add up to every refusal: the log neither floods nor
+    /// loses how many were refused.
+    #[test]
+    fn a_flood_of_refusals_is_logged_once_a_second_with_its_count() {
+        let warn = WarnEvery::new(Duration::from_secs(1));
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        for step in 0..10_000_u64 {
+            let now = start + Duration::from_micros(step * 200);
+            if let Some(count) = warn.note(now) {
+                lines.push((step, count));
+            }
+        }
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0], (0, 1));
+        assert_eq!(lines[1], (5_000, 5_000));
+        // The 4 999 after the second line wait for the next one.
+        let later = start + Duration::from_secs(3);
+        assert_eq!(warn.note(later), Some(5_000));
+        assert_eq!(warn.note(later), None);
     }
 }
