@@ -23,7 +23,7 @@ pub use compose::{CatchPanicService, Hardening};
 pub use error::ApiError;
 pub use extract::{Json, Path, Query};
 pub use identity::AnonymousCaller;
-pub use request_id::{RequestIdLayer, RequestIdService};
+pub use request_id::{RequestIdFuture, RequestIdLayer, RequestIdService};
 
 use axum::Router;
 

@@ -9,7 +9,6 @@ use http::{HeaderValue, Request};
 use palisade_errors::{Error, ErrorKind, REQUEST_ID_HEADER, RequestId};
 use tower_layer::Layer;
 use tower_service::Service;
-use tracing::Instrument;
 
 /// Gives every request a [`RequestId`] and every error response the envelope.
 ///
@@ -57,7 +56,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = RequestIdFuture<S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -87,13 +86,65 @@ where
             path = request.uri().path(),
         );
         let response = span.in_scope(|| self.inner.call(request));
-        Box::pin(
-            async move {
+        RequestIdFuture {
+            span,
+            inner: Some(Box::pin(async move {
                 let response = response.await?;
                 Ok(finish(response, &id))
-            }
-            .instrument(span),
-        )
+            })),
+        }
+    }
+}
+
+/// The future of [`RequestIdService`]: the request's answer, polled inside
+/// its `request` span.
+///
+/// Like tracing's `Instrumented`, with one entry of the span fewer a
+/// request: a future that finished is dropped as it finishes, inside the
+/// span, so dropping this afterwards enters nothing. One dropped unfinished
+/// (the client went away) is dropped inside the span, so what its drop
+/// logs still carries the request id.
+pub struct RequestIdFuture<E> {
+    span: tracing::Span,
+    inner: Option<Answer<E>>,
+}
+
+/// The boxed answer inside a [`RequestIdFuture`].
+type Answer<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
+impl<E> std::fmt::Debug for RequestIdFuture<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestIdFuture")
+            .field("span", &self.span)
+            .field("finished", &self.inner.is_none())
+            .finish()
+    }
+}
+
+impl<E> Future for RequestIdFuture<E> {
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        // Polled again after it finished: it never answers twice.
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Pending;
+        };
+        let polled = inner.as_mut().poll(cx);
+        if polled.is_ready() {
+            this.inner = None;
+        }
+        polled
+    }
+}
+
+impl<E> Drop for RequestIdFuture<E> {
+    fn drop(&mut self) {
+        if self.inner.is_some() {
+            let _entered = self.span.enter();
+            self.inner = None;
+        }
     }
 }
 

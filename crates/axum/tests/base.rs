@@ -346,3 +346,44 @@ async fn a_panic_is_one_sys_crash_event_with_the_request_id() {
     assert_eq!(events[0].span_field("request_id"), Some("boom-req-1"));
     capture.assert_vocabulary();
 }
+
+/// Logs when dropped: stands for whatever a handler's cleanup logs.
+struct LogsWhenDropped;
+
+impl Drop for LogsWhenDropped {
+    fn drop(&mut self) {
+        tracing::warn!(
+            event = SecurityEvent::AuthzFail.as_str(),
+            reason = "dropped_unfinished",
+            "handler dropped before it answered"
+        );
+    }
+}
+
+/// A client that goes away mid-request drops the handler's future: what the
+/// handler's cleanup logs then must still carry the request id (an
+/// investigator follows a request by it), as with tracing's `Instrumented`.
+#[tokio::test]
+async fn a_handler_dropped_unfinished_logs_inside_the_request_span() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let app = harden(Router::new().route(
+        "/hangs",
+        get(|| async {
+            let _cleanup = LogsWhenDropped;
+            std::future::pending::<()>().await;
+            "never"
+        }),
+    ));
+    let request = Request::get("/hangs")
+        .header("x-request-id", "gone-req-1")
+        .body(Body::empty())
+        .unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_millis(50), app.oneshot(request));
+    assert!(answer.await.is_err(), "the handler never answers");
+
+    let events = capture.named(SecurityEvent::AuthzFail);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].field("reason"), Some("dropped_unfinished"));
+    assert_eq!(events[0].span_field("request_id"), Some("gone-req-1"));
+}
