@@ -262,37 +262,29 @@ impl SecurityHeaders {
     /// has a few headers of its own, so this is a few lookups, not twenty.
     fn apply_to_map(&self, headers: &mut HeaderMap, nonce: Option<&CspNonce>) {
         let own = std::mem::replace(headers, self.template.clone());
-        let force_no_store = self.uses_nonces && nonce.is_some();
+        // With a nonce, the CSPs are rendered for this response and it is
+        // never cached.
+        let with_nonce = self.uses_nonces && nonce.is_some();
         let mut own_csp = false;
         let mut own_csp_report_only = false;
         // The name of the values being put back; `None` while skipping them.
         let mut current: Option<HeaderName> = None;
         for (name, value) in own {
-            let name = match name {
-                Some(name) => {
-                    let keep = self.keeps_own(&name, force_no_store);
-                    own_csp |= name == CONTENT_SECURITY_POLICY;
-                    own_csp_report_only |= name == CONTENT_SECURITY_POLICY_REPORT_ONLY;
-                    current = keep.then_some(name);
-                    match &current {
-                        // The first value replaces the template's.
-                        Some(name) => {
-                            headers.insert(name.clone(), value);
-                            continue;
-                        }
-                        None => continue,
-                    }
+            if let Some(name) = name {
+                own_csp |= name == CONTENT_SECURITY_POLICY;
+                own_csp_report_only |= name == CONTENT_SECURITY_POLICY_REPORT_ONLY;
+                current = self.keeps_own(&name, with_nonce).then_some(name);
+                if let Some(name) = &current {
+                    // The first value replaces the template's.
+                    headers.insert(name.clone(), value);
                 }
-                None => match &current {
-                    Some(name) => name,
-                    None => continue,
-                },
-            };
-            headers.append(name.clone(), value);
+            } else if let Some(name) = &current {
+                headers.append(name.clone(), value);
+            }
         }
-        // The template holds the nonce-less CSPs; with a nonce they are
-        // rendered for this response (unless the response's own is kept).
-        if self.uses_nonces && nonce.is_some() {
+        // The template holds the nonce-less CSPs (unless the response's own
+        // is kept).
+        if with_nonce {
             for (name, compiled, own) in [
                 (&CONTENT_SECURITY_POLICY, &self.csp, own_csp),
                 (
@@ -307,25 +299,22 @@ impl SecurityHeaders {
                     headers.insert(name.clone(), compiled.render(nonce));
                 }
             }
-        }
-        if force_no_store {
             headers.insert(CACHE_CONTROL, NO_STORE.clone());
         }
     }
 
     /// Whether the response's own values of `name` stay (see [`SecurityHeaders::apply`]).
-    fn keeps_own(&self, name: &HeaderName, force_no_store: bool) -> bool {
+    fn keeps_own(&self, name: &HeaderName, with_nonce: bool) -> bool {
         if *name == SERVER || FINGERPRINT_HEADERS.contains(name) {
             return false;
         }
         if *name == CACHE_CONTROL {
             // Only ever set when absent, whatever `override_existing` says,
             // unless a nonce makes the response uncacheable.
-            return !force_no_store;
+            return !with_nonce;
         }
-        let policy_sets = (*name == CONTENT_SECURITY_POLICY && self.csp.is_some())
-            || (*name == CONTENT_SECURITY_POLICY_REPORT_ONLY && self.csp_report_only.is_some())
-            || self.fixed.iter().any(|(fixed, _)| fixed == name);
-        !(policy_sets && self.override_existing)
+        // What is left in the template is what the policy sets: the fixed
+        // headers and the CSPs.
+        !(self.override_existing && self.template.contains_key(name))
     }
 }
