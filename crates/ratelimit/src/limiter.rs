@@ -306,7 +306,7 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
     fn scoped(&self, key: &str) -> String {
         // Built by hand, not with `format!`: it runs on every decision.
         let mut scoped = String::with_capacity(self.name.len() + key.len() + 8);
-        push_decimal(&mut scoped, self.name.len() as u64);
+        scoped.push_str(itoa::Buffer::new().format(self.name.len()));
         scoped.push('.');
         scoped.push_str(&self.name);
         scoped.push(':');
@@ -466,9 +466,9 @@ impl<S: RateStore, C: Clock> RateLimiter<S, C> {
                 text.push('"');
                 text.push_str(name);
                 text.push_str("\";r=");
-                push_decimal(&mut text, u64::from(decision.remaining));
+                text.push_str(itoa::Buffer::new().format(decision.remaining));
                 text.push_str(";t=");
-                push_decimal(&mut text, decision.reset_after_secs());
+                text.push_str(itoa::Buffer::new().format(decision.reset_after_secs()));
                 if let Ok(value) = HeaderValue::try_from(text) {
                     headers.insert(RATELIMIT.clone(), value);
                 }
@@ -567,38 +567,4 @@ fn draft_policy_header(quotas: &[(Duration, u32, Box<str>)]) -> Option<HeaderVal
         })
         .collect();
     HeaderValue::from_str(&items.join(", ")).ok()
-}
-
-/// Appends `value` in decimal (what `format!` does, without its machinery,
-/// on the per-decision path).
-fn push_decimal(text: &mut String, mut value: u64) {
-    let mut digits = [0_u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        if let Some(digit) = digits.get_mut(start) {
-            *digit = b'0' + (value % 10) as u8;
-        }
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    for &digit in digits.get(start..).unwrap_or_default() {
-        text.push(char::from(digit));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::push_decimal;
-
-    #[test]
-    fn push_decimal_writes_what_format_writes() {
-        for value in [0, 7, 9, 10, 99, 100, 4_294_967_295, 1_000_000_007, u64::MAX] {
-            let mut text = String::from("r=");
-            push_decimal(&mut text, value);
-            assert_eq!(text, format!("r={value}"));
-        }
-    }
 }
