@@ -303,8 +303,8 @@ impl AsyncHasher {
 
     /// [`PasswordHasher::dummy_verify`] on the pool (always an error).
     pub async fn dummy_verify(&self, password: SecretString) -> HashError {
-        match self.pool.reserve() {
-            Ok(place) => self.reserved(place).dummy_verify(password).await,
+        match self.reserve() {
+            Ok(reserved) => reserved.dummy_verify(password).await,
             Err(error) => error,
         }
     }
@@ -318,14 +318,10 @@ impl AsyncHasher {
     ///
     /// [`HashErrorKind::Busy`] when the pool is full.
     pub fn reserve(&self) -> Result<ReservedHasher, HashError> {
-        Ok(self.reserved(self.pool.reserve()?))
-    }
-
-    fn reserved(&self, place: Reservation) -> ReservedHasher {
-        ReservedHasher {
+        Ok(ReservedHasher {
             hasher: Arc::clone(&self.hasher),
-            place,
-        }
+            place: self.pool.reserve()?,
+        })
     }
 }
 
