@@ -1180,3 +1180,129 @@ fn granted_role_is_never_silently_dropped() {
         assert_eq!(read_back, Some(role));
     }
 }
+
+// --- HMAC tags: one spelling, full length ----------------------------------
+
+/// A pair of HMAC keyrings for `algorithm` with a secret of `len` bytes.
+fn hmac_pair(
+    algorithm: Algorithm,
+    len: usize,
+) -> (TokenIssuer<ManualClock>, TokenVerifier<ManualClock>) {
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| u8::try_from(i * 37 % 251).unwrap())
+        .collect();
+    let ring =
+        || Keyring::new([SigningKey::hmac("h", algorithm, &secret(&bytes)).unwrap()]).unwrap();
+    (
+        TokenIssuer::with_clock(ring(), refresh_ring(), policy(), clock()),
+        TokenVerifier::with_clock(ring(), refresh_ring(), policy(), clock()),
+    )
+}
+
+#[test]
+fn hmac_tag_spelled_with_stray_bits_is_refused() {
+    // Malleability: base64url of a 32-byte (HS256) or 64-byte (HS512) tag
+    // ends in a character with unused low bits. A decoder that ignored them
+    // would accept several spellings of one signature, so a token's string
+    // (a revocation list's or a replay cache's key) would not be unique.
+    for (algorithm, len) in [
+        (Algorithm::HS256, 32),
+        (Algorithm::HS384, 48),
+        (Algorithm::HS512, 64),
+    ] {
+        let (issuer, verifier) = hmac_pair(algorithm, len);
+        let token = issuer
+            .issue_access(&grant(), NoCustomClaims {})
+            .unwrap()
+            .token;
+        assert!(
+            verifier.verify_access::<NoCustomClaims>(&token).is_ok(),
+            "{algorithm:?}"
+        );
+        let (message, tag) = token.rsplit_once('.').unwrap();
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let last = alphabet
+            .iter()
+            .position(|&c| c == *tag.as_bytes().last().unwrap())
+            .unwrap();
+        let mut twins = 0;
+        for other in 0..64 {
+            let twin = format!(
+                "{message}.{}{}",
+                &tag[..tag.len() - 1],
+                char::from(alphabet[other])
+            );
+            if other == last {
+                continue;
+            }
+            // The same tag bytes when only the stray bits differ.
+            let same_bytes = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::URL_SAFE,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_encode_padding(false)
+                    .with_decode_allow_trailing_bits(true)
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+            )
+            .decode(&twin.rsplit_once('.').unwrap().1)
+            .is_ok_and(|bytes| bytes == URL_SAFE_NO_PAD.decode(tag).unwrap());
+            twins += usize::from(same_bytes);
+            assert_eq!(
+                verifier
+                    .verify_access::<NoCustomClaims>(&twin)
+                    .unwrap_err()
+                    .kind(),
+                TokenErrorKind::BadSignature,
+                "{algorithm:?} {twin}"
+            );
+        }
+        // HS384's 48 bytes have no stray bits; the others have twins.
+        assert_eq!(
+            twins,
+            match algorithm {
+                Algorithm::HS256 => 3,
+                Algorithm::HS512 => 15,
+                _ => 0,
+            },
+            "{algorithm:?}"
+        );
+    }
+}
+
+#[test]
+fn hmac_truncated_or_extended_tag_is_refused() {
+    // Truncation: a verifier that compared only the bytes given would let
+    // an attacker guess a 1-byte tag in 256 tries.
+    let (issuer, verifier) = hmac_pair(Algorithm::HS256, 32);
+    let token = issuer
+        .issue_access(&grant(), NoCustomClaims {})
+        .unwrap()
+        .token;
+    let (message, tag) = token.rsplit_once('.').unwrap();
+    let bytes = URL_SAFE_NO_PAD.decode(tag).unwrap();
+    for forged in [
+        bytes[..1].to_vec(),
+        bytes[..16].to_vec(),
+        bytes[..31].to_vec(),
+        [bytes.as_slice(), &[0]].concat(),
+        [bytes.as_slice(), bytes.as_slice()].concat(),
+    ] {
+        let forged = format!("{message}.{}", URL_SAFE_NO_PAD.encode(&forged));
+        assert_eq!(
+            verifier
+                .verify_access::<NoCustomClaims>(&forged)
+                .unwrap_err()
+                .kind(),
+            TokenErrorKind::BadSignature,
+            "{forged}"
+        );
+    }
+    // Another key of the same algorithm and kid: the tag does not verify.
+    let (_, other_verifier) = hmac_pair(Algorithm::HS256, 33);
+    assert_eq!(
+        other_verifier
+            .verify_access::<NoCustomClaims>(&token)
+            .unwrap_err()
+            .kind(),
+        TokenErrorKind::BadSignature
+    );
+}
