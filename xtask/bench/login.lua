@@ -3,12 +3,13 @@
 -- in the file given after `--`) to /auth/login as fast as it can, from one
 -- of 4096 addresses in `X-Forwarded-For` (the run trusts loopback as a
 -- proxy). The run raises the server's login limit, so every attempt reaches
--- the login throttle, and through it the hashing pool: the pool verifies
--- what it can (200) and refuses the rest at once (503 past its queue). The
--- throttle charges each attempt to its address and account and refunds it
--- only on success, so a 503 counts against both: from one address the
--- address's daily budget (100) is gone within a second, hence the 4096
--- addresses; each account still slows down after a few 503s (429
+-- the hashing pool and the login throttle: the pool verifies what it can
+-- (200) and refuses the rest (503 past its queue, held 250 ms before it is
+-- sent, and answered before the throttle counts the attempt). The throttle
+-- charges each attempt it lets through to its address and account and
+-- refunds it only on success: from one address the address's daily budget
+-- (100) would be gone within seconds, hence the 4096 addresses; an account
+-- whose attempts wait their turn past its budget slows down (429
 -- account_slowdown), the throttle doing its job. The answers are counted by
 -- status.
 

@@ -40,6 +40,13 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 /// The largest `PALISADE_REDIS_TIMEOUT`: every request waits on a store
 /// call or two, and a store that slow is better treated as down.
 pub const MAX_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a refusal of the full hashing pool is held when
+/// `PALISADE_HASH_BUSY_DELAY` is unset: a flood connection gets at most four
+/// refusals a second, a person at a login form hardly notices.
+pub const DEFAULT_HASH_BUSY_DELAY: Duration = Duration::from_millis(250);
+/// The longest `PALISADE_HASH_BUSY_DELAY` (the `Retry-After` of the 503 is
+/// one second; a held request also holds its connection).
+pub const MAX_HASH_BUSY_DELAY: Duration = Duration::from_secs(5);
 /// The fewest bytes of a signing key or pepper (HS256: the hash output).
 pub const MIN_SECRET_BYTES: usize = 32;
 /// The largest uploaded file when `PALISADE_MAX_UPLOAD_BYTES` is unset
@@ -111,6 +118,16 @@ pub struct Config {
     /// `PALISADE_PRE_STOP_DELAY` (default 2 s): between the shutdown signal
     /// (readiness answers 503 from then on) and the listener closing.
     pub pre_stop_delay: Duration,
+    /// `PALISADE_HASH_BUSY_DELAY` (default 250 ms, at most 5 s): how long
+    /// a request the full hashing pool refuses (login, registration,
+    /// password change and reset: a 503 with `Retry-After`) is held before
+    /// it is answered. A flood client that waits for each answer (every
+    /// HTTP/1.1 client, one request at a time per connection) then sends at
+    /// most one such request a connection per delay, instead of turning
+    /// cheap refusals into a loop that takes the CPU every other request
+    /// needs. A held refusal holds no place in the pool; `0s` answers at
+    /// once.
+    pub hash_busy_delay: Duration,
     /// `PALISADE_SHUTDOWN_TIMEOUT` (default 30 s): how long in-flight
     /// requests get to finish after the listener closed.
     pub shutdown_timeout: Duration,
@@ -251,6 +268,14 @@ impl Config {
             }
         };
         let pre_stop_delay = s.get("PRE_STOP_DELAY", Duration::from_secs(2));
+        let hash_busy_delay = s.get("HASH_BUSY_DELAY", DEFAULT_HASH_BUSY_DELAY);
+        if hash_busy_delay > MAX_HASH_BUSY_DELAY {
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_HASH_BUSY_DELAY",
+                "at most 5s",
+            ));
+        }
         let shutdown_timeout = s.get("SHUTDOWN_TIMEOUT", Duration::from_secs(30));
         let request_timeout = s.get("REQUEST_TIMEOUT", Duration::from_secs(30));
         let revocation_sweep = s.get("REVOCATION_SWEEP", Duration::from_secs(15));
@@ -412,6 +437,7 @@ impl Config {
             key_rate_limit,
             admin,
             pre_stop_delay,
+            hash_busy_delay,
             shutdown_timeout,
             request_timeout,
             revocation_sweep,

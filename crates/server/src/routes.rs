@@ -16,7 +16,7 @@ use palisade_axum::auth::{Admin, Authenticated, RequireRole};
 use palisade_axum::validate::ValidJson;
 use palisade_axum::{ApiError, Json, Path};
 use palisade_errors::{Error, ErrorKind, SecurityEvent, SubjectHash};
-use palisade_passwords::PolicyContext;
+use palisade_passwords::{HashError, HashErrorKind, PolicyContext};
 use palisade_secrets::SecretString as Password;
 use palisade_validate::{Patch, UpdateRules};
 use secrecy::SecretString;
@@ -128,15 +128,16 @@ async fn check_policy<St: Stores>(
     username: &str,
     field: &str,
 ) -> Result<(), ApiError> {
-    let verdict = app
+    // The policy's checks run on the hashing pool too.
+    let checked = app
         .policy
         .check_on(
             app.hasher.pool(),
             password.clone(),
             &PolicyContext::new().username(username),
         )
-        .await
-        .map_err(api)?;
+        .await;
+    let verdict = hold_if_busy(app, checked).await.map_err(api)?;
     verdict.map_err(|violation| {
         let mut error = Error::new(ErrorKind::ValidationFailed);
         for failure in violation.failures() {
@@ -165,7 +166,9 @@ pub async fn register<St: Stores>(
     {
         return Err(api(crate::users::UserStoreError::Conflict));
     }
-    let hash = app.hasher.hash(secret(&body.password)).await.map_err(api)?;
+    let hash = hold_if_busy(&app, app.hasher.hash(secret(&body.password)).await)
+        .await
+        .map_err(api)?;
     let user = User::new(username, hash.into_string(), Role::User).map_err(api)?;
     app.users.create(&user).await.map_err(api)?;
     tracing::info!(subject_hash = %SubjectHash::of(&user.id), "account registered");
@@ -210,7 +213,7 @@ pub async fn authenticate<St: Stores>(
     // it lets through until it succeeds, so an attempt the pool then could
     // not check (a 503) would cost the account its budget, and a login
     // flood would lock real users out without one wrong password.
-    let hashing = app.hasher.reserve()?;
+    let hashing = hold_if_busy(app, app.hasher.reserve()).await?;
     // Login throttle: 429 + Retry-After (a challenge is never returned: the
     // throttle is configured without one).
     let decision = app.throttle.check(&account, ip, None).await?;
@@ -255,6 +258,29 @@ pub async fn authenticate<St: Stores>(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// `hashed` as it is, after `PALISADE_HASH_BUSY_DELAY` when it is the full
+/// pool's refusal ([`HashErrorKind::Busy`]).
+///
+/// A refusal is cheap, so a client that sends its next request as soon as
+/// it has an answer (a credential-stuffing tool on keep-alive connections)
+/// would otherwise loop on 503s as fast as the server answers them, taking
+/// the CPU every other request needs while the pool works. Held, each of
+/// its connections gets one refusal per delay. The hold takes no place in
+/// the pool (the refusal took none) and no lock: a timer, and the
+/// connection the client keeps open anyway.
+pub async fn hold_if_busy<T, St: Stores>(
+    app: &App<St>,
+    hashed: Result<T, HashError>,
+) -> Result<T, HashError> {
+    if let Err(error) = &hashed
+        && error.kind() == HashErrorKind::Busy
+        && !app.hash_busy_delay.is_zero()
+    {
+        tokio::time::sleep(app.hash_busy_delay).await;
+    }
+    hashed
 }
 
 /// A new refresh family for `user`, stamped past the subject's
@@ -481,6 +507,27 @@ pub struct PasswordChange {
     new_password: Password,
 }
 
+/// Whether a verification against a history entry found the password
+/// reused; the error to answer when it proves nothing either way.
+fn history_match<T>(checked: Result<T, HashError>) -> Result<bool, ApiError> {
+    match checked {
+        Ok(_) => Ok(true),
+        Err(error) => match error.kind() {
+            HashErrorKind::Mismatch => Ok(false),
+            HashErrorKind::MalformedHash
+            | HashErrorKind::ParamsOverCap
+            | HashErrorKind::UnknownPepper => {
+                tracing::warn!(
+                    reason = error.kind().as_str(),
+                    "password history entry not comparable: skipped"
+                );
+                Ok(false)
+            }
+            _ => Err(api(error)),
+        },
+    }
+}
+
 async fn store_new_password<St: Stores>(
     app: &App<St>,
     user: &mut User,
@@ -491,12 +538,18 @@ async fn store_new_password<St: Stores>(
     // a verification on the pool).
     let recent = std::iter::once(&user.password_hash).chain(user.password_history.iter());
     for stored in recent.take(app.policy.history().max(1) + 1) {
-        if app
+        // A verification the pool refused (full) or could not run is no
+        // proof the password is new: it fails closed instead of skipping
+        // the history check (a flood that fills the pool would otherwise
+        // switch the history rule off). An old entry that can never be
+        // compared (its pepper retired, its parameters over today's cap)
+        // is skipped, or the account could never change its password.
+        let checked = app
             .hasher
             .verify(new_password.clone(), stored.clone())
-            .await
-            .is_ok()
-        {
+            .await;
+        let reused = history_match(hold_if_busy(app, checked).await)?;
+        if reused {
             tracing::info!(
                 event = SecurityEvent::InputValidationFail.as_str(),
                 reason = "password_policy",
@@ -509,7 +562,9 @@ async fn store_new_password<St: Stores>(
             ));
         }
     }
-    let hash = app.hasher.hash(new_password).await.map_err(api)?;
+    let hash = hold_if_busy(app, app.hasher.hash(new_password).await)
+        .await
+        .map_err(api)?;
     user.change_password(hash.into_string());
     app.users.update(user).await.map_err(api)?;
     Ok(())
@@ -817,4 +872,35 @@ pub fn keep_readiness_body(response: Response) -> Response {
         http::HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_passwords::{HashPool, PasswordHasher};
+    use secrecy::SecretString;
+
+    use super::history_match;
+
+    /// Password-history bypass: a flood that fills the hashing pool made
+    /// every history verification fail, and a failure read as "not this
+    /// password" let a reused password through. Only a mismatch (or an
+    /// entry that can never be compared) proves the password new.
+    #[test]
+    fn a_history_check_the_pool_refused_fails_closed() {
+        let pool = HashPool::with_limits(1, 0).unwrap();
+        let _held = pool.reserve().unwrap();
+        let busy = pool.reserve().map(|_| ());
+        let error = history_match(busy).unwrap_err();
+        assert_eq!(error.0.status(), 503);
+
+        let hasher = PasswordHasher::new();
+        let password = SecretString::from("an old and reused passphrase");
+        let stored = hasher.hash(&password).unwrap().into_string();
+        assert!(history_match(hasher.verify(&password, &stored)).unwrap());
+        let other = SecretString::from("a brand new passphrase here");
+        assert!(!history_match(hasher.verify(&other, &stored)).unwrap());
+        // A corrupt entry can never match: skipped, or the account could
+        // never change its password again.
+        assert!(!history_match(hasher.verify(&password, "not-a-phc-string")).unwrap());
+    }
 }

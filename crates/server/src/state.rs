@@ -117,6 +117,9 @@ pub struct App<St: Stores> {
     pub users: UserStore,
     /// Hashing on a bounded pool.
     pub hasher: AsyncHasher,
+    /// `PALISADE_HASH_BUSY_DELAY`: how long a refusal of the full pool is
+    /// held (see [`crate::routes::hold_if_busy`]).
+    pub hash_busy_delay: std::time::Duration,
     /// The password policy (NIST: 15 characters, blocklist, history 5).
     pub policy: PasswordPolicy,
     /// Refresh families (rotation, reuse detection).
@@ -475,6 +478,7 @@ pub fn build_with_metrics<St: Stores>(
         development: config.profile == palisade_secrets::Profile::Development,
         users: stores.users,
         hasher: AsyncHasher::new(PasswordHasher::new(), pool),
+        hash_busy_delay: config.hash_busy_delay,
         policy: PasswordPolicy::nist(),
         families,
         revocations,

@@ -21,6 +21,9 @@ async fn attempts_refused_by_a_full_hashing_pool_cost_the_account_nothing() {
         ("PALISADE_ENV", "development"),
         ("PALISADE_ADMIN_USERNAME", "root"),
         ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        // Refusals answered at once (30 held ones would take 7.5 s; the
+        // hold has its own tests in `hash_busy.rs`).
+        ("PALISADE_HASH_BUSY_DELAY", "0s"),
     ]);
     let config = Config::from_env(MapEnv::from_iter(env)).unwrap();
     let app = state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))

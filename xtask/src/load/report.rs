@@ -146,9 +146,10 @@ impl Report {
              requests. The flood is wrk -t1 -c{FLOOD_CONNECTIONS} posting valid credentials of \
              the accounts above from 4096 `X-Forwarded-For` addresses (loopback is a trusted \
              proxy for this run), with `PALISADE_LOGIN_RATE_LIMIT={RATE_LIMIT}`, so attempts \
-             reach the login throttle and through it the hashing pool, which verifies what it \
-             can (200) and answers 503 past its queue (before the throttle counts the \
-             attempt); the throttle charges each attempt it lets through to its address and \
+             reach the hashing pool and the login throttle: the pool verifies what it can \
+             (200) and refuses the rest with a 503 held `PALISADE_HASH_BUSY_DELAY` (250 ms by \
+             default) before it is sent, and before the throttle counts the attempt; the \
+             throttle charges each attempt it lets through to its address and \
              account until it succeeds, so accounts whose attempts wait their turn past \
              their budget are slowed down (429). Flood answers by status: {}.",
             self.flood.statuses.as_deref().unwrap_or("not counted")

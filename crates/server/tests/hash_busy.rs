@@ -1,0 +1,125 @@
+//! A refusal of the full hashing pool is held (`PALISADE_HASH_BUSY_DELAY`)
+//! before it is answered, through the real router, on tokio's paused clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use palisade_secrets::MapEnv;
+use palisade_server::metrics::Metrics;
+use palisade_server::state::{self, App, Memory};
+use palisade_server::{Config, app};
+use support::{ADMIN_PASSWORD, with_fixed_secrets};
+use tower::ServiceExt as _;
+
+async fn service(delay: Option<&str>) -> (Arc<App<Memory>>, Router) {
+    let mut vars = vec![
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("PALISADE_RATE_LIMIT", "100000/second"),
+        ("PALISADE_LOGIN_RATE_LIMIT", "100000/second"),
+    ];
+    if let Some(delay) = delay {
+        vars.push(("PALISADE_HASH_BUSY_DELAY", delay));
+    }
+    let config = Config::from_env(MapEnv::from_iter(with_fixed_secrets(&vars))).unwrap();
+    let state =
+        state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))
+            .unwrap();
+    state::ensure_admin(&state, &config).await.unwrap();
+    let router = app(Arc::clone(&state), &config).unwrap();
+    (state, router)
+}
+
+fn post(path: &str, body: String) -> http::Request<Body> {
+    let mut request = http::Request::post(path)
+        .header(http::header::HOST, "localhost")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((
+            [203, 0, 113, 9],
+            40000,
+        ))));
+    request
+}
+
+/// How long (on the paused clock) `request` took, and its status.
+async fn timed(router: &Router, request: http::Request<Body>) -> (Duration, http::StatusCode) {
+    let started = tokio::time::Instant::now();
+    let response = router.clone().oneshot(request).await.unwrap();
+    (started.elapsed(), response.status())
+}
+
+fn login() -> http::Request<Body> {
+    post(
+        "/auth/login",
+        format!(r#"{{"username":"root","password":"{ADMIN_PASSWORD}"}}"#),
+    )
+}
+
+fn register(name: &str) -> http::Request<Body> {
+    post(
+        "/auth/register",
+        format!(r#"{{"username":"{name}","password":"a long and unusual passphrase 7"}}"#),
+    )
+}
+
+/// Login flood (credential stuffing on keep-alive connections): each
+/// refusal of the full pool is cheap, so a client sending its next attempt
+/// as soon as it has an answer would loop on 503s and take the CPU other
+/// requests need. Held 250 ms by default, each connection gets at most four
+/// refusals a second; registrations are held alike.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_of_the_full_pool_is_held_before_its_503() {
+    let (state, router) = service(None).await;
+    let flood: Vec<_> = std::iter::from_fn(|| state.hasher.reserve().ok()).collect();
+    assert!(!flood.is_empty());
+    for request in [login(), register("newcomer")] {
+        let (took, status) = timed(&router, request).await;
+        assert_eq!(status, 503);
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+        assert!(took < Duration::from_millis(300), "{took:?}");
+    }
+    // With a place free, nothing is held: the login is checked and passes
+    // (on the real clock: hashing runs on a blocking thread, and a paused
+    // clock would jump to the request timeout while it works).
+    drop(flood);
+    tokio::time::resume();
+    let response = router.clone().oneshot(login()).await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hold_follows_the_setting_and_zero_answers_at_once() {
+    for (setting, expected) in [("1s", Duration::from_secs(1)), ("0s", Duration::ZERO)] {
+        let (state, router) = service(Some(setting)).await;
+        let flood: Vec<_> = std::iter::from_fn(|| state.hasher.reserve().ok()).collect();
+        let (took, status) = timed(&router, login()).await;
+        assert_eq!(status, 503, "{setting}");
+        assert!(took >= expected, "{setting}: {took:?}");
+        assert!(
+            took < expected + Duration::from_millis(50),
+            "{setting}: {took:?}"
+        );
+        drop(flood);
+    }
+}
+
+#[test]
+fn a_hold_longer_than_five_seconds_is_refused_at_start() {
+    let env = with_fixed_secrets(&[("PALISADE_HASH_BUSY_DELAY", "6s")]);
+    let problems = Config::from_env(MapEnv::from_iter(env)).unwrap_err();
+    assert!(
+        format!("{problems}").contains("PALISADE_HASH_BUSY_DELAY"),
+        "{problems}"
+    );
+}
