@@ -342,7 +342,18 @@ impl PasswordHasher {
         &self.config
     }
 
-    fn check_length(&self, password: &SecretString) -> Result<(), HashError> {
+    /// Refuses a password over the byte cap, without hashing anything.
+    ///
+    /// [`verify`](Self::verify) refuses it too, but only once there is a
+    /// stored hash to verify against: call this before a login looks the
+    /// account up, so that an over-long password gets the same answer for
+    /// every username (a 422 for known names and a dummy verification's
+    /// 401 for unknown ones would tell which names exist).
+    ///
+    /// # Errors
+    ///
+    /// [`HashErrorKind::PasswordTooLong`].
+    pub fn check_length(&self, password: &SecretString) -> Result<(), HashError> {
         if password.expose_secret().len() > self.config.max_password_bytes {
             return Err(refused(
                 HashErrorKind::PasswordTooLong,

@@ -118,7 +118,8 @@ pub struct Config {
     /// `PALISADE_PRE_STOP_DELAY` (default 2 s): between the shutdown signal
     /// (readiness answers 503 from then on) and the listener closing.
     pub pre_stop_delay: Duration,
-    /// `PALISADE_HASH_BUSY_DELAY` (default 250 ms, at most 5 s): how long
+    /// `PALISADE_HASH_BUSY_DELAY` (default 250 ms, at most 5 s and shorter
+    /// than `PALISADE_REQUEST_TIMEOUT`): how long
     /// a request the full hashing pool refuses (login, registration,
     /// password change and reset: a 503 with `Retry-After`) is held before
     /// it is answered. A flood client that waits for each answer (every
@@ -278,6 +279,15 @@ impl Config {
         }
         let shutdown_timeout = s.get("SHUTDOWN_TIMEOUT", Duration::from_secs(30));
         let request_timeout = s.get("REQUEST_TIMEOUT", Duration::from_secs(30));
+        if hash_busy_delay >= request_timeout {
+            // A held refusal would become the timeout's answer: no
+            // `Retry-After`, and a warning line per refusal (a log flood).
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_HASH_BUSY_DELAY",
+                "shorter than PALISADE_REQUEST_TIMEOUT",
+            ));
+        }
         let revocation_sweep = s.get("REVOCATION_SWEEP", Duration::from_secs(15));
         if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&revocation_sweep) {
             s.push_error(ConfigError::new(

@@ -213,6 +213,11 @@ pub async fn authenticate<St: Stores>(
     // it lets through until it succeeds, so an attempt the pool then could
     // not check (a 503) would cost the account its budget, and a login
     // flood would lock real users out without one wrong password.
+    // A password over the hasher's byte cap can match no account: refused
+    // before anything depends on the account (a known name's verification
+    // would refuse it with a 422, an unknown name's dummy one with a 401:
+    // user enumeration).
+    app.hasher.hasher().check_length(&password)?;
     let hashing = hold_if_busy(app, app.hasher.reserve()).await?;
     // Login throttle: 429 + Retry-After (a challenge is never returned: the
     // throttle is configured without one).

@@ -52,11 +52,20 @@ fn post(path: &str, body: String) -> http::Request<Body> {
     request
 }
 
-/// How long (on the paused clock) `request` took, and its status.
-async fn timed(router: &Router, request: http::Request<Body>) -> (Duration, http::StatusCode) {
+/// How long (on the paused clock) `request` took, its status and its
+/// `Retry-After`.
+async fn timed(
+    router: &Router,
+    request: http::Request<Body>,
+) -> (Duration, http::StatusCode, Option<String>) {
     let started = tokio::time::Instant::now();
     let response = router.clone().oneshot(request).await.unwrap();
-    (started.elapsed(), response.status())
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    (started.elapsed(), response.status(), retry_after)
 }
 
 fn login() -> http::Request<Body> {
@@ -84,8 +93,9 @@ async fn a_refusal_of_the_full_pool_is_held_before_its_503() {
     let flood: Vec<_> = std::iter::from_fn(|| state.hasher.reserve().ok()).collect();
     assert!(!flood.is_empty());
     for request in [login(), register("newcomer")] {
-        let (took, status) = timed(&router, request).await;
+        let (took, status, retry_after) = timed(&router, request).await;
         assert_eq!(status, 503);
+        assert_eq!(retry_after.as_deref(), Some("1"));
         assert!(took >= Duration::from_millis(250), "{took:?}");
         assert!(took < Duration::from_millis(300), "{took:?}");
     }
@@ -103,7 +113,7 @@ async fn the_hold_follows_the_setting_and_zero_answers_at_once() {
     for (setting, expected) in [("1s", Duration::from_secs(1)), ("0s", Duration::ZERO)] {
         let (state, router) = service(Some(setting)).await;
         let flood: Vec<_> = std::iter::from_fn(|| state.hasher.reserve().ok()).collect();
-        let (took, status) = timed(&router, login()).await;
+        let (took, status, _) = timed(&router, login()).await;
         assert_eq!(status, 503, "{setting}");
         assert!(took >= expected, "{setting}: {took:?}");
         assert!(
@@ -115,11 +125,25 @@ async fn the_hold_follows_the_setting_and_zero_answers_at_once() {
 }
 
 #[test]
-fn a_hold_longer_than_five_seconds_is_refused_at_start() {
-    let env = with_fixed_secrets(&[("PALISADE_HASH_BUSY_DELAY", "6s")]);
-    let problems = Config::from_env(MapEnv::from_iter(env)).unwrap_err();
-    assert!(
-        format!("{problems}").contains("PALISADE_HASH_BUSY_DELAY"),
-        "{problems}"
-    );
+fn a_hold_over_five_seconds_or_past_the_request_timeout_is_refused_at_start() {
+    // Past the request timeout, a held refusal would be the timeout's
+    // answer instead: no `Retry-After`, and a warning line per refusal.
+    for env in [
+        vec![("PALISADE_HASH_BUSY_DELAY", "6s")],
+        vec![
+            ("PALISADE_HASH_BUSY_DELAY", "2s"),
+            ("PALISADE_REQUEST_TIMEOUT", "2s"),
+        ],
+    ] {
+        let problems = Config::from_env(MapEnv::from_iter(with_fixed_secrets(&env))).unwrap_err();
+        assert!(
+            format!("{problems}").contains("PALISADE_HASH_BUSY_DELAY"),
+            "{problems}"
+        );
+    }
+    let env = with_fixed_secrets(&[
+        ("PALISADE_HASH_BUSY_DELAY", "2s"),
+        ("PALISADE_REQUEST_TIMEOUT", "3s"),
+    ]);
+    assert!(Config::from_env(MapEnv::from_iter(env)).is_ok());
 }

@@ -51,3 +51,43 @@ async fn attempts_refused_by_a_full_hashing_pool_cost_the_account_nothing() {
         .unwrap();
     assert_eq!(user.username, "root");
 }
+
+/// User enumeration: a password over the hasher's byte cap was refused by a
+/// known account's verification (a 422, at once) but swallowed by an
+/// unknown name's dummy verification (a 401): the answer told which names
+/// exist. It is refused before the lookup, the same for every name, and
+/// costs no account its throttle budget.
+#[tokio::test]
+async fn an_over_long_password_gets_one_answer_whether_the_name_exists_or_not() {
+    let env = with_fixed_secrets(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]);
+    let config = Config::from_env(MapEnv::from_iter(env)).unwrap();
+    let app = state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))
+        .unwrap();
+    state::ensure_admin(&app, &config).await.unwrap();
+    let ip: IpAddr = "203.0.113.8".parse().unwrap();
+    // 1025 bytes in 342 characters: over the byte cap, under any
+    // character count.
+    let long = || SecretString::from("한".repeat(342) + "x");
+    let answer = |error: palisade_errors::Error| (error.status(), error.to_json(None));
+    let known = routes::authenticate(&app, "root", long(), ip)
+        .await
+        .unwrap_err();
+    let unknown = routes::authenticate(&app, "nobody-here", long(), ip)
+        .await
+        .unwrap_err();
+    assert_eq!(known.status(), 422, "{known:?}");
+    assert_eq!(answer(known), answer(unknown));
+    // More tries than the account's budget: none was charged, the right
+    // password still works.
+    for _ in 0..25 {
+        let _ = routes::authenticate(&app, "root", long(), ip).await;
+    }
+    let user = routes::authenticate(&app, "root", SecretString::from(ADMIN_PASSWORD), ip)
+        .await
+        .unwrap();
+    assert_eq!(user.username, "root");
+}
