@@ -209,15 +209,15 @@ pub async fn authenticate<St: Stores>(
     // The throttle keys on the normalised name (`Alice` and `alice` share
     // one budget); an invalid name on its raw form.
     let account = username.clone().unwrap_or_else(|| raw_username.to_owned());
-    // A place in the hashing pool first: the throttle charges every attempt
-    // it lets through until it succeeds, so an attempt the pool then could
-    // not check (a 503) would cost the account its budget, and a login
-    // flood would lock real users out without one wrong password.
     // A password over the hasher's byte cap can match no account: refused
     // before anything depends on the account (a known name's verification
     // would refuse it with a 422, an unknown name's dummy one with a 401:
     // user enumeration).
     app.hasher.hasher().check_length(&password)?;
+    // A place in the hashing pool first: the throttle charges every attempt
+    // it lets through until it succeeds, so an attempt the pool then could
+    // not check (a 503) would cost the account its budget, and a login
+    // flood would lock real users out without one wrong password.
     let hashing = hold_if_busy(app, app.hasher.reserve()).await?;
     // Login throttle: 429 + Retry-After (a challenge is never returned: the
     // throttle is configured without one).
