@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use palisade_secrets::MapEnv;
-use palisade_server::metrics::Metrics;
-use palisade_server::state::{self, App, Memory};
+use palisade_server::state::{App, Memory};
 use palisade_server::{Config, app};
-use support::{ADMIN_PASSWORD, with_fixed_secrets};
+use support::{ADMIN_PASSWORD, in_process, json_post, with_fixed_secrets};
 use tower::ServiceExt as _;
 
 async fn service(delay: Option<&str>) -> (Arc<App<Memory>>, Router) {
@@ -28,28 +26,13 @@ async fn service(delay: Option<&str>) -> (Arc<App<Memory>>, Router) {
     if let Some(delay) = delay {
         vars.push(("PALISADE_HASH_BUSY_DELAY", delay));
     }
-    let config = Config::from_env(MapEnv::from_iter(with_fixed_secrets(&vars))).unwrap();
-    let state =
-        state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))
-            .unwrap();
-    state::ensure_admin(&state, &config).await.unwrap();
+    let (state, config) = in_process(&vars).await;
     let router = app(Arc::clone(&state), &config).unwrap();
     (state, router)
 }
 
 fn post(path: &str, body: String) -> http::Request<Body> {
-    let mut request = http::Request::post(path)
-        .header(http::header::HOST, "localhost")
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(std::net::SocketAddr::from((
-            [203, 0, 113, 9],
-            40000,
-        ))));
-    request
+    json_post(path, body, [203, 0, 113, 9])
 }
 
 /// How long (on the paused clock) `request` took, its status and its

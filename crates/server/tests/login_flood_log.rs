@@ -7,10 +7,7 @@ mod support;
 
 use std::sync::Arc;
 
-use palisade_secrets::MapEnv;
-use palisade_server::metrics::Metrics;
-use palisade_server::{Config, state};
-use support::{ADMIN_PASSWORD, with_fixed_secrets};
+use support::{ADMIN_PASSWORD, in_process, json_post};
 
 /// What a test subscriber saw: each event's level and message.
 #[derive(Clone, Default)]
@@ -46,14 +43,12 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
 /// and the second they take logs one warning and no `error` line.
 #[tokio::test]
 async fn a_login_flood_the_pool_sheds_is_one_warning_not_a_line_per_request() {
-    use axum::body::Body;
-    use axum::extract::ConnectInfo;
     use tower::ServiceExt as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     let seen = Seen::default();
     let _log = tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
-    let env = with_fixed_secrets(&[
+    let (app, config) = in_process(&[
         ("PALISADE_ENV", "development"),
         ("PALISADE_ADMIN_USERNAME", "root"),
         ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
@@ -62,11 +57,8 @@ async fn a_login_flood_the_pool_sheds_is_one_warning_not_a_line_per_request() {
         // Each refusal answered at once (the hold has its own tests in
         // `hash_busy.rs`): 50 of them would wait 12.5 s here.
         ("PALISADE_HASH_BUSY_DELAY", "0s"),
-    ]);
-    let config = Config::from_env(MapEnv::from_iter(env)).unwrap();
-    let app = state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))
-        .unwrap();
-    state::ensure_admin(&app, &config).await.unwrap();
+    ])
+    .await;
     let router = palisade_server::app(Arc::clone(&app), &config).unwrap();
     seen.0.lock().unwrap().clear();
     // The flood holds every place (its last, refused, try is the pool's
@@ -75,19 +67,11 @@ async fn a_login_flood_the_pool_sheds_is_one_warning_not_a_line_per_request() {
     assert!(!flood.is_empty());
 
     for _ in 0..50 {
-        let mut request = http::Request::post("/auth/login")
-            .header(http::header::HOST, "localhost")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Body::from(format!(
-                r#"{{"username":"root","password":"{ADMIN_PASSWORD}"}}"#
-            )))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(std::net::SocketAddr::from((
-                [203, 0, 113, 7],
-                40000,
-            ))));
+        let request = json_post(
+            "/auth/login",
+            format!(r#"{{"username":"root","password":"{ADMIN_PASSWORD}"}}"#),
+            [203, 0, 113, 7],
+        );
         let response = router.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");

@@ -7,28 +7,22 @@
 mod support;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use palisade_secrets::MapEnv;
-use palisade_server::metrics::Metrics;
-use palisade_server::{Config, routes, state};
+use palisade_server::routes;
 use secrecy::SecretString;
-use support::{ADMIN_PASSWORD, with_fixed_secrets};
+use support::{ADMIN_PASSWORD, in_process};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_refused_by_a_full_hashing_pool_cost_the_account_nothing() {
-    let env = with_fixed_secrets(&[
+    let (app, _) = in_process(&[
         ("PALISADE_ENV", "development"),
         ("PALISADE_ADMIN_USERNAME", "root"),
         ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
         // Refusals answered at once (30 held ones would take 7.5 s; the
         // hold has its own tests in `hash_busy.rs`).
         ("PALISADE_HASH_BUSY_DELAY", "0s"),
-    ]);
-    let config = Config::from_env(MapEnv::from_iter(env)).unwrap();
-    let app = state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))
-        .unwrap();
-    state::ensure_admin(&app, &config).await.unwrap();
+    ])
+    .await;
     let ip: IpAddr = "203.0.113.7".parse().unwrap();
     let password = || SecretString::from(ADMIN_PASSWORD);
 
@@ -59,15 +53,12 @@ async fn attempts_refused_by_a_full_hashing_pool_cost_the_account_nothing() {
 /// costs no account its throttle budget.
 #[tokio::test]
 async fn an_over_long_password_gets_one_answer_whether_the_name_exists_or_not() {
-    let env = with_fixed_secrets(&[
+    let (app, _) = in_process(&[
         ("PALISADE_ENV", "development"),
         ("PALISADE_ADMIN_USERNAME", "root"),
         ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ]);
-    let config = Config::from_env(MapEnv::from_iter(env)).unwrap();
-    let app = state::build_with_metrics(&config, state::memory_stores(), Arc::new(Metrics::new()))
-        .unwrap();
-    state::ensure_admin(&app, &config).await.unwrap();
+    ])
+    .await;
     let ip: IpAddr = "203.0.113.8".parse().unwrap();
     // 1025 bytes in 342 characters: over the byte cap, under any
     // character count.

@@ -307,3 +307,44 @@ fn dechunk(mut rest: &str) -> String {
 pub fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
+
+/// The service in process on memory stores, as `main` builds it: its
+/// configuration from `env` (with [`FIXED_SECRETS`]), its state, and the
+/// admin of `PALISADE_ADMIN_*` created. `palisade_server::app` turns the
+/// two into the router.
+pub async fn in_process(
+    env: &[(&str, &str)],
+) -> (
+    std::sync::Arc<palisade_server::state::App<palisade_server::state::Memory>>,
+    palisade_server::Config,
+) {
+    use palisade_server::state;
+    let config = palisade_server::Config::from_env(palisade_secrets::MapEnv::from_iter(
+        with_fixed_secrets(env),
+    ))
+    .unwrap();
+    let app = state::build_with_metrics(
+        &config,
+        state::memory_stores(),
+        std::sync::Arc::new(palisade_server::metrics::Metrics::new()),
+    )
+    .unwrap();
+    state::ensure_admin(&app, &config).await.unwrap();
+    (app, config)
+}
+
+/// A JSON `POST` for the in-process router, from `peer` (the
+/// `ConnectInfo` that `serve` adds to every request).
+pub fn json_post(path: &str, body: String, peer: [u8; 4]) -> http::Request<axum::body::Body> {
+    let mut request = http::Request::post(path)
+        .header(http::header::HOST, "localhost")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            peer, 40000,
+        ))));
+    request
+}
