@@ -64,6 +64,13 @@ impl ResetTokenStore for Down {
     ) -> Result<Option<palisade_passwords::reset::ResetRecord>, StoreError> {
         Err(StoreError::unavailable("test"))
     }
+    async fn peek(
+        &self,
+        _: &str,
+        _: &[u8; 32],
+    ) -> Result<Option<palisade_passwords::reset::ResetRecord>, StoreError> {
+        Err(StoreError::unavailable("test"))
+    }
 }
 
 async fn reset_refused() -> Result<(), Error> {
@@ -77,6 +84,13 @@ async fn reset_refused() -> Result<(), Error> {
 async fn reset_store_down() -> Result<(), Error> {
     ResetTokens::new(Down)
         .redeem("user-42", &"A".repeat(43), "h")
+        .await?;
+    Ok(())
+}
+
+async fn reset_check_store_down() -> Result<(), Error> {
+    ResetTokens::new(Down)
+        .check("user-42", &"A".repeat(43), "h")
         .await?;
     Ok(())
 }
@@ -134,6 +148,11 @@ async fn reset_refusals_are_401s_and_store_failures_503s() {
     assert_converted(&refused, ErrorKind::Unauthorized, 401);
     assert_converted(
         &reset_store_down().await.unwrap_err(),
+        ErrorKind::Unavailable,
+        503,
+    );
+    assert_converted(
+        &reset_check_store_down().await.unwrap_err(),
         ErrorKind::Unavailable,
         503,
     );

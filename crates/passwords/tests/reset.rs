@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+#[path = "support/reset_check.rs"]
+mod reset_check;
+
 use std::time::Duration;
 
 use palisade_passwords::ManualClock;
@@ -33,6 +36,29 @@ async fn a_token_is_url_safe_and_works_once() {
     resets.redeem("user-42", text, HASH).await.unwrap();
     let replay = resets.redeem("user-42", text, HASH).await.unwrap_err();
     assert_eq!(replay.kind(), ResetErrorKind::UnknownOrExpired);
+}
+
+#[tokio::test]
+async fn check_leaves_the_token_for_the_redeem() {
+    let (resets, _) = resets();
+    reset_check::check_spends_nothing(&resets, HASH).await;
+}
+
+#[tokio::test]
+async fn check_refuses_an_expired_token() {
+    let (resets, clock) = resets();
+    let token = resets.issue("user-42", HASH).await.unwrap();
+    clock.advance(Duration::from_secs(30 * 60 - 1));
+    resets
+        .check("user-42", token.expose_secret(), HASH)
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    let late = resets
+        .check("user-42", token.expose_secret(), HASH)
+        .await
+        .unwrap_err();
+    assert_eq!(late.kind(), ResetErrorKind::UnknownOrExpired);
 }
 
 #[tokio::test]

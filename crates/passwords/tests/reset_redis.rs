@@ -8,6 +8,9 @@
 #[path = "../../../tests/redis_conformance.rs"]
 mod redis_conformance;
 
+#[path = "support/reset_check.rs"]
+mod reset_check;
+
 use std::time::Duration;
 
 use palisade_passwords::ConfigErrorKind;
@@ -98,6 +101,14 @@ async fn single_use_newest_wins_and_bound_to_the_password_hash() {
         .redeem("user-42", bound.expose_secret(), "$argon2id$other")
         .await;
     assert_eq!(changed.unwrap_err().kind(), ResetErrorKind::PasswordChanged);
+}
+
+#[tokio::test]
+async fn check_leaves_the_token_for_the_redeem() {
+    let Some(store) = store("check").await else {
+        return;
+    };
+    reset_check::check_spends_nothing(&ResetTokens::new(store), HASH).await;
 }
 
 #[tokio::test]

@@ -533,11 +533,15 @@ fn history_match<T>(checked: Result<T, HashError>) -> Result<bool, ApiError> {
     }
 }
 
-async fn store_new_password<St: Stores>(
+/// The hash to store for `user`'s `new_password`, once it passes the
+/// policy and the history rule; nothing is stored yet (see
+/// [`store_password`]), so a caller can spend a reset token between the
+/// two.
+async fn new_password_hash<St: Stores>(
     app: &App<St>,
-    user: &mut User,
+    user: &User,
     new_password: SecretString,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     check_policy(app, &new_password, &user.username, "new_password").await?;
     // History: the current password and the last ones are refused (each
     // a verification on the pool).
@@ -570,9 +574,17 @@ async fn store_new_password<St: Stores>(
     let hash = hold_if_busy(app, app.hasher.hash(new_password).await)
         .await
         .map_err(api)?;
-    user.change_password(hash.into_string());
-    app.users.update(user).await.map_err(api)?;
-    Ok(())
+    Ok(hash.into_string())
+}
+
+/// Makes `hash` (from [`new_password_hash`]) `user`'s password.
+async fn store_password<St: Stores>(
+    app: &App<St>,
+    user: &mut User,
+    hash: String,
+) -> Result<(), ApiError> {
+    user.change_password(hash);
+    app.users.update(user).await.map_err(api)
 }
 
 /// `POST /me/password`: 200 with a fresh pair; every other session and
@@ -590,7 +602,8 @@ pub async fn change_password<St: Stores>(
     // access token must not become a password oracle.
     let mut user =
         authenticate(&app, &account.username, secret(&body.current_password), ip).await?;
-    store_new_password(&app, &mut user, secret(&body.new_password)).await?;
+    let hash = new_password_hash(&app, &user, secret(&body.new_password)).await?;
+    store_password(&app, &mut user, hash).await?;
     revoke_everywhere(&app, &user.id, "password_change").await?;
     tracing::info!(
         event = SecurityEvent::AuthnPasswordChange.as_str(),
@@ -673,19 +686,22 @@ pub async fn reset_confirm<St: Stores>(
         .await
         .map_err(api)?
         .ok_or_else(refused)?;
-    // The policy first: a refused password must not use up the token.
-    check_policy(
-        &app,
-        &secret(&body.new_password),
-        &user.username,
-        "new_password",
-    )
-    .await?;
+    // The token is checked first (a caller without one gets no hashing
+    // done) but spent last: a refused new password (policy, recently
+    // used), a full hashing pool or a hashing failure leaves the link
+    // working for a retry. It is spent before the store, so one token
+    // changes the password once even when two confirms race (the loser's
+    // redeem is refused).
+    app.resets
+        .check(&user.id, token, &user.password_hash)
+        .await
+        .map_err(api)?;
+    let hash = new_password_hash(&app, &user, secret(&body.new_password)).await?;
     app.resets
         .redeem(&user.id, token, &user.password_hash)
         .await
         .map_err(api)?;
-    store_new_password(&app, &mut user, secret(&body.new_password)).await?;
+    store_password(&app, &mut user, hash).await?;
     revoke_everywhere(&app, &user.id, "password_reset").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

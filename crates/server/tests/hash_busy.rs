@@ -91,6 +91,43 @@ async fn a_refusal_of_the_full_pool_is_held_before_its_503() {
     assert_eq!(response.status(), 200);
 }
 
+/// A reset confirm that meets a full pool (a flood, or a busy hour) is a
+/// 503 like the others, and the user's link survives it: the token is
+/// spent only once the new hash is ready, so the retry works.
+#[tokio::test(start_paused = true)]
+async fn a_reset_confirm_refused_by_the_full_pool_keeps_its_token() {
+    use secrecy::ExposeSecret as _;
+
+    let (state, router) = service(None).await;
+    let root = state.users.by_username("root").await.unwrap().unwrap();
+    let secret = state
+        .resets
+        .issue(&root.id, &root.password_hash)
+        .await
+        .unwrap();
+    let confirm = || {
+        post(
+            "/auth/password-reset/confirm",
+            serde_json::json!({
+                "token": format!("{}.{}", root.id, secret.expose_secret()),
+                "new_password": "a brand new passphrase 2032",
+            })
+            .to_string(),
+        )
+    };
+    let flood: Vec<_> = std::iter::from_fn(|| state.hasher.reserve().ok()).collect();
+    let (took, status, retry_after) = timed(&router, confirm()).await;
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    drop(flood);
+    tokio::time::resume();
+    let response = router.clone().oneshot(confirm()).await.unwrap();
+    assert_eq!(response.status(), 204);
+    let replay = router.clone().oneshot(confirm()).await.unwrap();
+    assert_eq!(replay.status(), 401, "single use");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_hold_follows_the_setting_and_zero_answers_at_once() {
     for (setting, expected) in [("1s", Duration::from_secs(1)), ("0s", Duration::ZERO)] {

@@ -144,18 +144,36 @@ impl<C: Clock> ResetTokenStore for MemoryResetTokenStore<C> {
         user: &str,
         token_hash: &[u8; 32],
     ) -> Result<Option<ResetRecord>, StoreError> {
+        Ok(self.find(user, token_hash, true))
+    }
+
+    async fn peek(
+        &self,
+        user: &str,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<ResetRecord>, StoreError> {
+        Ok(self.find(user, token_hash, false))
+    }
+}
+
+impl<C: Clock> MemoryResetTokenStore<C> {
+    /// The live pending reset of `user` whose token hash is `token_hash`,
+    /// removed when `consume`; an expired one is dropped on the way.
+    fn find(&self, user: &str, token_hash: &[u8; 32], consume: bool) -> Option<ResetRecord> {
         let now = self.clock.now();
         let mut pending = self.lock();
-        let Some(entry) = pending.get(user) else {
-            return Ok(None);
-        };
+        let entry = pending.get(user)?;
         if entry.expires_at <= now {
             pending.remove(user);
-            return Ok(None);
+            return None;
         }
         if !bool::from(entry.record.token_hash.ct_eq(token_hash)) {
-            return Ok(None);
+            return None;
         }
-        Ok(pending.remove(user).map(|entry| entry.record))
+        if consume {
+            pending.remove(user).map(|entry| entry.record)
+        } else {
+            Some(entry.record)
+        }
     }
 }

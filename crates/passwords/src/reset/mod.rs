@@ -64,6 +64,17 @@ pub trait ResetTokenStore: Send + Sync {
         user: &str,
         token_hash: &[u8; 32],
     ) -> impl Future<Output = Result<Option<ResetRecord>, StoreError>> + Send;
+
+    /// The user's pending reset if it is live and its token hash equals
+    /// `token_hash`, left in place; `None` otherwise. Read-only: a caller
+    /// checks a token with it before work that may fail, and spends the
+    /// token with [`take`](ResetTokenStore::take) only once that work is
+    /// done.
+    fn peek(
+        &self,
+        user: &str,
+        token_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<ResetRecord>, StoreError>> + Send;
 }
 
 /// Why a reset token was refused.
@@ -213,6 +224,25 @@ impl<S: ResetTokenStore> ResetTokens<S> {
         Ok(SecretString::from(URL_SAFE_NO_PAD.encode(bytes.as_ref())))
     }
 
+    /// Checks `token` for `user` without spending it: `Ok` when
+    /// [`redeem`](ResetTokens::redeem) would accept it now. A service
+    /// checks the token first, then does the work that may fail (policy,
+    /// history, hashing), and redeems last: a refused new password or a
+    /// busy hashing pool then leaves the user's link working for a retry.
+    ///
+    /// # Errors
+    ///
+    /// As [`redeem`](ResetTokens::redeem), and refusals are logged the
+    /// same way; an accepted token logs nothing (nothing changed yet).
+    pub async fn check(
+        &self,
+        user: &str,
+        token: &str,
+        current_hash: &str,
+    ) -> Result<(), ResetError> {
+        self.find(user, token, current_hash, false).await
+    }
+
     /// Consumes `token` for `user`: accepted once, while live, if it is the
     /// user's newest and `current_hash` is still the hash it was issued
     /// against. The caller then stores the new password's hash.
@@ -227,6 +257,26 @@ impl<S: ResetTokenStore> ResetTokens<S> {
         user: &str,
         token: &str,
         current_hash: &str,
+    ) -> Result<(), ResetError> {
+        self.find(user, token, current_hash, true).await?;
+        tracing::info!(
+            event = SecurityEvent::AuthnPasswordChange.as_str(),
+            reason = "reset_token",
+            subject_hash = %SubjectHash::of(user),
+            "password reset token redeemed; the password may change"
+        );
+        Ok(())
+    }
+
+    /// The checks of [`check`](ResetTokens::check) and
+    /// [`redeem`](ResetTokens::redeem); `consume` takes the pending reset
+    /// out of the store when its token matches.
+    async fn find(
+        &self,
+        user: &str,
+        token: &str,
+        current_hash: &str,
+        consume: bool,
     ) -> Result<(), ResetError> {
         let refuse = |kind: ResetErrorKind| {
             tracing::warn!(
@@ -246,7 +296,12 @@ impl<S: ResetTokenStore> ResetTokens<S> {
             return Err(refuse(ResetErrorKind::Malformed));
         };
         let token_hash = sha256(&bytes);
-        let record = match self.store.take(user, &token_hash).await {
+        let found = if consume {
+            self.store.take(user, &token_hash).await
+        } else {
+            self.store.peek(user, &token_hash).await
+        };
+        let record = match found {
             Ok(Some(record)) => record,
             Ok(None) => return Err(refuse(ResetErrorKind::UnknownOrExpired)),
             Err(error) => {
@@ -272,12 +327,6 @@ impl<S: ResetTokenStore> ResetTokens<S> {
         if !bool::from(binding_ok) {
             return Err(refuse(ResetErrorKind::PasswordChanged));
         }
-        tracing::info!(
-            event = SecurityEvent::AuthnPasswordChange.as_str(),
-            reason = "reset_token",
-            subject_hash = %SubjectHash::of(user),
-            "password reset token redeemed; the password may change"
-        );
         Ok(())
     }
 }

@@ -22,8 +22,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
-/// Get and delete, only when the token hash matches: single use, and a
-/// wrong token leaves the pending reset alone. Comparing SHA-256 hashes of
+/// Get, and delete when `ARGV[2]` is `1` (take; `0` peeks), only when the
+/// token hash matches: single use, and a wrong token leaves the pending
+/// reset alone. Comparing SHA-256 hashes of
 /// 256-bit random tokens leaks nothing usable through timing (an attacker
 /// who learns a prefix of a hash still needs a preimage); the caller
 /// compares again in constant time.
@@ -34,7 +35,7 @@ if string.len(value) ~= 129 or string.sub(value, 65, 65) ~= ':' then
   return redis.error_reply('CORRUPT reset record')
 end
 if string.sub(value, 1, 64) ~= ARGV[1] then return false end
-redis.call('DEL', KEYS[1])
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
 return string.sub(value, 66)
 ";
 
@@ -146,9 +147,31 @@ impl ResetTokenStore for RedisResetTokenStore {
         user: &str,
         token_hash: &[u8; 32],
     ) -> Result<Option<ResetRecord>, StoreError> {
+        self.find(user, token_hash, true).await
+    }
+
+    async fn peek(
+        &self,
+        user: &str,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<ResetRecord>, StoreError> {
+        self.find(user, token_hash, false).await
+    }
+}
+
+impl RedisResetTokenStore {
+    /// One round trip of the take script; `consume` deletes the match.
+    async fn find(
+        &self,
+        user: &str,
+        token_hash: &[u8; 32],
+        consume: bool,
+    ) -> Result<Option<ResetRecord>, StoreError> {
         let mut invocation = Call::new(&self.take);
         invocation.key(self.key(user));
-        invocation.arg(hex(token_hash));
+        invocation
+            .arg(hex(token_hash))
+            .arg(if consume { "1" } else { "0" });
         let binding: Option<String> = redis_support::invoke(
             &self.connection,
             self.timeout,
