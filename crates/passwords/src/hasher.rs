@@ -498,6 +498,41 @@ impl PasswordHasher {
         HashError::new(HashErrorKind::Mismatch, "wrong password")
     }
 
+    /// Whether `password` matches one of the `recent` stored hashes (a
+    /// password-history check, newest first; it stops at the first match).
+    /// Quiet: a mismatch here is not a failed login, so no
+    /// `authn_login_fail` is logged. An entry that can never be compared
+    /// (malformed, over today's caps, its pepper retired) is skipped with a
+    /// warning, or the account could never change its password again.
+    ///
+    /// # Errors
+    ///
+    /// Any other failure ([`HashErrorKind::PasswordTooLong`], an internal
+    /// error): it proves nothing either way, so the caller must refuse the
+    /// change rather than read it as "not reused".
+    pub fn is_reused<'h>(
+        &self,
+        password: &SecretString,
+        recent: impl IntoIterator<Item = &'h str>,
+    ) -> Result<bool, HashError> {
+        for stored in recent {
+            match self.verify_quietly(password, stored) {
+                Ok(_) => return Ok(true),
+                Err(error) => match error.kind() {
+                    HashErrorKind::Mismatch => {}
+                    HashErrorKind::MalformedHash
+                    | HashErrorKind::ParamsOverCap
+                    | HashErrorKind::UnknownPepper => tracing::warn!(
+                        reason = error.kind().as_str(),
+                        "password history entry not comparable: skipped"
+                    ),
+                    _ => return Err(error),
+                },
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether `stored` should be replaced by a fresh hash, judged from the
     /// hash alone (without the password): bcrypt, argon2i/argon2d, argon2
     /// 0x10, any parameter below the current ones, a salt under 16 or a tag

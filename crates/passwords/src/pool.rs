@@ -301,6 +301,25 @@ impl AsyncHasher {
         self.reserve()?.verify(password, stored).await
     }
 
+    /// [`PasswordHasher::is_reused`] on the pool, as one task (the
+    /// history's verifications one after another on one place).
+    ///
+    /// # Errors
+    ///
+    /// As [`PasswordHasher::is_reused`], and [`HashErrorKind::Busy`]: a
+    /// full pool proves nothing, so a caller refuses the change (fails
+    /// closed) instead of skipping the history rule.
+    pub async fn is_reused(
+        &self,
+        password: SecretString,
+        recent: Vec<String>,
+    ) -> Result<bool, HashError> {
+        let hasher = Arc::clone(&self.hasher);
+        self.pool
+            .run(move || hasher.is_reused(&password, recent.iter().map(String::as_str)))
+            .await?
+    }
+
     /// [`PasswordHasher::dummy_verify`] on the pool (always an error).
     pub async fn dummy_verify(&self, password: SecretString) -> HashError {
         match self.reserve() {

@@ -125,3 +125,49 @@ async fn reserved_places_count_until_used_or_dropped() {
     assert!(reserved.dummy_verify(password).await.is_mismatch());
     assert_eq!(hasher.pool().in_flight(), 0);
 }
+
+/// Password-history bypass: a flood that fills the hashing pool made every
+/// history verification fail, and a server that read a failure as "not
+/// this password" let a reused password through. `is_reused` answers only
+/// from verifications that ran: a full pool is `Busy` (the caller refuses
+/// the change), a mismatch is "new", a match anywhere in the history is
+/// "reused", and an entry that can never be compared is skipped (or the
+/// account could never change its password again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_check_fails_closed_on_a_full_pool_and_skips_corrupt_entries() {
+    let hasher = AsyncHasher::new(PasswordHasher::new(), HashPool::with_limits(1, 0).unwrap());
+    let old = SecretString::from("an old and reused passphrase");
+    let stored = hasher.hasher().hash(&old).unwrap().into_string();
+    let history = vec![
+        "not-a-phc-string".to_owned(),
+        hasher
+            .hasher()
+            .hash(&SecretString::from("another earlier passphrase"))
+            .unwrap()
+            .into_string(),
+        stored,
+    ];
+    let held = hasher.reserve().unwrap();
+    let busy = hasher.is_reused(old.clone(), history.clone()).await;
+    assert_eq!(busy.unwrap_err().kind(), HashErrorKind::Busy);
+    drop(held);
+    assert!(
+        hasher
+            .is_reused(old.clone(), history.clone())
+            .await
+            .unwrap()
+    );
+    let new = SecretString::from("a brand new passphrase here");
+    assert!(!hasher.is_reused(new, history.clone()).await.unwrap());
+    // A check that could not run proves nothing either way.
+    let too_long = SecretString::from("x".repeat(2000));
+    assert_eq!(
+        hasher
+            .is_reused(too_long, history)
+            .await
+            .unwrap_err()
+            .kind(),
+        HashErrorKind::PasswordTooLong
+    );
+    assert_eq!(hasher.pool().in_flight(), 0);
+}

@@ -25,6 +25,10 @@ async fn denials_are_logged_with_the_vocabulary_and_no_secret() {
             .is_err()
     );
     let _ = hasher.dummy_verify(&SecretString::from(PASSWORD));
+    // A password-history check is no login: its mismatches log nothing
+    // (false `authn_login_fail` events would feed alerts on stuffing).
+    let history_check = hasher.is_reused(&SecretString::from("a new one here"), [stored.as_str()]);
+    assert!(!history_check.unwrap());
     let _ = hasher.hash(&SecretString::from(PASSWORD.repeat(100)));
     let _ = PasswordPolicy::nist().check(
         &SecretString::from("alice-password"),

@@ -512,27 +512,6 @@ pub struct PasswordChange {
     new_password: Password,
 }
 
-/// Whether a verification against a history entry found the password
-/// reused; the error to answer when it proves nothing either way.
-fn history_match<T>(checked: Result<T, HashError>) -> Result<bool, ApiError> {
-    match checked {
-        Ok(_) => Ok(true),
-        Err(error) => match error.kind() {
-            HashErrorKind::Mismatch => Ok(false),
-            HashErrorKind::MalformedHash
-            | HashErrorKind::ParamsOverCap
-            | HashErrorKind::UnknownPepper => {
-                tracing::warn!(
-                    reason = error.kind().as_str(),
-                    "password history entry not comparable: skipped"
-                );
-                Ok(false)
-            }
-            _ => Err(api(error)),
-        },
-    }
-}
-
 /// The hash to store for `user`'s `new_password`, once it passes the
 /// policy and the history rule; nothing is stored yet (see
 /// [`store_password`]), so a caller can spend a reset token between the
@@ -543,33 +522,27 @@ async fn new_password_hash<St: Stores>(
     new_password: SecretString,
 ) -> Result<String, ApiError> {
     check_policy(app, &new_password, &user.username, "new_password").await?;
-    // History: the current password and the last ones are refused (each
-    // a verification on the pool).
-    let recent = std::iter::once(&user.password_hash).chain(user.password_history.iter());
-    for stored in recent.take(app.policy.history().max(1) + 1) {
-        // A verification the pool refused (full) or could not run is no
-        // proof the password is new: it fails closed instead of skipping
-        // the history check (a flood that fills the pool would otherwise
-        // switch the history rule off). An old entry that can never be
-        // compared (its pepper retired, its parameters over today's cap)
-        // is skipped, or the account could never change its password.
-        let checked = app
-            .hasher
-            .verify(new_password.clone(), stored.clone())
-            .await;
-        let reused = history_match(hold_if_busy(app, checked).await)?;
-        if reused {
-            tracing::info!(
-                event = SecurityEvent::InputValidationFail.as_str(),
-                reason = "password_policy",
-                failures = "recently_used",
-                "password refused by policy"
-            );
-            return Err(ApiError(
-                Error::new(ErrorKind::ValidationFailed)
-                    .with_detail("new_password", "recently_used"),
-            ));
-        }
+    // History: the current password and the last ones are refused, all
+    // checked in one pool task, quietly (a history mismatch is no failed
+    // login). A pool that refused the check (full) or could not run it is
+    // no proof the password is new: that fails closed instead of skipping
+    // the rule (a flood that fills the pool would otherwise switch it off).
+    let recent: Vec<String> = std::iter::once(&user.password_hash)
+        .chain(user.password_history.iter())
+        .take(app.policy.history().max(1) + 1)
+        .cloned()
+        .collect();
+    let checked = app.hasher.is_reused(new_password.clone(), recent).await;
+    if hold_if_busy(app, checked).await.map_err(api)? {
+        tracing::info!(
+            event = SecurityEvent::InputValidationFail.as_str(),
+            reason = "password_policy",
+            failures = "recently_used",
+            "password refused by policy"
+        );
+        return Err(ApiError(
+            Error::new(ErrorKind::ValidationFailed).with_detail("new_password", "recently_used"),
+        ));
     }
     let hash = hold_if_busy(app, app.hasher.hash(new_password).await)
         .await
@@ -893,35 +866,4 @@ pub fn keep_readiness_body(response: Response) -> Response {
         http::HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, axum::body::Body::from(bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use palisade_passwords::{HashPool, PasswordHasher};
-    use secrecy::SecretString;
-
-    use super::history_match;
-
-    /// Password-history bypass: a flood that fills the hashing pool made
-    /// every history verification fail, and a failure read as "not this
-    /// password" let a reused password through. Only a mismatch (or an
-    /// entry that can never be compared) proves the password new.
-    #[test]
-    fn a_history_check_the_pool_refused_fails_closed() {
-        let pool = HashPool::with_limits(1, 0).unwrap();
-        let _held = pool.reserve().unwrap();
-        let busy = pool.reserve().map(|_| ());
-        let error = history_match(busy).unwrap_err();
-        assert_eq!(error.0.status(), 503);
-
-        let hasher = PasswordHasher::new();
-        let password = SecretString::from("an old and reused passphrase");
-        let stored = hasher.hash(&password).unwrap().into_string();
-        assert!(history_match(hasher.verify(&password, &stored)).unwrap());
-        let other = SecretString::from("a brand new passphrase here");
-        assert!(!history_match(hasher.verify(&other, &stored)).unwrap());
-        // A corrupt entry can never match: skipped, or the account could
-        // never change its password again.
-        assert!(!history_match(hasher.verify(&password, "not-a-phc-string")).unwrap());
-    }
 }

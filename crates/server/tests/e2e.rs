@@ -95,6 +95,15 @@ fn password_change_returns_a_fresh_pair_and_revokes_every_other_session() {
 
     let changed = server.post("/me/password", &auth, &body(GOOD_PASSWORD, new_password));
     changed.expect(200);
+    // The history check is no login: only the wrong current password above
+    // is a failed login in the log, as its two lines (the hasher's and the
+    // throttle's); a false one would feed stuffing alerts.
+    let failed_logins = server
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("\"authn_login_fail\""))
+        .count();
+    assert_eq!(failed_logins, 2, "{}", server.log_text());
     let fresh = flows::Pair::of(&changed);
     let (name, value) = stolen.auth();
     server.get("/me", &[(name, &value)]).expect(401);
