@@ -244,15 +244,23 @@ pub async fn authenticate<St: Stores>(
     {
         Ok(verified) => {
             app.throttle.record_success(&account, ip, None).await;
-            if verified.needs_rehash
-                && let Ok(hash) = app.hasher.hash(password).await
-            {
-                let mut rehashed = user.clone();
-                rehashed.password_hash = hash.into_string();
-                if let Err(error) = app.users.update(&rehashed).await {
-                    tracing::warn!(%error, "rehash not stored");
+            if verified.needs_rehash {
+                // The login stands either way; a rehash the pool refused
+                // (full) or could not make is retried at the next login.
+                match app.hasher.hash(password).await {
+                    Ok(hash) => {
+                        let mut rehashed = user.clone();
+                        rehashed.password_hash = hash.into_string();
+                        if let Err(error) = app.users.update(&rehashed).await {
+                            tracing::warn!(%error, "rehash not stored");
+                        }
+                        return Ok(rehashed);
+                    }
+                    Err(error) => tracing::warn!(
+                        reason = error.kind().as_str(),
+                        "rehash skipped; the next login retries it"
+                    ),
                 }
-                return Ok(rehashed);
             }
             Ok(user)
         }

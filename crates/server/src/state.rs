@@ -541,11 +541,13 @@ pub async fn ensure_admin<St: Stores>(app: &App<St>, config: &Config) -> Result<
         .map_err(store_failed)?
     {
         Some(mut user) => {
+            // Quietly (a start-up check is no failed login); a hash that
+            // cannot be compared counts as a change, which replaces it.
             let same = app
                 .hasher
-                .verify(password, user.password_hash.clone())
+                .is_reused(password, vec![user.password_hash.clone()])
                 .await
-                .is_ok();
+                .unwrap_or(false);
             let role_changed = user.role != Role::Admin;
             user.role = Role::Admin;
             if !same {

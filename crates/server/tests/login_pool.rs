@@ -82,3 +82,56 @@ async fn an_over_long_password_gets_one_answer_whether_the_name_exists_or_not() 
         .unwrap();
     assert_eq!(user.username, "root");
 }
+
+/// The admin of `PALISADE_ADMIN_*` at a restart: the same password keeps
+/// the account's hash and sessions; a new password replaces the hash (the
+/// old one joins the history) and ends the sessions opened under the old
+/// one. Neither logs a failed login: a start-up check is none, and a false
+/// one would feed the stuffing alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_admin_quietly_and_a_new_password_replaces_it() {
+    use palisade_auth_tokens::revocation::RevocationStore as _;
+    use palisade_errors::SecurityEvent;
+    use palisade_errors::testing::EventCapture;
+    use palisade_server::state::ensure_admin;
+
+    let env = |password| {
+        vec![
+            ("PALISADE_ENV", "development"),
+            ("PALISADE_ADMIN_USERNAME", "root"),
+            ("PALISADE_ADMIN_PASSWORD", password),
+        ]
+    };
+    let (app, config) = in_process(&env(ADMIN_PASSWORD)).await;
+    let before = app.users.by_username("root").await.unwrap().unwrap();
+    let revoked_before = app.revocations.not_before(&before.id).await.unwrap();
+
+    // Global: the verifications run on the pool's threads. (The test
+    // runner gives each test its own process; this is the only global
+    // subscriber in this binary.)
+    let capture = EventCapture::new();
+    tracing::subscriber::set_global_default(capture.clone()).unwrap();
+    ensure_admin(&app, &config).await.unwrap();
+    let kept = app.users.by_username("root").await.unwrap().unwrap();
+    assert_eq!(kept.password_hash, before.password_hash);
+    assert_eq!(
+        app.revocations.not_before(&before.id).await.unwrap(),
+        revoked_before
+    );
+
+    let changed = "a different admin passphrase 55";
+    let (_, new_config) = in_process(&env(changed)).await;
+    ensure_admin(&app, &new_config).await.unwrap();
+    assert!(capture.named(SecurityEvent::AuthnLoginFail).is_empty());
+    let replaced = app.users.by_username("root").await.unwrap().unwrap();
+    assert_ne!(replaced.password_hash, before.password_hash);
+    assert_eq!(
+        replaced.password_history.first(),
+        Some(&before.password_hash)
+    );
+    assert!(app.revocations.not_before(&before.id).await.unwrap() > revoked_before);
+    let ip: IpAddr = "203.0.113.8".parse().unwrap();
+    routes::authenticate(&app, "root", SecretString::from(changed), ip)
+        .await
+        .unwrap();
+}
