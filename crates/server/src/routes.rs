@@ -249,12 +249,22 @@ pub async fn authenticate<St: Stores>(
                 // (full) or could not make is retried at the next login.
                 match app.hasher.hash(password).await {
                     Ok(hash) => {
-                        let mut rehashed = user.clone();
-                        rehashed.password_hash = hash.into_string();
-                        if let Err(error) = app.users.update(&rehashed).await {
-                            tracing::warn!(%error, "rehash not stored");
+                        // Only over the hash just verified: a password
+                        // changed meanwhile stays changed.
+                        let hash = hash.into_string();
+                        let stored = app
+                            .users
+                            .modify(&user.id, |stored| {
+                                if stored.password_hash == user.password_hash {
+                                    stored.password_hash.clone_from(&hash);
+                                }
+                                Ok(())
+                            })
+                            .await;
+                        match stored {
+                            Ok(rehashed) => return Ok(rehashed),
+                            Err(error) => tracing::warn!(%error, "rehash not stored"),
                         }
-                        return Ok(rehashed);
                     }
                     Err(error) => tracing::warn!(
                         reason = error.kind().as_str(),
@@ -504,11 +514,21 @@ pub async fn patch_me<St: Stores>(
         Patch::Null => Patch::Null,
         Patch::Absent => Patch::Absent,
     };
-    let mut user = current_user(&app, &who.claims.sub).await?;
-    if !patch.is_absent() {
-        patch.apply_to(&mut user.display_name);
-        app.users.update(&user).await.map_err(api)?;
-    }
+    let user = if patch.is_absent() {
+        current_user(&app, &who.claims.sub).await?
+    } else {
+        app.users
+            .modify(&who.claims.sub, |stored| {
+                patch.clone().apply_to(&mut stored.display_name);
+                Ok(())
+            })
+            .await
+            // A token whose account is gone is refused like a revoked one.
+            .map_err(|error| match error.kind() {
+                ErrorKind::NotFound => ApiError(Error::new(ErrorKind::Unauthorized)),
+                _ => ApiError(error),
+            })?
+    };
     Ok(Json(Me::from(&user)).into_response())
 }
 
@@ -520,52 +540,71 @@ pub struct PasswordChange {
     new_password: Password,
 }
 
-/// The hash to store for `user`'s `new_password`, once it passes the
-/// policy and the history rule; nothing is stored yet (see
-/// [`store_password`]), so a caller can spend a reset token between the
-/// two.
-async fn new_password_hash<St: Stores>(
+/// The 422 for a new password that is the current or a recent one,
+/// logged for the account (repeated refusals on one account are someone
+/// guessing its passwords).
+fn recently_used(user: &User) -> ApiError {
+    tracing::info!(
+        event = SecurityEvent::InputValidationFail.as_str(),
+        reason = "password_policy",
+        failures = "recently_used",
+        subject_hash = %SubjectHash::of(&user.id),
+        "password refused by policy"
+    );
+    ApiError(Error::new(ErrorKind::ValidationFailed).with_detail("new_password", "recently_used"))
+}
+
+/// Whether `new_password` is `user`'s current password or one of the last
+/// ones: all checked in one pool task, quietly (a history mismatch is no
+/// failed login). A pool that refused the check (full) or could not run
+/// it is no proof the password is new: that fails closed (503) instead of
+/// skipping the rule (a flood that fills the pool would otherwise switch
+/// it off).
+async fn is_recent<St: Stores>(
     app: &App<St>,
     user: &User,
-    new_password: SecretString,
-) -> Result<String, ApiError> {
-    check_policy(app, &new_password, &user.username, "new_password").await?;
-    // History: the current password and the last ones are refused, all
-    // checked in one pool task, quietly (a history mismatch is no failed
-    // login). A pool that refused the check (full) or could not run it is
-    // no proof the password is new: that fails closed instead of skipping
-    // the rule (a flood that fills the pool would otherwise switch it off).
+    new_password: &SecretString,
+) -> Result<bool, ApiError> {
     let recent: Vec<String> = std::iter::once(&user.password_hash)
         .chain(user.password_history.iter())
         .take(app.policy.history().max(1) + 1)
         .cloned()
         .collect();
     let checked = app.hasher.is_reused(new_password.clone(), recent).await;
-    if hold_if_busy(app, checked).await.map_err(api)? {
-        tracing::info!(
-            event = SecurityEvent::InputValidationFail.as_str(),
-            reason = "password_policy",
-            failures = "recently_used",
-            "password refused by policy"
-        );
-        return Err(ApiError(
-            Error::new(ErrorKind::ValidationFailed).with_detail("new_password", "recently_used"),
-        ));
-    }
+    hold_if_busy(app, checked).await.map_err(api)
+}
+
+/// The new password's hash, made on the pool.
+async fn hash_password<St: Stores>(
+    app: &App<St>,
+    new_password: SecretString,
+) -> Result<String, ApiError> {
     let hash = hold_if_busy(app, app.hasher.hash(new_password).await)
         .await
         .map_err(api)?;
     Ok(hash.into_string())
 }
 
-/// Makes `hash` (from [`new_password_hash`]) `user`'s password.
+/// Makes `hash` the password of `user`, if the stored account still has
+/// the password `user` was read with (else 409: it changed meanwhile, and
+/// this change was checked against the old one). The rest of the account
+/// is taken as stored now, so a role change made while the hash was being
+/// made is kept.
 async fn store_password<St: Stores>(
     app: &App<St>,
-    user: &mut User,
+    user: &User,
     hash: String,
-) -> Result<(), ApiError> {
-    user.change_password(hash);
-    app.users.update(user).await.map_err(api)
+) -> Result<User, ApiError> {
+    app.users
+        .modify(&user.id, |stored| {
+            if stored.password_hash != user.password_hash {
+                return Err(Error::new(ErrorKind::Conflict));
+            }
+            stored.change_password(hash.clone());
+            Ok(())
+        })
+        .await
+        .map_err(api)
 }
 
 /// `POST /me/password`: 200 with a fresh pair; every other session and
@@ -581,11 +620,18 @@ pub async fn change_password<St: Stores>(
     let ip = client_ip(&app, peer, &headers);
     // The current password is checked like a login (throttled): a stolen
     // access token must not become a password oracle.
-    let mut user =
-        authenticate(&app, &account.username, secret(&body.current_password), ip).await?;
-    let hash = new_password_hash(&app, &user, secret(&body.new_password)).await?;
-    store_password(&app, &mut user, hash).await?;
+    let user = authenticate(&app, &account.username, secret(&body.current_password), ip).await?;
+    let new_password = secret(&body.new_password);
+    check_policy(&app, &new_password, &user.username, "new_password").await?;
+    if is_recent(&app, &user, &new_password).await? {
+        return Err(recently_used(&user));
+    }
+    let hash = hash_password(&app, new_password).await?;
+    // Sessions end before the password changes: if the revocation store
+    // fails, nothing changed and the retry starts over (the other way, a
+    // stolen session would outlive a change the client saw fail).
     revoke_everywhere(&app, &user.id, "password_change").await?;
+    let user = store_password(&app, &user, hash).await?;
     tracing::info!(
         event = SecurityEvent::AuthnPasswordChange.as_str(),
         reason = "user",
@@ -661,29 +707,44 @@ pub async fn reset_confirm<St: Stores>(
     if !is_user_id(id) {
         return Err(refused());
     }
-    let mut user = app
+    let user = app
         .users
         .by_id(id)
         .await
         .map_err(api)?
         .ok_or_else(refused)?;
     // The token is checked first (a caller without one gets no hashing
-    // done) but spent last: a refused new password (policy, recently
-    // used), a full hashing pool or a hashing failure leaves the link
-    // working for a retry. It is spent before the store, so one token
-    // changes the password once even when two confirms race (the loser's
-    // redeem is refused).
+    // done) but spent last: a new password the policy refuses, a full
+    // hashing pool or a hashing failure leaves the link working for a
+    // retry. It is spent before the store, so one token changes the
+    // password once even when two confirms race (the loser's redeem is
+    // refused).
     app.resets
         .check(&user.id, token, &user.password_hash)
         .await
         .map_err(api)?;
-    let hash = new_password_hash(&app, &user, secret(&body.new_password)).await?;
+    let new_password = secret(&body.new_password);
+    check_policy(&app, &new_password, &user.username, "new_password").await?;
+    if is_recent(&app, &user, &new_password).await? {
+        // Except here: "recently used" tells the link's holder the
+        // account's current or a past password. A link (mail read by
+        // someone else, a leaked URL) must not become an oracle that
+        // guesses them at the global rate for 30 minutes, so this answer
+        // spends it: one guess a link, as before the check came first.
+        app.resets
+            .redeem(&user.id, token, &user.password_hash)
+            .await
+            .map_err(api)?;
+        return Err(recently_used(&user));
+    }
+    let hash = hash_password(&app, new_password).await?;
     app.resets
         .redeem(&user.id, token, &user.password_hash)
         .await
         .map_err(api)?;
-    store_password(&app, &mut user, hash).await?;
+    // Sessions end before the password changes (see `change_password`).
     revoke_everywhere(&app, &user.id, "password_reset").await?;
+    store_password(&app, &user, hash).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -748,15 +809,21 @@ pub async fn set_role<St: Stores>(
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError(Error::new(ErrorKind::ValidationFailed).with_detail("role", "unknown"))
     })?;
-    let mut user = app
+    if app.users.by_id(&id).await.map_err(api)?.is_none() {
+        return Err(ErrorKind::NotFound.into());
+    }
+    // Sessions end before the role changes (see `change_password`); the
+    // next refresh re-reads the role. Changed as stored now: a password
+    // change in flight is not undone.
+    revoke_everywhere(&app, &id, "role_change").await?;
+    let user = app
         .users
-        .by_id(&id)
+        .modify(&id, |stored| {
+            stored.role = role;
+            Ok(())
+        })
         .await
-        .map_err(api)?
-        .ok_or_else(|| ApiError(Error::new(ErrorKind::NotFound)))?;
-    user.role = role;
-    app.users.update(&user).await.map_err(api)?;
-    revoke_everywhere(&app, &user.id, "role_change").await?;
+        .map_err(api)?;
     tracing::info!(
         subject_hash = %SubjectHash::of(&user.id),
         actor_hash = %SubjectHash::of(&admin.claims.sub),

@@ -138,6 +138,18 @@ pub fn normalize_username(raw: &str) -> Option<String> {
     (ok_len && ok_chars && ok_first).then_some(name)
 }
 
+/// How many times [`UserStore::modify`] re-reads an account another
+/// write changed under it before it answers 409.
+pub const MODIFY_ATTEMPTS: usize = 3;
+
+/// Compare-and-set of one account record: written only if it is still the
+/// record read (1), else nothing (0).
+const SWAP: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+";
+
 /// Why a write was refused.
 #[derive(Debug)]
 pub enum UserStoreError {
@@ -348,6 +360,61 @@ impl UserStore {
         }
     }
 
+    /// Applies `change` to the stored account `id` and stores the result,
+    /// as one step against every other `modify`: the account is changed as
+    /// it is at the moment of the write, never as an earlier read saw it.
+    /// (A handler that read the account, hashed for 300 ms and wrote its
+    /// copy back would undo a role change made meanwhile: a demoted admin
+    /// would stay an admin.) Memory applies it under the store's lock;
+    /// Redis writes only if the record is still the one read
+    /// (compare-and-set) and re-reads and re-applies up to
+    /// [`MODIFY_ATTEMPTS`] times. `change` may refuse (its error is
+    /// returned, nothing is written).
+    ///
+    /// # Errors
+    ///
+    /// `change`'s error; 404 for no such account; 409 when the account
+    /// kept changing under every attempt; 503 for the store.
+    pub async fn modify(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut User) -> Result<(), Error>,
+    ) -> Result<User, Error> {
+        match self {
+            UserStore::Memory(memory) => {
+                let mut memory = memory.lock().unwrap_or_else(PoisonError::into_inner);
+                let stored = memory
+                    .accounts
+                    .by_id
+                    .get_mut(id)
+                    .ok_or_else(|| Error::new(ErrorKind::NotFound))?;
+                let mut changed = stored.clone();
+                change(&mut changed)?;
+                changed.username.clone_from(&stored.username);
+                changed.id.clone_from(&stored.id);
+                *stored = changed.clone();
+                Ok(changed)
+            }
+            UserStore::Redis(redis) => {
+                for _ in 0..MODIFY_ATTEMPTS {
+                    let (raw, mut user) = redis
+                        .get_raw(id)
+                        .await
+                        .map_err(Error::from)?
+                        .ok_or_else(|| Error::new(ErrorKind::NotFound))?;
+                    let (username, user_id) = (user.username.clone(), user.id.clone());
+                    change(&mut user)?;
+                    user.username = username;
+                    user.id = user_id;
+                    if redis.swap(&raw, &user).await.map_err(Error::from)? {
+                        return Ok(user);
+                    }
+                }
+                Err(Error::new(ErrorKind::Conflict))
+            }
+        }
+    }
+
     /// Every account, ordered by username.
     ///
     /// # Errors
@@ -489,6 +556,11 @@ impl RedisUsers {
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, UserStoreError> {
+        Ok(self.get_raw(id).await?.map(|(_, user)| user))
+    }
+
+    /// The record of `id` as stored, and parsed.
+    async fn get_raw(&self, id: &str) -> Result<Option<(String, User)>, UserStoreError> {
         let mut connection = self.connection.clone();
         let record: Option<String> = self
             .call(
@@ -500,15 +572,35 @@ impl RedisUsers {
             .await?;
         record
             .map(|record| {
-                serde_json::from_str(&record).map_err(|error| {
+                let user = serde_json::from_str(&record).map_err(|error| {
                     UserStoreError::Store(
                         StoreError::unexpected_reply("user record")
                             .with_source(error)
                             .during("user read"),
                     )
-                })
+                })?;
+                Ok((record, user))
             })
             .transpose()
+    }
+
+    /// Writes `user` over its record if the record is still `read`
+    /// (byte for byte); whether it did.
+    async fn swap(&self, read: &str, user: &User) -> Result<bool, UserStoreError> {
+        let mut connection = self.connection.clone();
+        let record = serde_json::to_string(user)
+            .map_err(|error| StoreError::unexpected_reply("user record").with_source(error))?;
+        let swapped: i64 = self
+            .call(
+                "user write",
+                redis::Script::new(SWAP)
+                    .key(self.user_key(&user.id))
+                    .arg(read)
+                    .arg(record)
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        Ok(swapped == 1)
     }
 
     async fn list(&self) -> Result<Vec<User>, UserStoreError> {

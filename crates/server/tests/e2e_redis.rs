@@ -171,3 +171,94 @@ fn redis_two_instances_behave_as_one() {
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
+
+/// Lost updates: a handler reads an account, hashes a password for 300 ms
+/// and writes its copy back; an admin's role change made meanwhile would
+/// be undone (attack: a demoted admin stays an admin by changing their
+/// password while the demotion lands). `modify` changes the account as
+/// stored at the write: concurrent changes all land, a password change
+/// keeps the role change made meanwhile, and a change checked against a
+/// password that is no longer current is refused (409). On both stores.
+#[tokio::test]
+async fn account_writes_apply_to_the_stored_account_and_lose_no_update() {
+    use palisade_errors::ErrorKind;
+    use palisade_server::users::{Role, User, UserStore};
+
+    let prefix = Prefix::new("modify");
+    let mut stores = vec![UserStore::memory()];
+    if redis_up() {
+        let connection = palisade_errors::redis::connect(URL).await.unwrap();
+        stores.push(UserStore::redis(connection, &prefix.0).unwrap());
+    }
+    for store in stores {
+        let alice = User::new("alice".into(), "hash-0".into(), Role::Admin).unwrap();
+        store.create(&alice).await.unwrap();
+        // A password change started on this copy...
+        let read = store.by_id(&alice.id).await.unwrap().unwrap();
+        // ...while the demotion lands...
+        store
+            .modify(&alice.id, |stored| {
+                stored.role = Role::User;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        // ...ends on the stored account: the demotion stays.
+        let changed = store
+            .modify(&alice.id, |stored| {
+                assert_eq!(stored.password_hash, read.password_hash);
+                stored.change_password("hash-1".into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(changed.role, Role::User, "{store:?}");
+        let stored = store.by_id(&alice.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.role, stored.password_hash.as_str()),
+            (Role::User, "hash-1")
+        );
+        assert_eq!(stored.password_history, ["hash-0"]);
+
+        // Concurrent writers: every one that answers Ok is counted.
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let store = store.clone();
+                let id = alice.id.clone();
+                tokio::spawn(async move {
+                    store
+                        .modify(&id, |stored| {
+                            let count: u32 = stored
+                                .display_name
+                                .as_deref()
+                                .map_or(0, |name| name.parse().unwrap());
+                            stored.display_name = Some((count + 1).to_string());
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut landed = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => landed += 1,
+                Err(error) => assert_eq!(error.kind(), ErrorKind::Conflict, "{error:?}"),
+            }
+        }
+        let stored = store.by_id(&alice.id).await.unwrap().unwrap();
+        assert!(landed > 0);
+        assert_eq!(stored.display_name, Some(landed.to_string()), "{store:?}");
+        // An account that is gone is a 404, and the id and name never change.
+        let renamed = store
+            .modify(&alice.id, |stored| {
+                stored.username = "mallory".into();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(renamed.username, "alice");
+        let missing = store.modify(&"0".repeat(32), |_| Ok(())).await;
+        assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
+    }
+}

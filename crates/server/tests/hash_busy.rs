@@ -92,8 +92,10 @@ async fn a_refusal_of_the_full_pool_is_held_before_its_503() {
 }
 
 /// A reset confirm that meets a full pool (a flood, or a busy hour) is a
-/// 503 like the others, and the user's link survives it: the token is
-/// spent only once the new hash is ready, so the retry works.
+/// 503 like the others, and the user's link survives it, so the retry
+/// works. (Here the pool is full from the start, at the policy check; the
+/// token is spent only once the new hash is ready, so a pool that fills
+/// later, at the history check or the hash, leaves it too.)
 #[tokio::test(start_paused = true)]
 async fn a_reset_confirm_refused_by_the_full_pool_keeps_its_token() {
     use secrecy::ExposeSecret as _;
