@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use palisade_auth_tokens::refresh::{
     FamilyConfig, FamilyRef, FamilyStore, RedisFamilyStore, RotateOutcome, Rotation, token_hash,
 };
-use palisade_auth_tokens::revocation::{RedisRevocationStore, StoreErrorKind};
+use palisade_auth_tokens::revocation::{
+    RedisRevocationStore, RevocationStore as _, StoreErrorKind,
+};
 use palisade_auth_tokens::{
     Algorithm, Grant, Keyring, ManualClock, NoCustomClaims, SigningKey, TokenErrorKind,
     TokenIssuer, TokenPolicy, TokenVerifier,
@@ -142,6 +144,65 @@ async fn redis_restart_without_persistence_cannot_unrevoke_a_token() {
         .verify_access_unrevoked::<NoCustomClaims, _>(&fresh.token, &store)
         .await
         .unwrap();
+}
+
+/// The other side of a new epoch: logins right after it. A first start,
+/// or a Redis that lost its data, starts an epoch at Redis' time, and
+/// every token issued before it counts as revoked, with the leeway applied
+/// to its `iat`. A login that asks the store for the subject's `not_before`
+/// (as `login_after` and palisade-server do) gets the epoch too and stamps
+/// its tokens past it: valid at once, instead of refused as revoked for
+/// the leeway (30 s of 401s, and clients logging in again into the login
+/// limit).
+#[tokio::test]
+async fn a_login_right_after_a_new_epoch_is_valid_at_once() {
+    let Some(mut redis) = PrivateRedis::start() else {
+        return;
+    };
+    let store = RedisRevocationStore::connect_lazy(&redis.url())
+        .unwrap()
+        .with_timeout(Duration::from_millis(2_000));
+    let clock = ManualClock::from_unix_secs(redis.now());
+    let issuer = TokenIssuer::with_clock(ring(), ring(), policy(), clock.clone());
+    let verifier = TokenVerifier::with_clock(ring(), ring(), policy(), clock.clone());
+    let grant = Grant {
+        subject: "user-42".into(),
+        ..Grant::default()
+    };
+    for moment in ["first start", "after a restart without persistence"] {
+        if moment != "first start" {
+            redis.restart();
+            clock.set(std::time::UNIX_EPOCH + Duration::from_secs(redis.now()));
+        }
+        let not_before = answered(
+            || store.not_before("user-42"),
+            |error| {
+                error.kind() == StoreErrorKind::Unavailable
+                    || error.kind() == StoreErrorKind::Timeout
+            },
+        )
+        .await
+        .unwrap();
+        assert!(not_before.is_some(), "{moment}: the epoch is a not_before");
+        let login = issuer
+            .issue_access_after(&grant, NoCustomClaims {}, not_before)
+            .unwrap();
+        verifier
+            .verify_access_unrevoked::<NoCustomClaims, _>(&login.token, &store)
+            .await
+            .unwrap_or_else(|error| panic!("{moment}: {error:?}"));
+        // A token stamped before the epoch stays refused (fail closed).
+        let before = issuer.issue_access(&grant, NoCustomClaims {}).unwrap();
+        assert_eq!(
+            verifier
+                .verify_access_unrevoked::<NoCustomClaims, _>(&before.token, &store)
+                .await
+                .unwrap_err()
+                .kind(),
+            TokenErrorKind::Revoked,
+            "{moment}"
+        );
+    }
 }
 
 #[tokio::test]

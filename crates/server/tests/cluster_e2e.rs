@@ -97,12 +97,10 @@ impl Drop for Prefix {
 }
 
 /// Two instances on the cluster under `prefix`, sharing their secrets,
-/// with `env` on top. A fresh prefix starts a new revocation epoch at
-/// start-up, and tokens issued within the leeway after it count as revoked
-/// (fail closed): a 1 s leeway, and a wait past it.
+/// with `env` on top, used at once: a fresh prefix starts a new revocation
+/// epoch at start-up, and logins are stamped past it.
 fn start_pair(url: &str, prefix: &Prefix, env: &[(&str, &str)]) -> (Server, Server) {
     let mut all = support::with_fixed_secrets(&[
-        ("PALISADE_TOKEN_LEEWAY", "1s"),
         // The tests measure sharing, not the host: two busy cores run six
         // redis-servers, two debug builds and up to 200 client threads, and
         // a store call past the default 50 ms would be decided by the
@@ -115,7 +113,6 @@ fn start_pair(url: &str, prefix: &Prefix, env: &[(&str, &str)]) -> (Server, Serv
     all.extend_from_slice(env);
     let one = Server::start(&all);
     let two = Server::start(&all);
-    std::thread::sleep(Duration::from_millis(2100));
     (one, two)
 }
 

@@ -194,7 +194,11 @@ pub trait RevocationStore: Send + Sync + 'static {
     fn revoke_subject(&self, subject: &str)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// The subject's `not_before` in force, if any.
+    /// The subject's `not_before` in force, if any: what a login stamps its
+    /// tokens past (`RefreshFamilies::login_after`). A store with epochs
+    /// (Redis: tokens issued before a data loss or first use are refused)
+    /// answers at least the epoch minus one second, so a login right after
+    /// a new epoch is not born revoked.
     fn not_before(
         &self,
         subject: &str,

@@ -84,6 +84,35 @@ if tonumber(ARGV[1]) < epoch then return 4 + lost end
 return lost
 ";
 
+/// The subject's `not_before` in force: KEYS[1] its `not_before`, KEYS[2]
+/// the epoch sentinel of its slot, ARGV[1] the sentinel's TTL (ms). A token
+/// issued before the epoch is refused like one issued at or before
+/// `not_before`, so the answer is the later of `not_before` and `epoch - 1`;
+/// a missing sentinel starts a new epoch now, as [`IS_REVOKED`] does (and
+/// the second value is then 1: a data loss). Without this a login right
+/// after a new epoch (a first start, a Redis that lost its data) was
+/// stamped before it and refused as revoked for the leeway.
+const NOT_BEFORE: &str = r"
+local lost = 0
+local epoch = redis.call('GET', KEYS[2])
+if epoch then
+  epoch = tonumber(epoch)
+  if not epoch then return redis.error_reply('CORRUPT epoch is not a number') end
+else
+  epoch = tonumber(redis.call('TIME')[1])
+  redis.call('SET', KEYS[2], string.format('%.0f', epoch), 'PX', ARGV[1])
+  lost = 1
+end
+local at = epoch - 1
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local previous = tonumber(stored)
+  if not previous then return redis.error_reply('CORRUPT not_before is not a number') end
+  if previous > at then at = previous end
+end
+return {string.format('%.0f', at), lost}
+";
+
 /// The number of replicas connected to the master running a script
 /// (`INFO replication`'s `connected_slaves`): the revocation scripts return
 /// it, so the store sends `WAIT` only to a master that has replicas — on a
@@ -226,6 +255,7 @@ struct Scripts {
     revoke: Script,
     revoke_subject: Script,
     write_epoch: Script,
+    not_before: Script,
 }
 
 impl std::fmt::Debug for RedisRevocationStore {
@@ -252,6 +282,7 @@ impl RedisRevocationStore {
                 revoke: Script::new(REVOKE),
                 revoke_subject: Script::new(REVOKE_SUBJECT),
                 write_epoch: Script::new(WRITE_EPOCH),
+                not_before: Script::new(NOT_BEFORE),
             }),
             epoch: Arc::new(EpochState::default()),
             epoch_ttl_ms: millis(DEFAULT_EPOCH_TTL),
@@ -604,15 +635,22 @@ impl RevocationStore for RedisRevocationStore {
         Ok(not_before)
     }
 
+    /// The later of the subject's `not_before` and its slot's epoch minus
+    /// one second (a token issued before the epoch is refused too): what a
+    /// login stamps its tokens past. Always `Some` once the epoch exists.
     async fn not_before(&self, subject: &str) -> Result<Option<u64>, StoreError> {
-        redis_support::query(
-            &self.connection,
-            self.timeout,
-            "not_before read",
-            redis::cmd("GET").arg(self.not_before_key(subject)),
-        )
-        .await
-        .map_err(|error| self.failed(error))
+        self.ensure_epochs().await?;
+        let mut invocation = Call::new(&self.scripts.not_before);
+        invocation
+            .key(self.not_before_key(subject))
+            .key(self.epoch_key(subject))
+            .arg(self.epoch_ttl_ms);
+        let (at, lost): (u64, i64) = self.invoke("not_before read", &invocation).await?;
+        if lost != 0 {
+            self.epoch.losses.fetch_add(1, Ordering::Relaxed);
+            log_data_lost(1);
+        }
+        Ok(Some(at))
     }
 }
 
