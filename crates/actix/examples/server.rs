@@ -55,12 +55,11 @@ use palisade_errors::{Error, ErrorKind};
 use palisade_headers::{CorsPolicy, HeaderPolicy};
 use palisade_secrets::{ProcessEnv, Profile, RedactingMakeWriter, Redactor};
 use palisade_server::middleware::HEALTH_PREFIX;
-use palisade_server::routes::{AdminUserView, Liveness, Me, PairView, authenticate, start_session};
+use palisade_server::routes::{AdminUserView, Liveness, LoginBody, Me, log_in};
 use palisade_server::state::{self, Stores};
 use palisade_server::users::{Role, User};
 use palisade_server::{Config, request_limits};
 use palisade_validate::hosts::TrustedHosts;
-use serde::Deserialize;
 
 /// The demo account's password when `PALISADE_DEMO_PASSWORD` is unset
 /// (development only).
@@ -90,29 +89,17 @@ fn client_ip(resolver: &ClientIpResolver, request: &HttpRequest) -> IpAddr {
     resolver.resolve_lines(peer, lines).ip()
 }
 
-/// `{username, password}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Credentials {
-    username: String,
-    password: palisade_secrets::SecretString,
-}
-
 /// `POST /auth/login`.
 async fn login<St: Stores>(
     app: Shared<St>,
     request: HttpRequest,
-    ValidJson(body): ValidJson<Credentials>,
+    ValidJson(body): ValidJson<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&app.resolver, &request);
-    let password = SecretString::from(body.password.expose_secret().as_str());
     // The login flow is palisade-server's own, framework-free: only the
     // extraction and the answer are actix's here.
-    let user = authenticate(&app, &body.username, password, ip)
-        .await
-        .map_err(ApiError)?;
-    let pair = start_session(&app, &user).await.map_err(ApiError)?;
-    Ok(HttpResponse::Ok().json(PairView::from(&pair)))
+    let login = log_in(&app, &body, ip).await.map_err(ApiError)?;
+    Ok(HttpResponse::Ok().json(login))
 }
 
 /// `GET /me`: a token whose account is gone is refused like a revoked one.

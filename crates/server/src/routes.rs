@@ -122,6 +122,105 @@ pub struct Credentials {
     password: Password,
 }
 
+/// `{username, password, device_token?}`: a login, with the device token
+/// an earlier login of this client answered (if it has one).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: Password,
+    #[serde(default)]
+    device_token: Option<Password>,
+}
+
+/// A client's device token: 32 random bytes in lowercase hex, answered by
+/// every successful login and sent back by the client with its next ones.
+///
+/// Attack it stops: an account locked out by a botnet. Failures from many
+/// addresses put an account under the login throttle's account-wide
+/// slowdown (one attempt per 10 s, the rest 429), whoever logs in, the
+/// real user included. A device that logged into the account before is
+/// exempt: the real user's usual client gets straight through, and a
+/// guesser, who does not hold its token, stays slowed. (An address is
+/// never trusted: see `palisade_ratelimit::login`.)
+#[derive(Clone)]
+pub struct DeviceToken(String);
+
+impl DeviceToken {
+    /// A fresh token.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the system's random source fails.
+    pub fn generate() -> Result<DeviceToken, Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| Error::new(ErrorKind::Unavailable))?;
+        Ok(DeviceToken(crate::users::hex(&bytes)))
+    }
+
+    /// A token as a client sent it, if it has the shape of one.
+    pub fn parse(text: &str) -> Option<DeviceToken> {
+        (text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| DeviceToken(text.to_owned()))
+    }
+
+    /// The token's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceToken(..)")
+    }
+}
+
+/// A login's answer: the pair, and the device token to send with the next
+/// login.
+#[derive(Debug, Serialize)]
+pub struct LoginView {
+    /// The pair.
+    #[serde(flatten)]
+    pub pair: PairView,
+    /// The client's device token (the one it sent, or a new one).
+    pub device_token: String,
+}
+
+/// The login flow, framework-free (the actix twin logs in through it
+/// too): the device token checked or made, the password checked under the
+/// throttle, a new session.
+///
+/// # Errors
+///
+/// 422 for a malformed device token; as [`authenticate`] and
+/// [`start_session`].
+pub async fn log_in<St: Stores>(
+    app: &App<St>,
+    body: &LoginBody,
+    ip: IpAddr,
+) -> Result<LoginView, Error> {
+    let device = match &body.device_token {
+        Some(sent) => DeviceToken::parse(sent.expose_secret()).ok_or_else(|| {
+            Error::new(ErrorKind::ValidationFailed).with_detail("device_token", "invalid")
+        })?,
+        None => DeviceToken::generate()?,
+    };
+    let user = authenticate(
+        app,
+        &body.username,
+        secret(&body.password),
+        ip,
+        Some(&device),
+    )
+    .await?;
+    let pair = start_session(app, &user).await?;
+    Ok(LoginView {
+        pair: PairView::from(&pair),
+        device_token: device.0,
+    })
+}
+
 async fn check_policy<St: Stores>(
     app: &App<St>,
     password: &SecretString,
@@ -190,7 +289,9 @@ fn bad_credentials() -> Error {
 }
 
 /// Checks `password` for the account `username` (normalised or not) from
-/// `ip` under the login throttle. An unknown user costs a dummy
+/// `ip` under the login throttle; `device`, a device token the account
+/// logged in with before, exempts the attempt from the account-wide
+/// slowdown (see [`DeviceToken`]), and a success trusts it. An unknown user costs a dummy
 /// verification, so both failures take the same time and give the same 401.
 /// A hash below the hashing policy is replaced on success. Framework-free:
 /// the actix twin (`crates/actix/examples/server.rs`) logs in through it too.
@@ -204,7 +305,9 @@ pub async fn authenticate<St: Stores>(
     raw_username: &str,
     password: SecretString,
     ip: IpAddr,
+    device: Option<&DeviceToken>,
 ) -> Result<User, Error> {
+    let device = device.map(DeviceToken::as_str);
     let username = normalize_username(raw_username);
     // The throttle keys on the normalised name (`Alice` and `alice` share
     // one budget); an invalid name on its raw form.
@@ -221,7 +324,7 @@ pub async fn authenticate<St: Stores>(
     let hashing = hold_if_busy(app, app.hasher.reserve()).await?;
     // Login throttle: 429 + Retry-After (a challenge is never returned: the
     // throttle is configured without one).
-    let decision = app.throttle.check(&account, ip, None).await?;
+    let decision = app.throttle.check(&account, ip, device).await?;
     if decision.is_challenge() {
         // Unreachable as configured; were it to happen, no password check
         // without the challenge this service cannot pose.
@@ -243,7 +346,7 @@ pub async fn authenticate<St: Stores>(
         .await
     {
         Ok(verified) => {
-            app.throttle.record_success(&account, ip, None).await;
+            app.throttle.record_success(&account, ip, device).await;
             if verified.needs_rehash {
                 // The login stands either way; a rehash the pool refused
                 // (full) or could not make is retried at the next login.
@@ -347,12 +450,10 @@ pub async fn login<St: Stores>(
     State(app): State<Arc<App<St>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ValidJson(body): ValidJson<Credentials>,
+    ValidJson(body): ValidJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(&app, peer, &headers);
-    let user = authenticate(&app, &body.username, secret(&body.password), ip).await?;
-    let pair = start_session(&app, &user).await?;
-    Ok(Json(PairView::from(&pair)).into_response())
+    Ok(Json(log_in(&app, &body, ip).await?).into_response())
 }
 
 /// `{refresh_token}`.
@@ -620,7 +721,14 @@ pub async fn change_password<St: Stores>(
     let ip = client_ip(&app, peer, &headers);
     // The current password is checked like a login (throttled): a stolen
     // access token must not become a password oracle.
-    let user = authenticate(&app, &account.username, secret(&body.current_password), ip).await?;
+    let user = authenticate(
+        &app,
+        &account.username,
+        secret(&body.current_password),
+        ip,
+        None,
+    )
+    .await?;
     let new_password = secret(&body.new_password);
     check_policy(&app, &new_password, &user.username, "new_password").await?;
     if is_recent(&app, &user, &new_password).await? {

@@ -57,6 +57,14 @@ pub fn login_direct(server: &Server, username: &str, password: &str) -> Reply {
 pub fn login_ok(server: &Server, username: &str, password: &str) -> Pair {
     let reply = login(server, username, password);
     reply.expect(200);
+    // Each login answers the client's device token (64 hex), which exempts
+    // its next logins from the account-wide slowdown of a botnet attack.
+    let device = reply.json()["device_token"].as_str().map(str::to_owned);
+    assert!(
+        device
+            .is_some_and(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{reply:?}"
+    );
     Pair::of(&reply)
 }
 
