@@ -46,6 +46,10 @@ pub enum ApiKeyErrorKind {
     TooManyKeys,
     /// The owner holds no key with this id (404), for revoke and rotate.
     NotFound,
+    /// The key was rotated already (409): rotate its successor. A second
+    /// rotation of a leaving key would fork it and restart its grace, so a
+    /// leaked key rotated again and again would never stop working.
+    AlreadyRotated,
     /// The store could not answer, or the system's random source failed
     /// (fail closed: a 503).
     Store,
@@ -66,6 +70,7 @@ impl ApiKeyErrorKind {
             ApiKeyErrorKind::MissingScope => "missing_scope",
             ApiKeyErrorKind::ScopeNotGrantable => "scope_not_grantable",
             ApiKeyErrorKind::TooManyKeys => "too_many_keys",
+            ApiKeyErrorKind::AlreadyRotated => "already_rotated",
             ApiKeyErrorKind::NotFound => "not_found",
             ApiKeyErrorKind::Store => "store_unavailable",
         }
@@ -130,6 +135,9 @@ impl From<ApiKeyError> for palisade_errors::Error {
                 .with_detail("scopes", "not_grantable")
                 .with_source(error),
             ApiKeyErrorKind::TooManyKeys => Error::new(ErrorKind::Conflict).with_source(error),
+            ApiKeyErrorKind::AlreadyRotated => Error::new(ErrorKind::Conflict)
+                .with_detail("key", "already_rotated")
+                .with_source(error),
             ApiKeyErrorKind::NotFound => Error::new(ErrorKind::NotFound).with_source(error),
             ApiKeyErrorKind::Store => Error::new(ErrorKind::Unavailable)
                 .with_retry_after(1)

@@ -463,11 +463,16 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
     /// # Errors
     ///
     /// [`ApiKeyErrorKind::NotFound`] when `owner` holds no live key
-    /// `key_id`; [`ApiKeyErrorKind::TooManyKeys`] as above;
+    /// `key_id`; [`ApiKeyErrorKind::AlreadyRotated`] for a key in its
+    /// rotation grace (its grace is not restarted, and it gets no second
+    /// successor); [`ApiKeyErrorKind::TooManyKeys`] as above;
     /// [`ApiKeyErrorKind::Store`].
     pub async fn rotate(&self, owner: &str, key_id: KeyId) -> Result<NewKey, ApiKeyError> {
         let now = self.clock.now();
         let old = self.owned_live(owner, key_id, now).await?;
+        if old.status != KeyStatus::Active {
+            return Err(ApiKeyError::new(ApiKeyErrorKind::AlreadyRotated));
+        }
         let new = self
             .insert_new(
                 old.owner,

@@ -292,7 +292,20 @@ async fn rotated_key_works_through_the_grace_and_not_one_second_after() {
     assert_ne!(new.info.key_id, old.info.key_id);
     assert_eq!(new.info.scopes, ["read"]);
     assert_eq!(new.info.name, "ci");
-    clock.advance(Duration::from_secs(599));
+    // Attack: a leaked key kept alive by rotating it again (a retrying
+    // client, a script that rotates "the leaked one" each run): each
+    // rotation forked a new successor and restarted the old key's grace.
+    // A key in its grace cannot be rotated (409); its grace runs on.
+    clock.advance(Duration::from_secs(300));
+    let again = keys.rotate("alice", old.info.key_id).await.unwrap_err();
+    assert_eq!(again.kind(), ApiKeyErrorKind::AlreadyRotated);
+    assert_eq!(palisade_errors::Error::from(again).status(), 409);
+    assert_eq!(
+        keys.list("alice").await.unwrap().len(),
+        2,
+        "no second successor"
+    );
+    clock.advance(Duration::from_secs(299));
     for key in [&old.key, &new.key] {
         keys.verify(key.expose_secret(), ip("192.0.2.1"), &["read"])
             .await
