@@ -576,23 +576,29 @@ pub struct MePatch {
 }
 
 /// Validates a display name: trimmed, 1–[`MAX_DISPLAY_NAME_CHARS`]
-/// characters, no control or bidirectional-override characters.
+/// characters, something visible, no control or format characters.
 pub fn valid_display_name(raw: &str) -> Result<String, &'static str> {
     let name = raw.trim();
-    if name.is_empty() {
+    // Blank to the eye though not to `trim`: the Hangul fillers and the
+    // braille blank (letters, not spaces, to Unicode).
+    let blank = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
+            )
+    };
+    if name.chars().all(blank) {
         return Err("empty");
     }
     if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
         return Err("too_long");
     }
-    // Control characters and bidi overrides (Trojan-Source style spoofing
-    // of how a name reads to an admin).
-    let bad = |c: char| {
-        c.is_control()
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
-    if name.chars().any(bad) {
+    // Control and format characters (palisade-validate's list): bidi
+    // overrides, isolates and marks (Trojan-Source style spoofing of how a
+    // name reads to an admin), zero-width characters (an invisible name, or
+    // a twin of another), tag characters (hidden text).
+    if name.chars().any(palisade_validate::is_control_or_format) {
         return Err("invalid_characters");
     }
     Ok(name.to_owned())

@@ -299,6 +299,24 @@ pub fn patch_flow(server: &Server, username: &str) {
     assert!(too_long.body.contains("display_name"), "{too_long:?}");
     // Attack: a bidi override that makes a name read differently to an admin.
     patch(&serde_json::json!({"display_name": "admin\u{202e}nimda"}).to_string()).expect(422);
+    // Attack: an invisible name, or one with hidden characters (a zero-width
+    // twin of another user's, a right-to-left mark, tag characters).
+    for hidden in [
+        "\u{200b}",
+        "\u{3164}",
+        " \u{115f}\u{2800} ",
+        "Ada\u{200f}",
+        "Ada\u{061c}",
+        "Ad\u{200d}a",
+        "Ada\u{e0041}",
+    ] {
+        let refused = patch(&serde_json::json!({"display_name": hidden}).to_string());
+        refused.expect(422);
+        assert!(
+            refused.body.contains("display_name"),
+            "{hidden:?}: {refused:?}"
+        );
+    }
     patch(r#"{"display_name":42}"#).expect(422);
     // Attack: mass assignment of the role through the profile.
     patch(r#"{"role":"admin"}"#).expect(422);
