@@ -31,7 +31,9 @@
 //!   drops what is left.
 //!
 //! Every refusal above is the Palisade envelope (with a request id, the
-//! caller's valid `X-Request-Id` or a fresh one). hyper's own limits are set
+//! caller's valid `X-Request-Id` or a fresh one); give it the router's
+//! security and CORS headers with [`Serve::decorate_refusals`], since the
+//! router's layers never see a request the loop refused. hyper's own limits are set
 //! above these (twice the header count, twice the head size), so only a
 //! request hyper cannot parse at all gets hyper's bare answer with an empty
 //! body and the connection closed: a malformed request line or header (400),
@@ -63,8 +65,8 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::response::Response;
-use http::header::{CONNECTION, EXPECT, HOST};
-use http::{HeaderValue, Request, Version};
+use http::header::{CONNECTION, EXPECT, HOST, ORIGIN};
+use http::{HeaderMap, HeaderValue, Request, Version};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -225,8 +227,13 @@ pub fn serve(listener: TcpListener, router: Router) -> Serve {
         router,
         config: ServeConfig::default(),
         signal: Box::pin(std::future::pending()),
+        decorate: None,
     }
 }
+
+/// What [`Serve::decorate_refusals`] runs on each of the loop's own
+/// refusals: the request's headers (its `Origin`), then the refusal.
+type Decorate = Arc<dyn Fn(&HeaderMap, &mut Response) + Send + Sync>;
 
 /// The server made by [`serve`].
 #[must_use = "a server does nothing until awaited"]
@@ -235,6 +242,7 @@ pub struct Serve {
     router: Router,
     config: ServeConfig,
     signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+    decorate: Option<Decorate>,
 }
 
 impl std::fmt::Debug for Serve {
@@ -263,6 +271,23 @@ impl Serve {
         self
     }
 
+    /// Gives the loop's own refusals what the router's outer layers give
+    /// every response it makes. The loop answers some requests before the
+    /// router sees them (400 `bad_host`, 408, 413, 414, 431), so the
+    /// router's security-header and CORS layers never run on those: without
+    /// this they go out as the bare envelope, with no `nosniff`, CSP or HSTS,
+    /// and no `Access-Control-Allow-Origin`, so a front end cannot even read
+    /// why it was refused. `decorate` gets the request's headers and the
+    /// refusal (for a 408, the request's `Origin` alone); apply the
+    /// same `SecurityHeaders` and `CorsPolicy` as the router's `Hardening`.
+    pub fn decorate_refusals(
+        mut self,
+        decorate: impl Fn(&HeaderMap, &mut Response) + Send + Sync + 'static,
+    ) -> Serve {
+        self.decorate = Some(Arc::new(decorate));
+        self
+    }
+
     /// The address being listened on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -276,6 +301,7 @@ impl Serve {
             router,
             config,
             mut signal,
+            decorate,
         } = self;
         config.validate()?;
         let config = Arc::new(config);
@@ -313,8 +339,15 @@ impl Serve {
             let _ = stream.set_nodelay(true);
             let config = Arc::clone(&config);
             let router = router.clone();
+            let decorate = decorate.clone();
             let service = hyper::service::service_fn(move |request| {
-                handle(request, router.clone(), Arc::clone(&config), peer)
+                handle(
+                    request,
+                    router.clone(),
+                    Arc::clone(&config),
+                    decorate.clone(),
+                    peer,
+                )
             });
             let connection = http.serve_connection(TokioIo::new(stream), service);
             let mut stopped = stopped.clone();
@@ -363,6 +396,7 @@ async fn handle(
     request: Request<Incoming>,
     mut router: Router,
     config: Arc<ServeConfig>,
+    decorate: Option<Decorate>,
     peer: SocketAddr,
 ) -> Result<Response, Infallible> {
     let id = request
@@ -370,9 +404,23 @@ async fn handle(
         .get(REQUEST_ID_HEADER)
         .and_then(RequestId::from_header)
         .unwrap_or_else(crate::request_id::generate);
+    let decorated = |mut response: Response, headers: &HeaderMap| {
+        if let Some(decorate) = &decorate {
+            decorate(headers, &mut response);
+        }
+        response
+    };
     if let Some((kind, reason)) = check_head(&request, &config) {
-        return Ok(refuse(kind, reason, &id, peer));
+        return Ok(decorated(
+            refuse(kind, reason, &id, peer),
+            request.headers(),
+        ));
     }
+    // Kept for a 408 (the request moves into the router): its `Origin`
+    // alone, the one header a decoration reads (a shared `Bytes`, no copy).
+    let origin = decorate
+        .as_ref()
+        .and_then(|_| request.headers().get(ORIGIN).cloned());
     let timed_out = Arc::new(AtomicBool::new(false));
     let deadline = (!request.body().is_end_stream())
         .then(|| Box::pin(tokio::time::sleep(config.body_read_timeout)));
@@ -402,7 +450,16 @@ async fn handle(
     Ok(match response {
         Some(Ok(response)) => response,
         Some(Err(never)) => match never {},
-        None => refuse(ErrorKind::RequestTimeout, "body_read_timeout", &id, peer),
+        None => {
+            let mut head = HeaderMap::new();
+            if let Some(origin) = origin {
+                head.insert(ORIGIN, origin);
+            }
+            decorated(
+                refuse(ErrorKind::RequestTimeout, "body_read_timeout", &id, peer),
+                &head,
+            )
+        }
     })
 }
 

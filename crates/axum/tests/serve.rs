@@ -201,3 +201,64 @@ fn config_defaults_builder_and_serde() {
         .unwrap_err();
     assert!(error.to_string().contains("header_read_timeout"), "{error}");
 }
+
+/// The loop's own refusals never reach the router, so its header and CORS
+/// layers never ran on them: a 431, 414, 413 or 408 went out without
+/// `nosniff`, CSP or HSTS, and a front end could not read why it was
+/// refused. `decorate_refusals` gives them what the router's layers give
+/// every other answer; for a 408 (the request was in the router) it gets
+/// the request's `Origin`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loops_own_refusals_are_decorated_like_the_routers_answers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = serve(listener, app())
+        .config(config())
+        .decorate_refusals(|request, response| {
+            response.headers_mut().insert(
+                "x-content-type-options",
+                http::HeaderValue::from_static("nosniff"),
+            );
+            if let Some(origin) = request.get(http::header::ORIGIN) {
+                response
+                    .headers_mut()
+                    .insert("access-control-allow-origin", origin.clone());
+            }
+        });
+    let _server = tokio::spawn(server.into_future());
+    tokio::task::spawn_blocking(move || {
+        let many: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+        let raw = format!(
+            "GET /health HTTP/1.1\r\nHost: test\r\nOrigin: https://app.example\r\n{many}\r\n"
+        );
+        let refused = cases::request(address, &raw);
+        cases::assert_envelope(&refused, 431, "headers_too_large");
+        assert!(refused.head.contains("x-content-type-options: nosniff"), "{refused:?}");
+        assert!(
+            refused
+                .head
+                .contains("access-control-allow-origin: https://app.example"),
+            "{refused:?}"
+        );
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            b"POST /echo HTTP/1.1\r\nHost: test\r\nOrigin: https://app.example\r\nContent-Length: 100\r\n\r\n0123",
+        )
+        .unwrap();
+        let timed_out = cases::read_answer(&mut stream);
+        cases::assert_envelope(&timed_out, 408, "request_timeout");
+        assert!(timed_out.head.contains("x-content-type-options: nosniff"), "{timed_out:?}");
+        assert!(
+            timed_out
+                .head
+                .contains("access-control-allow-origin: https://app.example"),
+            "{timed_out:?}"
+        );
+        // What the router answers is left to its own layers.
+        let fine = cases::request(address, "GET /health HTTP/1.1\r\nHost: test\r\n\r\n");
+        assert_eq!(fine.status, 200);
+    })
+    .await
+    .unwrap();
+}

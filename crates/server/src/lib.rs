@@ -141,6 +141,36 @@ fn headers_policy() -> Result<palisade_headers::SecurityHeaders, Error> {
         .map_err(|error| invalid("security headers")(error.to_string()))
 }
 
+/// What the serve loop adds to the refusals it makes before the router
+/// runs (400 `bad_host`, 408, 413, 414, 431): the router's security headers
+/// and, on the main listener (`cors`), its CORS headers for an allowed
+/// origin (and `Vary: Origin`), so those answers are decorated like every
+/// other (see `palisade_axum::serve::Serve::decorate_refusals`).
+///
+/// # Errors
+///
+/// A setting a core refuses (logged with its reason).
+pub fn refusal_decorator(
+    config: &Config,
+    cors: bool,
+) -> Result<impl Fn(&http::HeaderMap, &mut Response) + Send + Sync + 'static, Error> {
+    let headers = headers_policy()?;
+    let cors = if cors {
+        Some(crate::cors(config)?)
+    } else {
+        None
+    };
+    Ok(move |request: &http::HeaderMap, response: &mut Response| {
+        headers.apply(response.headers_mut(), None);
+        if let Some(cors) = &cors
+            && let palisade_headers::CorsDecision::Forward(answer) =
+                cors.evaluate(&http::Method::GET, request)
+        {
+            answer.apply(response.headers_mut());
+        }
+    })
+}
+
 /// The router of the `PALISADE_METRICS_ADDR` listener: `/metrics` alone,
 /// with request ids, the envelope, security headers and the request limits
 /// (no trusted-host check: scrapers address an internal port by IP), its

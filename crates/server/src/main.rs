@@ -126,9 +126,12 @@ async fn run<St: Stores>(
             let stopping = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
+            let decorate = palisade_server::refusal_decorator(config, false)
+                .map_err(|_| "invalid configuration (see the log)".to_owned())?;
             Some(tokio::spawn(
                 serve(metrics_listener, router)
                     .config(serve_config.clone())
+                    .decorate_refusals(decorate)
                     .with_graceful_shutdown(stopping)
                     .run(),
             ))
@@ -156,8 +159,11 @@ async fn run<St: Stores>(
         tokio::time::sleep(pre_stop).await;
         tracing::info!("shutdown: listener closed, draining in-flight requests");
     };
+    let decorate = palisade_server::refusal_decorator(config, true)
+        .map_err(|_| "invalid configuration (see the log)".to_owned())?;
     serve(listener, router)
         .config(serve_config)
+        .decorate_refusals(decorate)
         .with_graceful_shutdown(stopping)
         .await
         .map_err(|error| format!("serve: {error}"))?;

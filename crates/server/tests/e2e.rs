@@ -240,6 +240,48 @@ fn global_limit_per_ip_answers_429_but_never_on_health() {
 fn error_responses_carry_request_id_security_headers_and_cors() {
     let origin = "https://app.example.com";
     let server = Server::start(&[("PALISADE_CORS_ORIGINS", origin)]);
+    // The serve loop's own refusals too (the router never sees them): too
+    // many headers (431), a target past the limit (414), a declared body
+    // past the largest cap (413), two Host headers (400).
+    let many: Vec<(String, String)> = (0..120)
+        .map(|n| (format!("X-A{n}"), "v".to_owned()))
+        .chain(std::iter::once(("Origin".to_owned(), origin.to_owned())))
+        .collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let long_target = format!("/me?{}", "a=1&".repeat(3000));
+    let huge_body = format!(
+        "POST /auth/login HTTP/1.1\r\nHost: localhost\r\nOrigin: {origin}\r\n\
+         Content-Type: application/json\r\nContent-Length: 999999999\r\n\r\n"
+    );
+    let two_hosts = format!("GET /me HTTP/1.1\r\nHost: a\r\nHost: b\r\nOrigin: {origin}\r\n\r\n");
+    for (reply, status) in [
+        (server.get("/health/live", &many), 431),
+        (server.get(&long_target, &[("Origin", origin)]), 414),
+        (server.raw(huge_body.as_bytes()), 413),
+        (server.raw(two_hosts.as_bytes()), 400),
+    ] {
+        reply.expect(status);
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{reply:?}"
+        );
+        assert!(
+            reply.header("strict-transport-security").is_some(),
+            "{reply:?}"
+        );
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some(origin),
+            "{reply:?}"
+        );
+        assert!(
+            reply
+                .header("vary")
+                .is_some_and(|vary| vary.contains("Origin"))
+        );
+        assert!(reply.header("x-request-id").is_some());
+    }
     for reply in [
         server.get("/nope", &[("Origin", origin)]),
         server.get("/me", &[("Origin", origin)]),
