@@ -515,6 +515,9 @@ impl PasswordHasher {
         password: &SecretString,
         recent: impl IntoIterator<Item = &'h str>,
     ) -> Result<bool, HashError> {
+        // Even with no history: a password no verification could take is
+        // refused as `verify` would refuse it.
+        self.check_length(password)?;
         for stored in recent {
             match self.verify_quietly(password, stored) {
                 Ok(_) => return Ok(true),

@@ -154,6 +154,7 @@ fn history_refuses_the_last_n_passwords_only() {
             &SecretString::from("second pass phrase"),
             newest_first.clone(),
         )
+        .unwrap()
         .unwrap_err();
     assert_eq!(reused.failures(), [PolicyFailure::RecentlyUsed]);
     assert!(
@@ -163,6 +164,7 @@ fn history_refuses_the_last_n_passwords_only() {
                 &SecretString::from("first pass phrase"),
                 newest_first.clone()
             )
+            .unwrap()
             .is_ok(),
         "older than the last 2"
     );
@@ -173,7 +175,17 @@ fn history_refuses_the_last_n_passwords_only() {
                 &SecretString::from("a fresh one"),
                 ["garbage", "$2b$99$x"]
             )
+            .unwrap()
             .is_ok()
+    );
+    // A check that could not run fails closed: it was read as "not reused".
+    let too_long = SecretString::from("x".repeat(2000));
+    let error = policy
+        .check_history(&hasher, &too_long, newest_first)
+        .unwrap_err();
+    assert_eq!(
+        error.kind(),
+        palisade_passwords::HashErrorKind::PasswordTooLong
     );
 }
 

@@ -539,37 +539,38 @@ impl PasswordPolicy {
     }
 
     /// Whether `password` equals one of the `recent` stored hashes (newest
-    /// first; only the first [`history`](Self::history) are looked at). A
-    /// pure check over hashes the application stores; `hasher` verifies
-    /// them, so it costs up to `history` verifications — run it on the
-    /// pool from async code. Unparseable or over-cap entries are skipped
-    /// (they cannot match).
+    /// first; only the first [`history`](Self::history) are looked at: pass
+    /// the current hash first to refuse it too). A pure check over hashes
+    /// the application stores, through [`PasswordHasher::is_reused`]: quiet
+    /// (no `authn_login_fail`), entries that can never be compared
+    /// (malformed, over today's caps, a retired pepper) skipped with a
+    /// warning. It costs up to `history` verifications: from async code run
+    /// [`AsyncHasher::is_reused`](crate::AsyncHasher::is_reused) on the pool.
     ///
     /// # Errors
     ///
-    /// A [`PolicyViolation`] with [`PolicyFailure::RecentlyUsed`].
+    /// `Ok(Err(violation))` with [`PolicyFailure::RecentlyUsed`] for a
+    /// reused password; `Err` when a verification could not run (a password
+    /// over the hasher's cap, an internal error): that proves nothing either
+    /// way, so refuse the change (fail closed) rather than skip the rule.
     pub fn check_history<'h>(
         &self,
         hasher: &PasswordHasher,
         password: &SecretString,
         recent: impl IntoIterator<Item = &'h str>,
-    ) -> Result<(), PolicyViolation> {
-        let reused = recent
-            .into_iter()
-            .take(self.history)
-            .any(|stored| hasher.verify_quietly(password, stored).is_ok());
-        if reused {
-            tracing::info!(
-                event = SecurityEvent::InputValidationFail.as_str(),
-                reason = "password_policy",
-                failures = PolicyFailure::RecentlyUsed.code(),
-                "password refused by policy"
-            );
-            return Err(PolicyViolation {
-                failures: vec![PolicyFailure::RecentlyUsed],
-            });
+    ) -> Result<Result<(), PolicyViolation>, HashError> {
+        if !hasher.is_reused(password, recent.into_iter().take(self.history))? {
+            return Ok(Ok(()));
         }
-        Ok(())
+        tracing::info!(
+            event = SecurityEvent::InputValidationFail.as_str(),
+            reason = "password_policy",
+            failures = PolicyFailure::RecentlyUsed.code(),
+            "password refused by policy"
+        );
+        Ok(Err(PolicyViolation {
+            failures: vec![PolicyFailure::RecentlyUsed],
+        }))
     }
 
     /// Whether a password last changed at `changed_at` (Unix seconds) must

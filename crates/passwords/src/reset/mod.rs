@@ -66,7 +66,8 @@ pub trait ResetTokenStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<ResetRecord>, StoreError>> + Send;
 
     /// The user's pending reset if it is live and its token hash equals
-    /// `token_hash`, left in place; `None` otherwise. Read-only: a caller
+    /// `token_hash`, left in place; `None` otherwise. It does not spend the
+    /// token (a store may drop an expired entry on the way): a caller
     /// checks a token with it before work that may fail, and spends the
     /// token with [`take`](ResetTokenStore::take) only once that work is
     /// done.
@@ -92,8 +93,8 @@ pub enum ResetErrorKind {
     Malformed,
     /// Unknown, expired, replaced by a newer one, or already used.
     UnknownOrExpired,
-    /// The password changed since the token was issued (the token was
-    /// consumed and is gone).
+    /// The password changed since the token was issued (a `redeem` spent
+    /// the token; a `check` left it, but it can never be accepted again).
     PasswordChanged,
     /// The store could not answer (fail closed: a 503).
     Store,

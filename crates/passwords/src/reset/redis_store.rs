@@ -22,9 +22,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
-/// Get, and delete when `ARGV[2]` is `1` (take; `0` peeks), only when the
-/// token hash matches: single use, and a wrong token leaves the pending
-/// reset alone. Comparing SHA-256 hashes of
+/// Get, and delete unless `ARGV[2]` is `peek` (so a call that forgets the
+/// flag spends the token: the safe side), only when the token hash
+/// matches: single use, and a wrong token leaves the pending reset alone. Comparing SHA-256 hashes of
 /// 256-bit random tokens leaks nothing usable through timing (an attacker
 /// who learns a prefix of a hash still needs a preimage); the caller
 /// compares again in constant time.
@@ -35,7 +35,7 @@ if string.len(value) ~= 129 or string.sub(value, 65, 65) ~= ':' then
   return redis.error_reply('CORRUPT reset record')
 end
 if string.sub(value, 1, 64) ~= ARGV[1] then return false end
-if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
+if ARGV[2] ~= 'peek' then redis.call('DEL', KEYS[1]) end
 return string.sub(value, 66)
 ";
 
@@ -169,22 +169,25 @@ impl RedisResetTokenStore {
     ) -> Result<Option<ResetRecord>, StoreError> {
         let mut invocation = Call::new(&self.take);
         invocation.key(self.key(user));
+        let operation = if consume {
+            "reset token redeem"
+        } else {
+            "reset token check"
+        };
         invocation
             .arg(hex(token_hash))
-            .arg(if consume { "1" } else { "0" });
-        let binding: Option<String> = redis_support::invoke(
-            &self.connection,
-            self.timeout,
-            "reset token redeem",
-            &invocation,
-        )
-        .await
-        .inspect_err(|error| redis_support::log_failure("reset_tokens", error, self.timeout))?;
+            .arg(if consume { "take" } else { "peek" });
+        let binding: Option<String> =
+            redis_support::invoke(&self.connection, self.timeout, operation, &invocation)
+                .await
+                .inspect_err(|error| {
+                    redis_support::log_failure("reset_tokens", error, self.timeout);
+                })?;
         let Some(binding) = binding else {
             return Ok(None);
         };
         let binding = redis_support::unhex32(&binding)
-            .ok_or_else(|| StoreError::unexpected_reply("reset token redeem"))?;
+            .ok_or_else(|| StoreError::unexpected_reply(operation))?;
         Ok(Some(ResetRecord {
             token_hash: *token_hash,
             binding,
