@@ -521,6 +521,49 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         Ok(())
     }
 
+    /// Revokes every live key of `owner` (those in a rotation grace too):
+    /// for account recovery (a password reset: keys an intruder made while
+    /// holding the account must not outlive it, as its sessions do not),
+    /// offboarding, or an account handed a new role. Logs one
+    /// `authn_token_revoked` (`api_keys_revoked`) with the count. Returns
+    /// how many were revoked.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiKeyErrorKind::Store`] (some keys may be revoked already: call
+    /// again).
+    pub async fn revoke_all(
+        &self,
+        owner: &str,
+        reason: &'static str,
+    ) -> Result<usize, ApiKeyError> {
+        let now = self.clock.now();
+        let records = self
+            .store
+            .list_owner(owner)
+            .await
+            .map_err(|e| self.store_failed(e, "list_owner"))?;
+        let mut revoked = 0;
+        for record in records.iter().filter(|record| !record.is_dead(now)) {
+            self.store
+                .set_status(&record.key_id, KeyStatus::Revoked)
+                .await
+                .map_err(|e| self.store_failed(e, "set_status"))?;
+            revoked += 1;
+        }
+        if revoked > 0 {
+            tracing::info!(
+                event = SecurityEvent::AuthnTokenRevoked.as_str(),
+                reason = "api_keys_revoked",
+                cause = reason,
+                subject_hash = %SubjectHash::of(owner),
+                revoked,
+                "every API key of the owner revoked"
+            );
+        }
+        Ok(revoked)
+    }
+
     /// `owner`'s keys, oldest first, without secrets (dead ones included
     /// while the store holds them, with their status), with their usage
     /// including what is not yet flushed.

@@ -510,3 +510,37 @@ async fn pepper_rotation_keeps_old_keys_working() {
     // The store holds the HMAC, not the secret.
     assert!(!format!("{record:?}").contains(fresh.key.expose_secret().get(32..75).unwrap()));
 }
+
+/// Account takeover outliving its recovery: an intruder who held the
+/// account minted API keys, and the owner's password reset ended every
+/// session but left the keys working. `revoke_all` ends every live key of
+/// the owner (one in its rotation grace and its successor too), and no one
+/// else's.
+#[tokio::test(flavor = "current_thread")]
+async fn revoke_all_ends_every_live_key_of_the_owner_and_no_other() {
+    let (keys, _, _) = setup();
+    let keys = keys.with_rotation_grace(Duration::from_secs(600)).unwrap();
+    let planted = keys
+        .issue(KeyRequest::new("alice", "planted"), &[])
+        .await
+        .unwrap();
+    let leaving = keys
+        .issue(KeyRequest::new("alice", "ci"), &[])
+        .await
+        .unwrap();
+    let successor = keys.rotate("alice", leaving.info.key_id).await.unwrap();
+    let other = keys.issue(KeyRequest::new("bob", "ci"), &[]).await.unwrap();
+    assert_eq!(keys.revoke_all("alice", "password_reset").await.unwrap(), 3);
+    for key in [&planted.key, &leaving.key, &successor.key] {
+        let error = keys
+            .verify(key.expose_secret(), ip("192.0.2.1"), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ApiKeyErrorKind::Revoked);
+    }
+    keys.verify(other.key.expose_secret(), ip("192.0.2.1"), &[])
+        .await
+        .unwrap();
+    // Nothing left to revoke.
+    assert_eq!(keys.revoke_all("alice", "password_reset").await.unwrap(), 0);
+}

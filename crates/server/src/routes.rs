@@ -856,8 +856,16 @@ pub async fn reset_confirm<St: Stores>(
         .redeem(&user.id, token, &user.password_hash)
         .await
         .map_err(api)?;
-    // Sessions end before the password changes (see `change_password`).
+    // Sessions end before the password changes (see `change_password`),
+    // and so do the account's API keys: a reset is account recovery, and
+    // keys an intruder minted while holding the account must not outlive
+    // it. (A password change, by someone who knows the password, keeps
+    // them.)
     revoke_everywhere(&app, &user.id, "password_reset").await?;
+    app.keys
+        .revoke_all(&user.id, "password_reset")
+        .await
+        .map_err(api)?;
     store_password(&app, &user, hash).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

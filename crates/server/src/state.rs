@@ -550,6 +550,10 @@ pub async fn ensure_admin<St: Stores>(app: &App<St>, config: &Config) -> Result<
                 .unwrap_or(false);
             let role_changed = user.role != Role::Admin;
             user.role = Role::Admin;
+            if role_changed {
+                // Its display name was chosen by whoever registered it.
+                user.display_name = None;
+            }
             if !same {
                 user.change_password(hash);
             }
@@ -561,6 +565,23 @@ pub async fn ensure_admin<St: Stores>(app: &App<St>, config: &Config) -> Result<
                     .revoke_subject(&user.id)
                     .await
                     .map_err(|error| format!("admin account: revocation store: {error}"))?;
+            }
+            if role_changed {
+                // An account someone registered under the admin's name
+                // before it was configured: whatever it made before does
+                // not become the admin's (its API keys would act as the
+                // admin's identity).
+                let revoked = app
+                    .keys
+                    .revoke_all(&user.id, "admin_promotion")
+                    .await
+                    .map_err(|error| format!("admin account: API key store: {error}"))?;
+                tracing::warn!(
+                    subject_hash = %palisade_errors::SubjectHash::of(&user.id),
+                    api_keys_revoked = revoked,
+                    "PALISADE_ADMIN_USERNAME names an existing non-admin account: promoted to \
+                     admin, its sessions and API keys ended"
+                );
             }
         }
         None => {

@@ -140,6 +140,18 @@ fn password_reset_answers_202_for_anyone_and_the_token_is_single_use() {
     let server = Server::start(&[]);
     flows::register(&server, "erin");
     let session = login_ok(&server, "erin", GOOD_PASSWORD);
+    // An API key minted in the account before the reset (by an intruder,
+    // say): account recovery must end it with the sessions.
+    let (name, value) = session.auth();
+    let planted = server.post(
+        "/api-keys",
+        &[(name, &value)],
+        r#"{"name":"planted","scopes":["reports:read"]}"#,
+    );
+    planted.expect(201);
+    let planted = planted.json()["key"].as_str().unwrap().to_owned();
+    let report = "/reports/0123456789abcdef01234567";
+    server.get(report, &[("X-API-Key", &planted)]).expect(200);
     // Attack: user enumeration through the reset form.
     let unknown = server.post(
         "/auth/password-reset/request",
@@ -190,10 +202,12 @@ fn password_reset_answers_202_for_anyone_and_the_token_is_single_use() {
         .expect(202);
     let code = reset_code(&server);
     confirm(&code, "quartz lantern meadow 2031").expect(204);
-    // Single use; the reset ended the sessions opened before it.
+    // Single use; the reset ended the sessions opened before it, and the
+    // account's API keys.
     confirm(&code, "another fine passphrase 77").expect(401);
     let (name, value) = session.auth();
     server.get("/me", &[(name, &value)]).expect(401);
+    server.get(report, &[("X-API-Key", &planted)]).expect(401);
     login(&server, "erin", GOOD_PASSWORD).expect(401);
     login_ok(&server, "erin", "quartz lantern meadow 2031");
 }

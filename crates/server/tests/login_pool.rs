@@ -192,3 +192,56 @@ async fn the_real_users_device_logs_in_while_a_botnet_slows_the_account() {
     let malformed = routes::log_in(&app, &body(ADMIN_PASSWORD, Some("not-hex")), home).await;
     assert_eq!(malformed.unwrap_err().status(), 422);
 }
+
+/// Admin takeover by pre-registration: someone registers the name the
+/// operator will later give `PALISADE_ADMIN_USERNAME`, mints an API key
+/// and sets a display name. The start-up promotion ends the account's
+/// sessions, revokes its API keys (they would act as the admin) and clears
+/// the display name, and sets the configured password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_promoted_to_admin_at_start_keeps_nothing_of_its_past() {
+    use palisade_apikeys::{ApiKeyErrorKind, KeyRequest};
+    use palisade_server::state::ensure_admin;
+    use palisade_server::users::{Role, User};
+
+    let (app, _) = in_process(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ])
+    .await;
+    let hash = app
+        .hasher
+        .hash(SecretString::from("the squatter's own passphrase"))
+        .await
+        .unwrap();
+    let mut squatter = User::new("boss".into(), hash.into_string(), Role::User).unwrap();
+    squatter.display_name = Some("Operator (official)".into());
+    app.users.create(&squatter).await.unwrap();
+    let key = app
+        .keys
+        .issue(KeyRequest::new(&squatter.id, "planted"), &["reports:read"])
+        .await
+        .unwrap();
+    let ip: IpAddr = "203.0.113.9".parse().unwrap();
+    app.keys
+        .verify(key.key.expose_secret(), ip, &[])
+        .await
+        .unwrap();
+
+    let (_, boss) = in_process(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "boss"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ])
+    .await;
+    ensure_admin(&app, &boss).await.unwrap();
+    let promoted = app.users.by_username("boss").await.unwrap().unwrap();
+    assert_eq!(promoted.role, Role::Admin);
+    assert_eq!(promoted.display_name, None);
+    let refused = app.keys.verify(key.key.expose_secret(), ip, &[]).await;
+    assert_eq!(refused.unwrap_err().kind(), ApiKeyErrorKind::Revoked);
+    routes::authenticate(&app, "boss", SecretString::from(ADMIN_PASSWORD), ip, None)
+        .await
+        .unwrap();
+}
