@@ -62,11 +62,17 @@ async fn answered<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
     }
 }
 
-#[tokio::test]
-async fn redis_restart_without_persistence_cannot_unrevoke_a_token() {
-    let Some(mut redis) = PrivateRedis::start() else {
-        return;
-    };
+/// The revocation store on `redis`, an issuer and a verifier on a manual
+/// clock set to Redis' time, and the grant of `user-42`.
+fn tokens(
+    redis: &PrivateRedis,
+) -> (
+    RedisRevocationStore,
+    ManualClock,
+    TokenIssuer<ManualClock>,
+    TokenVerifier<ManualClock>,
+    Grant,
+) {
     let store = RedisRevocationStore::connect_lazy(&redis.url())
         .unwrap()
         .with_timeout(Duration::from_millis(2_000));
@@ -77,6 +83,15 @@ async fn redis_restart_without_persistence_cannot_unrevoke_a_token() {
         subject: "user-42".into(),
         ..Grant::default()
     };
+    (store, clock, issuer, verifier, grant)
+}
+
+#[tokio::test]
+async fn redis_restart_without_persistence_cannot_unrevoke_a_token() {
+    let Some(mut redis) = PrivateRedis::start() else {
+        return;
+    };
+    let (store, clock, issuer, verifier, grant) = tokens(&redis);
     // A store in use for an hour: the token was issued in its epoch.
     store.readiness().await.unwrap_err();
     store.readiness().await.unwrap();
@@ -159,16 +174,7 @@ async fn a_login_right_after_a_new_epoch_is_valid_at_once() {
     let Some(mut redis) = PrivateRedis::start() else {
         return;
     };
-    let store = RedisRevocationStore::connect_lazy(&redis.url())
-        .unwrap()
-        .with_timeout(Duration::from_millis(2_000));
-    let clock = ManualClock::from_unix_secs(redis.now());
-    let issuer = TokenIssuer::with_clock(ring(), ring(), policy(), clock.clone());
-    let verifier = TokenVerifier::with_clock(ring(), ring(), policy(), clock.clone());
-    let grant = Grant {
-        subject: "user-42".into(),
-        ..Grant::default()
-    };
+    let (store, clock, issuer, verifier, grant) = tokens(&redis);
     for moment in ["first start", "after a restart without persistence"] {
         if moment != "first start" {
             redis.restart();

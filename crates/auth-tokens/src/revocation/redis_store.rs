@@ -48,6 +48,43 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 ";
 
+/// The start of a script that reads (and renews) a slot's epoch sentinel
+/// `$key` with TTL `$ttl` (ms) into `epoch`, or starts a new epoch now when
+/// it is missing and sets `lost` to 8 (a data loss); a sentinel that is not
+/// a number is a `CORRUPT` error (fail closed).
+macro_rules! read_epoch {
+    ($key:literal, $ttl:literal) => {
+        concat!(
+            "local lost = 0\nlocal epoch = redis.call('GET', ",
+            $key,
+            ")\n",
+            "if epoch then\n",
+            "  epoch = tonumber(epoch)\n",
+            "  if not epoch then return redis.error_reply('CORRUPT epoch is not a number') end\n",
+            "  if redis.call('PTTL', ",
+            $key,
+            ") < tonumber(",
+            $ttl,
+            ") / 2 then\n",
+            "    redis.call('PEXPIRE', ",
+            $key,
+            ", ",
+            $ttl,
+            ")\n",
+            "  end\n",
+            "else\n",
+            "  epoch = tonumber(redis.call('TIME')[1])\n",
+            "  redis.call('SET', ",
+            $key,
+            ", string.format('%.0f', epoch), 'PX', ",
+            $ttl,
+            ")\n",
+            "  lost = 8\n",
+            "end\n"
+        )
+    };
+}
+
 /// The check, atomically, on one slot: KEYS[1] the `jti` marker, KEYS[2] the
 /// subject's `not_before`, KEYS[3] the epoch sentinel of the slot, KEYS[4]
 /// (when the token has a `sid`) the family marker; ARGV[1] the token's
@@ -58,20 +95,9 @@ return 0
 /// eviction), so a new epoch starts now and every token issued before it
 /// counts as revoked. A `not_before` or epoch that is not a number is a
 /// `CORRUPT` error: fail closed.
-const IS_REVOKED: &str = r"
-local lost = 0
-local epoch = redis.call('GET', KEYS[3])
-if epoch then
-  epoch = tonumber(epoch)
-  if not epoch then return redis.error_reply('CORRUPT epoch is not a number') end
-  if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[2]) / 2 then
-    redis.call('PEXPIRE', KEYS[3], ARGV[2])
-  end
-else
-  epoch = tonumber(redis.call('TIME')[1])
-  redis.call('SET', KEYS[3], string.format('%.0f', epoch), 'PX', ARGV[2])
-  lost = 8
-end
+const IS_REVOKED: &str = concat!(
+    read_epoch!("KEYS[3]", "ARGV[2]"),
+    r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 + lost end
 if #KEYS >= 4 and redis.call('EXISTS', KEYS[4]) == 1 then return 2 + lost end
 local stored = redis.call('GET', KEYS[2])
@@ -82,27 +108,19 @@ if stored then
 end
 if tonumber(ARGV[1]) < epoch then return 4 + lost end
 return lost
-";
-
+"
+);
 /// The subject's `not_before` in force: KEYS[1] its `not_before`, KEYS[2]
 /// the epoch sentinel of its slot, ARGV[1] the sentinel's TTL (ms). A token
 /// issued before the epoch is refused like one issued at or before
 /// `not_before`, so the answer is the later of `not_before` and `epoch - 1`;
 /// a missing sentinel starts a new epoch now, as [`IS_REVOKED`] does (and
-/// the second value is then 1: a data loss). Without this a login right
+/// the second value is then 8: a data loss). Without this a login right
 /// after a new epoch (a first start, a Redis that lost its data) was
 /// stamped before it and refused as revoked for the leeway.
-const NOT_BEFORE: &str = r"
-local lost = 0
-local epoch = redis.call('GET', KEYS[2])
-if epoch then
-  epoch = tonumber(epoch)
-  if not epoch then return redis.error_reply('CORRUPT epoch is not a number') end
-else
-  epoch = tonumber(redis.call('TIME')[1])
-  redis.call('SET', KEYS[2], string.format('%.0f', epoch), 'PX', ARGV[1])
-  lost = 1
-end
+const NOT_BEFORE: &str = concat!(
+    read_epoch!("KEYS[2]", "ARGV[1]"),
+    r"
 local at = epoch - 1
 local stored = redis.call('GET', KEYS[1])
 if stored then
@@ -111,8 +129,8 @@ if stored then
   if previous > at then at = previous end
 end
 return {string.format('%.0f', at), lost}
-";
-
+"
+);
 /// The number of replicas connected to the master running a script
 /// (`INFO replication`'s `connected_slaves`): the revocation scripts return
 /// it, so the store sends `WAIT` only to a master that has replicas — on a
