@@ -48,6 +48,23 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 ";
 
+/// Lua that raises `at` to the subject's stored `not_before` (`$key`) when
+/// that is later; one that is not a number is a `CORRUPT` error.
+macro_rules! later_not_before {
+    ($key:literal) => {
+        concat!(
+            "local stored = redis.call('GET', ",
+            $key,
+            ")\n",
+            "if stored then\n",
+            "  local previous = tonumber(stored)\n",
+            "  if not previous then return redis.error_reply('CORRUPT not_before is not a number') end\n",
+            "  if previous > at then at = previous end\n",
+            "end\n"
+        )
+    };
+}
+
 /// The start of a script that reads (and renews) a slot's epoch sentinel
 /// `$key` with TTL `$ttl` (ms) into `epoch`, or starts a new epoch now when
 /// it is missing and sets `lost` to 8 (a data loss); a sentinel that is not
@@ -120,16 +137,9 @@ return lost
 /// stamped before it and refused as revoked for the leeway.
 const NOT_BEFORE: &str = concat!(
     read_epoch!("KEYS[2]", "ARGV[1]"),
-    r"
-local at = epoch - 1
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local previous = tonumber(stored)
-  if not previous then return redis.error_reply('CORRUPT not_before is not a number') end
-  if previous > at then at = previous end
-end
-return {string.format('%.0f', at), lost}
-"
+    "local at = epoch - 1\n",
+    later_not_before!("KEYS[1]"),
+    "return {string.format('%.0f', at), lost}\n"
 );
 /// The number of replicas connected to the master running a script
 /// (`INFO replication`'s `connected_slaves`): the revocation scripts return
@@ -174,12 +184,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1])
 local now_ms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
 local at = now
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local previous = tonumber(stored)
-  if not previous then return redis.error_reply('CORRUPT not_before is not a number') end
-  if previous > at then at = previous end
-end
+",
+    later_not_before!("KEYS[1]"),
+    r"
 local ttl = (at + tonumber(ARGV[1])) * 1000 - now_ms
 local remaining = redis.call('PTTL', KEYS[1])
 if remaining > ttl then ttl = remaining end
