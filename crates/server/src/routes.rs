@@ -291,10 +291,11 @@ fn bad_credentials() -> Error {
 /// Checks `password` for the account `username` (normalised or not) from
 /// `ip` under the login throttle; `device`, a device token the account
 /// logged in with before, exempts the attempt from the account-wide
-/// slowdown (see [`DeviceToken`]), and a success trusts it. An unknown user costs a dummy
-/// verification, so both failures take the same time and give the same 401.
-/// A hash below the hashing policy is replaced on success. Framework-free:
-/// the actix twin (`crates/actix/examples/server.rs`) logs in through it too.
+/// slowdown (see [`DeviceToken`]), and a success trusts it. An unknown
+/// user costs a dummy verification, so both failures take the same time
+/// and give the same 401. A hash below the hashing policy is replaced on
+/// success. Framework-free: the actix twin
+/// (`crates/actix/examples/server.rs`) logs in through it too.
 ///
 /// # Errors
 ///

@@ -149,6 +149,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 ";
+/// [`SWAP`], its SHA-1 computed once.
+static SWAP_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(SWAP));
 
 /// Why a write was refused.
 #[derive(Debug)]
@@ -593,7 +596,7 @@ impl RedisUsers {
         let swapped: i64 = self
             .call(
                 "user write",
-                redis::Script::new(SWAP)
+                SWAP_SCRIPT
                     .key(self.user_key(&user.id))
                     .arg(read)
                     .arg(record)
