@@ -86,6 +86,36 @@ async fn denials_are_logged_with_the_vocabulary_and_no_secret() {
     capture.assert_absent("\"alice\"");
 }
 
+/// A link spent by a refusal (a reused password at a reset confirm) is
+/// logged as a failed change with its reason, never as a change: the
+/// password did not change, and an audit trail that said so would mislead.
+/// The token is gone afterwards.
+#[tokio::test]
+async fn a_spent_reset_token_is_a_failed_change_not_a_change() {
+    let capture = EventCapture::new();
+    let _guard = capture.set_default();
+    let resets = ResetTokens::new(MemoryResetTokenStore::new());
+    let token = resets.issue("alice", "$argon2id$x").await.unwrap();
+    resets
+        .spend(
+            "alice",
+            token.expose_secret(),
+            "$argon2id$x",
+            "recently_used",
+        )
+        .await
+        .unwrap();
+    assert!(capture.named(SecurityEvent::AuthnPasswordChange).is_empty());
+    let failed = capture.named(SecurityEvent::AuthnPasswordChangeFail);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].field("reason"), Some("recently_used"));
+    let again = resets
+        .redeem("alice", token.expose_secret(), "$argon2id$x")
+        .await;
+    assert!(again.is_err(), "spent");
+    capture.assert_absent(token.expose_secret());
+}
+
 /// A verification that asks for a rehash is one `authn_password_rehash`
 /// event whose reason says why; a current hash logs none.
 #[test]

@@ -847,7 +847,7 @@ pub async fn reset_confirm<St: Stores>(
         // guesses them at the global rate for 30 minutes, so this answer
         // spends it: one guess a link, as before the check came first.
         app.resets
-            .redeem(&user.id, token, &user.password_hash)
+            .spend(&user.id, token, &user.password_hash, "recently_used")
             .await
             .map_err(api)?;
         return Err(recently_used(&user));

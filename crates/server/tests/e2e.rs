@@ -193,6 +193,10 @@ fn password_reset_answers_202_for_anyone_and_the_token_is_single_use() {
     assert!(reused.body.contains("recently_used"), "{reused:?}");
     confirm(&code, "quartz lantern meadow 2031").expect(401);
     login_ok(&server, "erin", GOOD_PASSWORD);
+    // Logged as a failed change, not as a change: the password is as it was.
+    let log = server.log_text();
+    assert!(!log.contains("\"authn_password_change\""), "{log}");
+    assert!(log.contains("spent without a password change"), "{log}");
     server
         .post(
             "/auth/password-reset/request",

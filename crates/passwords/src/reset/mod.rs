@@ -269,6 +269,32 @@ impl<S: ResetTokenStore> ResetTokens<S> {
         Ok(())
     }
 
+    /// Spends `token` without a password change: for a confirm refused in
+    /// a way that must cost the link (a new password that was used before:
+    /// the refusal tells the link's holder a past password, so one guess a
+    /// link). Logs `authn_password_change_fail` with `reason`, where
+    /// [`redeem`](ResetTokens::redeem) would log a change.
+    ///
+    /// # Errors
+    ///
+    /// As [`redeem`](ResetTokens::redeem).
+    pub async fn spend(
+        &self,
+        user: &str,
+        token: &str,
+        current_hash: &str,
+        reason: &'static str,
+    ) -> Result<(), ResetError> {
+        self.find(user, token, current_hash, true).await?;
+        tracing::warn!(
+            event = SecurityEvent::AuthnPasswordChangeFail.as_str(),
+            reason,
+            subject_hash = %SubjectHash::of(user),
+            "password reset token spent without a password change"
+        );
+        Ok(())
+    }
+
     /// The checks of [`check`](ResetTokens::check) and
     /// [`redeem`](ResetTokens::redeem); `consume` takes the pending reset
     /// out of the store when its token matches.
