@@ -153,15 +153,12 @@ impl DeviceToken {
     ///
     /// 503 when the system's random source fails.
     pub fn generate() -> Result<DeviceToken, Error> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|_| Error::new(ErrorKind::Unavailable))?;
-        Ok(DeviceToken(crate::users::hex(&bytes)))
+        crate::users::random_hex::<32>().map(DeviceToken)
     }
 
     /// A token as a client sent it, if it has the shape of one.
     pub fn parse(text: &str) -> Option<DeviceToken> {
-        (text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| DeviceToken(text.to_owned()))
+        crate::users::is_lower_hex(text, 64).then(|| DeviceToken(text.to_owned()))
     }
 
     /// The token's text.
@@ -265,10 +262,8 @@ pub async fn register<St: Stores>(
     {
         return Err(api(crate::users::UserStoreError::Conflict));
     }
-    let hash = hold_if_busy(&app, app.hasher.hash(secret(&body.password)).await)
-        .await
-        .map_err(api)?;
-    let user = User::new(username, hash.into_string(), Role::User).map_err(api)?;
+    let hash = hash_password(&app, secret(&body.password)).await?;
+    let user = User::new(username, hash, Role::User).map_err(api)?;
     app.users.create(&user).await.map_err(api)?;
     tracing::info!(subject_hash = %SubjectHash::of(&user.id), "account registered");
     let view = UserView {
@@ -682,7 +677,7 @@ async fn is_recent<St: Stores>(
     hold_if_busy(app, checked).await.map_err(api)
 }
 
-/// The new password's hash, made on the pool.
+/// A password's hash, made on the pool (a full pool's refusal held).
 async fn hash_password<St: Stores>(
     app: &App<St>,
     new_password: SecretString,

@@ -93,10 +93,8 @@ impl User {
     ///
     /// 503 when the system's random source fails.
     pub fn new(username: String, password_hash: String, role: Role) -> Result<User, Error> {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|_| Error::new(ErrorKind::Unavailable))?;
         Ok(User {
-            id: hex(&bytes),
+            id: random_hex::<16>()?,
             username,
             password_hash,
             role,
@@ -116,10 +114,24 @@ impl User {
 /// Whether `id` has the shape of a user id (so a malformed one is a 404
 /// before any lookup).
 pub fn is_user_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    is_lower_hex(id, 32)
+}
+
+/// Whether `text` is `len` lowercase hex characters (the shape of what
+/// [`random_hex`] makes).
+pub(crate) fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `N` random bytes from the system's source, in lowercase hex.
+///
+/// # Errors
+///
+/// 503 when the system's random source fails.
+pub(crate) fn random_hex<const N: usize>() -> Result<String, Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|_| Error::new(ErrorKind::Unavailable))?;
+    Ok(hex(&bytes))
 }
 
 /// The canonical form of a username: trimmed, ASCII-lowercased, 3–32
