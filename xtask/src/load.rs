@@ -3,7 +3,9 @@
 //! same machine, reported as ratios against the goals of issue 17.
 //!
 //! The run: build the server and the `bare_axum` example (release), start
-//! the three services on free ports, measure `GET /health/live` on each,
+//! the services on free ports (bare axum twice: as a hello, and as the floor
+//! for the same bytes, answering with palisade-server's `/health/live` body
+//! and headers), measure `GET /health/live` on each,
 //! register and log in enough accounts to get bearer tokens, measure an
 //! authenticated `GET /me` on each (the same requests everywhere), then the
 //! p99 of a paced `/health/live` probe idle and while 64 clients flood
@@ -124,6 +126,13 @@ pub fn load(seconds: u64) -> Result {
     palisade_env(&mut bare);
     let mut bare = Service::start("bare-axum", bare, &out)?;
 
+    // The floor for the same bytes: bare axum answering with
+    // palisade-server's `/health/live` body and headers, made once.
+    let mut floor = Command::new(release.join("examples").join("bare_axum"));
+    palisade_env(&mut floor);
+    floor.env("BARE_AXUM_SECURITY_HEADERS", "1");
+    let mut floor = Service::start("bare-axum-headers", floor, &out)?;
+
     let mut fastapi = Command::new(&python);
     palisade_env(&mut fastapi);
     let fastapi_port = free_port()?;
@@ -143,12 +152,13 @@ pub fn load(seconds: u64) -> Result {
         .env("PALISADE_JWT_ACCESS_SECRET", &access_secret);
     let mut fastapi = Service::start_at("fastapi", fastapi, fastapi_port, &out)?;
 
-    for service in [&mut palisade, &mut bare, &mut fastapi] {
+    for service in [&mut palisade, &mut bare, &mut floor, &mut fastapi] {
         service.wait_ready()?;
     }
     // The peer sends the same security headers (else it is not the seeds'
-    // stack), and the server really runs its header layer.
-    for service in [&palisade, &fastapi] {
+    // stack), the server really runs its header layer, and the floor
+    // answers with them.
+    for service in [&palisade, &floor, &fastapi] {
         let reply = http(service.addr, "GET", "/health/live", &[], None)?;
         if !reply.has_header("x-content-type-options", "nosniff") {
             return Err(format!(
@@ -158,13 +168,15 @@ pub fn load(seconds: u64) -> Result {
         }
     }
     eprintln!(
-        "xtask: load bench: palisade-server on {}, bare axum on {}, FastAPI ({cores} uvicorn workers) on {}; \
+        "xtask: load bench: palisade-server on {}, bare axum on {} (with palisade-server's headers on {}), \
+         FastAPI ({cores} uvicorn workers) on {}; \
          PALISADE_RATE_LIMIT={RATE_LIMIT} so the per-IP limit runs on every request but never answers 429",
-        palisade.addr, bare.addr, fastapi.addr
+        palisade.addr, bare.addr, floor.addr, fastapi.addr
     );
 
     let health = |service: &Service| throughput(service, "/health/live", None, seconds);
     let bare_health = health(&bare)?;
+    let floor_health = health(&floor)?;
     let palisade_health = health(&palisade)?;
     let fastapi_health = health(&fastapi)?;
 
@@ -242,7 +254,7 @@ pub fn load(seconds: u64) -> Result {
     let flood_stats = parse_wrk(&flood_text)?;
     drop(flood);
 
-    for service in [palisade, bare, fastapi] {
+    for service in [palisade, bare, floor, fastapi] {
         service.stop();
     }
     drop(scratch);
@@ -254,6 +266,7 @@ pub fn load(seconds: u64) -> Result {
         load_after: load_average(),
         accounts: count,
         bare_health,
+        floor_health,
         palisade_health,
         fastapi_health,
         bare_me,
@@ -307,12 +320,16 @@ fn ensure_wrk() -> Result {
     }
 }
 
-/// Clears every inherited `PALISADE_*` variable and `RUST_LOG`, so a
+/// Clears every inherited `PALISADE_*` and `BARE_AXUM_*` variable and `RUST_LOG`, so a
 /// developer's shell (a Redis URL, a production profile, a debug filter)
 /// does not change what is measured.
 fn palisade_env(command: &mut Command) {
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("PALISADE_") || name == "RUST_LOG" {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("PALISADE_")
+            || name_text.starts_with("BARE_AXUM_")
+            || name == "RUST_LOG"
+        {
             command.env_remove(name);
         }
     }
