@@ -736,6 +736,14 @@ impl KeyStore for Down {
     async fn set_status(&self, _: &KeyId, _: KeyStatus) -> Result<bool, StoreError> {
         Err(StoreError::timeout("api key store"))
     }
+    async fn replace_status(
+        &self,
+        _: &KeyId,
+        _: KeyStatus,
+        _: KeyStatus,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::timeout("api key store"))
+    }
     async fn record_usage(&self, _: &[KeyUsage]) -> Result<(), StoreError> {
         Err(StoreError::timeout("api key store"))
     }

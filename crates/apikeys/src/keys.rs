@@ -23,6 +23,9 @@ pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// The environment of keys by default.
 pub const DEFAULT_ENV: &str = "live";
+/// Passes of [`ApiKeys::revoke_all`] at most: one more than the rotations a
+/// request in flight can still complete after the owner's sessions ended.
+const REVOKE_ALL_PASSES: usize = 4;
 
 /// What a new key is for: its owner, name, scopes, lifetime and allow-list.
 #[derive(Clone, Debug)]
@@ -473,7 +476,24 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         if old.status != KeyStatus::Active {
             return Err(ApiKeyError::new(ApiKeyErrorKind::AlreadyRotated));
         }
-        let new = self
+        // The old key leaves `Active` first, by compare-and-set: of two
+        // concurrent rotations one wins (a leaker racing the owner gets no
+        // successor of their own), and a revocation that lands before this
+        // step is never overwritten by the grace.
+        let grace = KeyStatus::RotatedGrace {
+            until: now.saturating_add(self.grace.as_secs()),
+        };
+        let moved = self
+            .store
+            .replace_status(&key_id, KeyStatus::Active, grace)
+            .await
+            .map_err(|e| self.store_failed(e, "replace_status"))?;
+        if !moved {
+            // Rotated meanwhile (409), or revoked (404, as a missing key).
+            self.owned_live(owner, key_id, now).await?;
+            return Err(ApiKeyError::new(ApiKeyErrorKind::AlreadyRotated));
+        }
+        let new = match self
             .insert_new(
                 old.owner,
                 old.name,
@@ -482,12 +502,44 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
                 old.allowed_ips,
                 self.max_keys_per_owner.saturating_add(1),
             )
-            .await?;
-        let until = now.saturating_add(self.grace.as_secs());
-        self.store
-            .set_status(&key_id, KeyStatus::RotatedGrace { until })
             .await
-            .map_err(|e| self.store_failed(e, "set_status"))?;
+        {
+            Ok(new) => new,
+            Err(error) => {
+                // No successor: the old key goes back to work rather than
+                // dying at the end of a grace nobody rotates out of. A
+                // revocation made meanwhile stays (the swap expects the grace).
+                if let Err(undo) = self
+                    .store
+                    .replace_status(&key_id, grace, KeyStatus::Active)
+                    .await
+                {
+                    self.store_failed(undo, "replace_status");
+                }
+                return Err(error);
+            }
+        };
+        // A revocation that landed while the successor was written (the
+        // owner's, or `revoke_all` in an account recovery) takes the
+        // successor with it: a key revoked mid-rotation leaves no heir.
+        let still = self.store.get(&key_id).await;
+        if !matches!(&still, Ok(Some(record)) if record.status == grace) {
+            let successor = new.info.key_id;
+            if let Err(error) = self.store.set_status(&successor, KeyStatus::Revoked).await {
+                return Err(self.store_failed(error, "set_status"));
+            }
+            tracing::info!(
+                event = SecurityEvent::AuthnTokenRevoked.as_str(),
+                reason = "api_key_revoked",
+                key_id = %successor,
+                subject_hash = %SubjectHash::of(owner),
+                "API key revoked: its predecessor was revoked during the rotation"
+            );
+            return match still {
+                Err(error) => Err(self.store_failed(error, "get")),
+                Ok(_) => Err(ApiKeyError::new(ApiKeyErrorKind::NotFound)),
+            };
+        }
         tracing::info!(
             key_id = %key_id,
             new_key_id = %new.info.key_id,
@@ -538,18 +590,29 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         reason: &'static str,
     ) -> Result<usize, ApiKeyError> {
         let now = self.clock.now();
-        let records = self
-            .store
-            .list_owner(owner)
-            .await
-            .map_err(|e| self.store_failed(e, "list_owner"))?;
         let mut revoked = 0;
-        for record in records.iter().filter(|record| !record.is_dead(now)) {
-            self.store
-                .set_status(&record.key_id, KeyStatus::Revoked)
+        // Again until a pass finds nothing live: a rotation in flight may
+        // write a successor after a pass listed the keys (it revokes that
+        // successor itself when it sees its predecessor revoked, and a
+        // later pass catches one written before).
+        for _ in 0..REVOKE_ALL_PASSES {
+            let records = self
+                .store
+                .list_owner(owner)
                 .await
-                .map_err(|e| self.store_failed(e, "set_status"))?;
-            revoked += 1;
+                .map_err(|e| self.store_failed(e, "list_owner"))?;
+            let mut this_pass = 0;
+            for record in records.iter().filter(|record| !record.is_dead(now)) {
+                self.store
+                    .set_status(&record.key_id, KeyStatus::Revoked)
+                    .await
+                    .map_err(|e| self.store_failed(e, "set_status"))?;
+                this_pass += 1;
+            }
+            revoked += this_pass;
+            if this_pass == 0 {
+                break;
+            }
         }
         if revoked > 0 {
             tracing::info!(

@@ -87,10 +87,13 @@ return 1
 
 /// Sets a key's status and its TTL (none while it can live, else the
 /// retention past its death); answers its owner and the second it dies
-/// (`+inf` for never), or nil when there is no such key.
-/// KEYS: key hash. ARGV: status, status end (`+inf` or secs), now, retention secs.
+/// (`+inf` for never), or nil when there is no such key or, given an
+/// expected status, when the key's is another (a compare-and-set).
+/// KEYS: key hash. ARGV: status, status end (`+inf` or secs), now,
+/// retention secs, expected status (empty: any).
 const SET_STATUS: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[5] then return false end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 local dies = ARGV[2]
 local expires = redis.call('HGET', KEYS[1], 'expires_at')
@@ -464,6 +467,59 @@ impl<C: Clock> RedisKeyStore<C> {
     }
 
     /// No TTL while the key can live; else the retention past its death.
+    /// [`KeyStore::set_status`], or with `expected` [`KeyStore::replace_status`].
+    async fn write_status(
+        &self,
+        key_id: &KeyId,
+        expected: Option<KeyStatus>,
+        status: KeyStatus,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let status_end = match status {
+            KeyStatus::Active => "+inf".to_owned(),
+            KeyStatus::Revoked => now.to_string(),
+            KeyStatus::RotatedGrace { until } => until.to_string(),
+        };
+        let mut invocation = Call::new(&self.scripts.set_status);
+        invocation.key(self.key(key_id));
+        invocation
+            .arg(status_text(status))
+            .arg(status_end)
+            .arg(now)
+            .arg(self.retention_secs)
+            .arg(expected.map(status_text).unwrap_or_default());
+        let changed: Option<(String, String)> = redis_support::invoke(
+            &self.connection,
+            self.timeout,
+            "api key set status",
+            &invocation,
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
+        let Some((owner, dies)) = changed else {
+            return Ok(false);
+        };
+        let mut invocation = Call::new(&self.scripts.rescore);
+        invocation.key(self.owner_key(&owner));
+        invocation
+            .arg(key_id.as_str())
+            .arg(dies)
+            .arg(now)
+            .arg(self.retention_secs);
+        // If this second call fails, the owner's set still counts the key
+        // as live until `repair_owner` fixes it: the owner may get a 409
+        // early, never a key over the cap.
+        redis_support::invoke::<i64>(
+            &self.connection,
+            self.timeout,
+            "api key set status",
+            &invocation,
+        )
+        .await
+        .map_err(|e| self.failed(e))?;
+        Ok(true)
+    }
+
     fn ttl_ms(&self, dies_at: Option<u64>, now: u64) -> u64 {
         dies_at.map_or(0, |at| {
             let secs = at.saturating_sub(now).min(MAX_TTL_SECS) + self.retention_secs;
@@ -499,49 +555,16 @@ impl<C: Clock> KeyStore for RedisKeyStore<C> {
     }
 
     async fn set_status(&self, key_id: &KeyId, status: KeyStatus) -> Result<bool, StoreError> {
-        let now = self.clock.now();
-        let status_end = match status {
-            KeyStatus::Active => "+inf".to_owned(),
-            KeyStatus::Revoked => now.to_string(),
-            KeyStatus::RotatedGrace { until } => until.to_string(),
-        };
-        let mut invocation = Call::new(&self.scripts.set_status);
-        invocation.key(self.key(key_id));
-        invocation
-            .arg(status_text(status))
-            .arg(status_end)
-            .arg(now)
-            .arg(self.retention_secs);
-        let changed: Option<(String, String)> = redis_support::invoke(
-            &self.connection,
-            self.timeout,
-            "api key set status",
-            &invocation,
-        )
-        .await
-        .map_err(|e| self.failed(e))?;
-        let Some((owner, dies)) = changed else {
-            return Ok(false);
-        };
-        let mut invocation = Call::new(&self.scripts.rescore);
-        invocation.key(self.owner_key(&owner));
-        invocation
-            .arg(key_id.as_str())
-            .arg(dies)
-            .arg(now)
-            .arg(self.retention_secs);
-        // If this second call fails, the owner's set still counts the key
-        // as live until `repair_owner` fixes it: the owner may get a 409
-        // early, never a key over the cap.
-        redis_support::invoke::<i64>(
-            &self.connection,
-            self.timeout,
-            "api key set status",
-            &invocation,
-        )
-        .await
-        .map_err(|e| self.failed(e))?;
-        Ok(true)
+        self.write_status(key_id, None, status).await
+    }
+
+    async fn replace_status(
+        &self,
+        key_id: &KeyId,
+        from: KeyStatus,
+        to: KeyStatus,
+    ) -> Result<bool, StoreError> {
+        self.write_status(key_id, Some(from), to).await
     }
 
     async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {

@@ -155,6 +155,20 @@ pub trait KeyStore: Send + Sync {
         status: KeyStatus,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Sets a key's status to `to` if it is `from` now, as one atomic step
+    /// for concurrent callers; `false`, and nothing changed, if its status
+    /// is another or there is no such key. A rotation moves its key out of
+    /// [`KeyStatus::Active`] this way, so two concurrent rotations of one
+    /// key cannot both win (two successors, one of them a leaker's) and a
+    /// revocation landing mid-rotation is never overwritten by the
+    /// rotation's grace (a revoked key working again).
+    fn replace_status(
+        &self,
+        key_id: &KeyId,
+        from: KeyStatus,
+        to: KeyStatus,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Adds a batch of usage (one entry per key, from
     /// [`ApiKeys::flush`](crate::ApiKeys::flush)) to the keys' counters;
     /// keys no longer held are skipped.
@@ -326,6 +340,21 @@ impl<C: Clock> KeyStore for MemoryKeyStore<C> {
             .get_mut(key_id)
             .map(|held| held.status = status)
             .is_some())
+    }
+
+    async fn replace_status(
+        &self,
+        key_id: &KeyId,
+        from: KeyStatus,
+        to: KeyStatus,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.lock().get_mut(key_id) {
+            Some(held) if held.status == from => {
+                held.status = to;
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {

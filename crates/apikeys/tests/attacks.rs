@@ -45,6 +45,15 @@ impl KeyStore for Counting {
         self.count();
         self.inner.set_status(key_id, status).await
     }
+    async fn replace_status(
+        &self,
+        key_id: &KeyId,
+        from: KeyStatus,
+        to: KeyStatus,
+    ) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.replace_status(key_id, from, to).await
+    }
     async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {
         self.count();
         self.inner.record_usage(batch).await

@@ -165,6 +165,14 @@ impl KeyStore for Flaky {
     async fn set_status(&self, key_id: &KeyId, status: KeyStatus) -> Result<bool, StoreError> {
         self.inner.set_status(key_id, status).await
     }
+    async fn replace_status(
+        &self,
+        key_id: &KeyId,
+        from: KeyStatus,
+        to: KeyStatus,
+    ) -> Result<bool, StoreError> {
+        self.inner.replace_status(key_id, from, to).await
+    }
     async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::timeout("api key usage"));

@@ -7,9 +7,11 @@
 #![allow(dead_code, async_fn_in_trait, clippy::unwrap_used)]
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use palisade_apikeys::{
     ApiKeyErrorKind, ApiKeys, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore, KeyUsage,
@@ -28,12 +30,21 @@ pub trait Fixture {
     async fn store(test: &str, clock: ManualClock) -> Option<Self::Store>;
 }
 
-/// A store wrapper counting the calls that write usage and all calls.
+/// A store wrapper counting the calls that write usage and all calls, and
+/// holding one chosen call (see [`Counting::hold`]).
 #[derive(Clone)]
 pub struct Counting<S> {
     pub inner: S,
     usage_writes: Arc<AtomicUsize>,
     calls: Arc<AtomicUsize>,
+    held: Arc<Mutex<Option<Hold>>>,
+}
+
+/// A call to hold: its method, whom to tell it got there, what releases it.
+struct Hold {
+    method: &'static str,
+    reached: oneshot::Sender<()>,
+    release: oneshot::Receiver<()>,
 }
 
 impl<S> Counting<S> {
@@ -42,6 +53,36 @@ impl<S> Counting<S> {
             inner,
             usage_writes: Arc::default(),
             calls: Arc::default(),
+            held: Arc::default(),
+        }
+    }
+
+    /// The next call of `method` stops (after a read, once it has read;
+    /// before a write, before it writes) until the returned sender is
+    /// used or dropped; the receiver hears when it got there. A race made
+    /// to happen in one order, every time.
+    pub fn hold(&self, method: &'static str) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (reached, reached_rx) = oneshot::channel();
+        let (release_tx, release) = oneshot::channel();
+        *self.held.lock().unwrap() = Some(Hold {
+            method,
+            reached,
+            release,
+        });
+        (reached_rx, release_tx)
+    }
+
+    async fn pass(&self, method: &'static str) {
+        let hold = {
+            let mut held = self.held.lock().unwrap();
+            match held.as_ref() {
+                Some(hold) if hold.method == method => held.take(),
+                _ => None,
+            }
+        };
+        if let Some(hold) = hold {
+            let _ = hold.reached.send(());
+            let _ = hold.release.await;
         }
     }
     pub fn usage_writes(&self) -> usize {
@@ -62,15 +103,27 @@ impl<S: KeyStore> KeyStore for Counting<S> {
     }
     async fn insert_capped(&self, record: KeyRecord, max_live: usize) -> Result<bool, StoreError> {
         self.count();
+        self.pass("insert_capped").await;
         self.inner.insert_capped(record, max_live).await
     }
     async fn get(&self, key_id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         self.count();
-        self.inner.get(key_id).await
+        let record = self.inner.get(key_id).await;
+        self.pass("get").await;
+        record
     }
     async fn set_status(&self, key_id: &KeyId, status: KeyStatus) -> Result<bool, StoreError> {
         self.count();
         self.inner.set_status(key_id, status).await
+    }
+    async fn replace_status(
+        &self,
+        key_id: &KeyId,
+        from: KeyStatus,
+        to: KeyStatus,
+    ) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.replace_status(key_id, from, to).await
     }
     async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {
         self.count();
@@ -186,6 +239,143 @@ pub async fn revoked_key_is_refused_and_still_listed<F: Fixture>() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].status, KeyStatus::Revoked);
     assert!(keys.list("mallory").await.unwrap().is_empty());
+}
+
+/// Attack: the holder of a leaked key races its owner's rotation of it (or
+/// a client retries a rotation): both rotations read the key active, and
+/// each wrote a successor, one of them for the leaker. One wins; the other
+/// is a 409 and mints nothing.
+pub async fn concurrent_rotations_give_one_successor<F: Fixture>() {
+    let Some((keys, store, _)) = setup::<F>("rotate-race").await else {
+        return;
+    };
+    let keys = Arc::new(keys);
+    let old = keys
+        .issue(KeyRequest::new("alice", "ci").scopes(["read"]), &["read"])
+        .await
+        .unwrap();
+    let id = old.info.key_id;
+    let (reached, release) = store.hold("get");
+    let first = tokio::spawn({
+        let keys = Arc::clone(&keys);
+        async move { keys.rotate("alice", id).await }
+    });
+    // The first rotation has read the key active; the second runs whole.
+    reached.await.unwrap();
+    let second = keys.rotate("alice", id).await;
+    release.send(()).unwrap();
+    let first = first.await.unwrap();
+    assert_eq!(
+        usize::from(first.is_ok()) + usize::from(second.is_ok()),
+        1,
+        "exactly one rotation wins"
+    );
+    let lost = first.err().or(second.err()).unwrap();
+    assert_eq!(lost.kind(), ApiKeyErrorKind::AlreadyRotated);
+    let listed = keys.list("alice").await.unwrap();
+    assert_eq!(listed.len(), 2, "the old key and one successor");
+    let active = listed
+        .iter()
+        .filter(|key| key.status == KeyStatus::Active)
+        .count();
+    assert_eq!(active, 1);
+}
+
+/// Attack: the owner revokes a leaked key while a rotation of it (the
+/// leaker's, from a session not yet ended) is in flight: the rotation's
+/// grace overwrote the revocation, so the revoked key worked again and had
+/// an heir. The revocation stands and the rotation is a 404.
+pub async fn a_revocation_mid_rotation_is_never_undone<F: Fixture>() {
+    let Some((keys, store, _)) = setup::<F>("rotate-revoke").await else {
+        return;
+    };
+    let keys = Arc::new(keys);
+    let old = keys
+        .issue(KeyRequest::new("alice", "ci"), &[])
+        .await
+        .unwrap();
+    let id = old.info.key_id;
+    let (reached, release) = store.hold("get");
+    let rotation = tokio::spawn({
+        let keys = Arc::clone(&keys);
+        async move { keys.rotate("alice", id).await }
+    });
+    reached.await.unwrap();
+    keys.revoke("alice", id).await.unwrap();
+    release.send(()).unwrap();
+    let error = rotation.await.unwrap().unwrap_err();
+    assert_eq!(error.kind(), ApiKeyErrorKind::NotFound);
+    let error = keys
+        .verify(old.key.expose_secret(), ip("192.0.2.1"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ApiKeyErrorKind::Revoked);
+    let listed = keys.list("alice").await.unwrap();
+    assert_eq!(listed.len(), 1, "no heir");
+    assert_eq!(listed[0].status, KeyStatus::Revoked);
+}
+
+/// Attack: an account recovery (`revoke_all`) runs while an intruder's
+/// rotation is writing its successor: the successor was written after the
+/// keys were listed, and the predecessor came back for its grace. Neither
+/// outlives the recovery.
+pub async fn revoke_all_leaves_no_heir_of_a_rotation_in_flight<F: Fixture>() {
+    let Some((keys, store, _)) = setup::<F>("rotate-revoke-all").await else {
+        return;
+    };
+    let keys = Arc::new(keys);
+    let old = keys
+        .issue(KeyRequest::new("alice", "ci"), &[])
+        .await
+        .unwrap();
+    let id = old.info.key_id;
+    let (reached, release) = store.hold("insert_capped");
+    let rotation = tokio::spawn({
+        let keys = Arc::clone(&keys);
+        async move { keys.rotate("alice", id).await }
+    });
+    // The rotation has moved the key into its grace and is about to write
+    // the successor.
+    reached.await.unwrap();
+    assert_eq!(keys.revoke_all("alice", "password_reset").await.unwrap(), 1);
+    release.send(()).unwrap();
+    let error = rotation.await.unwrap().unwrap_err();
+    assert_eq!(error.kind(), ApiKeyErrorKind::NotFound);
+    let listed = keys.list("alice").await.unwrap();
+    assert_eq!(listed.len(), 2, "the successor was written, then revoked");
+    assert!(
+        listed.iter().all(|key| key.status == KeyStatus::Revoked),
+        "{listed:?}"
+    );
+    let error = keys
+        .verify(old.key.expose_secret(), ip("192.0.2.1"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ApiKeyErrorKind::Revoked);
+}
+
+/// A rotation that cannot write its successor (the store refused it) puts
+/// the old key back to work: it does not die at the end of a grace with
+/// nothing to rotate to.
+pub async fn a_failed_rotation_keeps_the_old_key_active<F: Fixture>() {
+    let Some((keys, store, _)) = setup::<F>("rotate-undo").await else {
+        return;
+    };
+    let keys = keys.with_max_keys_per_owner(1).unwrap();
+    let old = keys
+        .issue(KeyRequest::new("alice", "ci"), &[])
+        .await
+        .unwrap();
+    // A key over the cap (an older grace key) leaves no room for a successor.
+    let spare = KeyRecord {
+        key_id: KeyId::parse("0000000000000000000001").unwrap(),
+        ..store.inner.get(&old.info.key_id).await.unwrap().unwrap()
+    };
+    store.inner.insert(spare).await.unwrap();
+    let error = keys.rotate("alice", old.info.key_id).await.unwrap_err();
+    assert_eq!(error.kind(), ApiKeyErrorKind::TooManyKeys);
+    let record = store.inner.get(&old.info.key_id).await.unwrap().unwrap();
+    assert_eq!(record.status, KeyStatus::Active);
 }
 
 /// Attack: a key replaced by a rotation keeps being used after its grace.
@@ -455,6 +645,26 @@ macro_rules! store_behaviour_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn revoked_key_is_refused_and_still_listed() {
                 crate::store_behaviour::revoked_key_is_refused_and_still_listed::<$fixture>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_rotations_give_one_successor() {
+                crate::store_behaviour::concurrent_rotations_give_one_successor::<$fixture>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_revocation_mid_rotation_is_never_undone() {
+                crate::store_behaviour::a_revocation_mid_rotation_is_never_undone::<$fixture>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn revoke_all_leaves_no_heir_of_a_rotation_in_flight() {
+                crate::store_behaviour::revoke_all_leaves_no_heir_of_a_rotation_in_flight::<$fixture>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_failed_rotation_keeps_the_old_key_active() {
+                crate::store_behaviour::a_failed_rotation_keeps_the_old_key_active::<$fixture>().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
