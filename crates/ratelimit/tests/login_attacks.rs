@@ -205,3 +205,63 @@ async fn under_a_replayed_botnet_the_real_user_on_a_new_device_is_challenged_not
         );
     }
 }
+
+/// Attack: a device token taken from the real user (a stolen cookie, or
+/// the one a former intruder got with a login of their own) skipped the
+/// account's slowdown on every attempt: unlimited guesses at the password
+/// from as many addresses as the guesser has. It now buys
+/// `trusted_device_failures` of them, then is slowed like any stranger's;
+/// the real user's next success from the device restores it.
+#[tokio::test]
+async fn a_stolen_device_token_buys_a_few_guesses_not_unlimited_ones() {
+    let (throttle, clock) = throttle_with(LoginThrottleConfig {
+        trusted_device_failures: 3,
+        ..LoginThrottleConfig::default()
+    });
+    let home = ip("192.0.2.10");
+    assert_eq!(
+        right_password(&throttle, "victim", home, Some("laptop")).await,
+        Ok(Allow)
+    );
+    clock.advance(Duration::from_secs(86_400));
+    // A botnet puts the account under the slowdown.
+    for i in 0..21 {
+        assert!(
+            wrong_password(&throttle, "victim", nth_ip(i), None)
+                .await
+                .is_ok()
+        );
+    }
+    assert_eq!(
+        wrong_password(&throttle, "victim", nth_ip(21), None).await,
+        Ok(CHALLENGE)
+    );
+    // The stolen token, from fresh addresses: three guesses go on...
+    for i in 0..3 {
+        assert_eq!(
+            wrong_password(&throttle, "victim", nth_ip(100 + i), Some("laptop")).await,
+            Ok(Allow)
+        );
+    }
+    // ...then it is no pass any more, from anywhere.
+    for i in 0..5 {
+        assert_eq!(
+            wrong_password(&throttle, "victim", nth_ip(200 + i), Some("laptop")).await,
+            Ok(CHALLENGE)
+        );
+    }
+    // The real user on her laptop passes the challenge and logs in, which
+    // restores the trust.
+    assert_eq!(
+        right_password(&throttle, "victim", home, Some("laptop")).await,
+        Ok(CHALLENGE)
+    );
+    assert_eq!(
+        outcome(
+            throttle
+                .check("victim", ip("203.0.113.5"), Some("laptop"))
+                .await
+        ),
+        Ok(Allow)
+    );
+}

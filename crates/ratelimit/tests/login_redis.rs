@@ -210,6 +210,64 @@ async fn success_resets_the_account_and_its_own_ip_but_not_other_ips() {
     clean_up(connection, &prefix).await;
 }
 
+/// Attack: a stolen device token as an unthrottled guessing channel (see
+/// `login_attacks.rs`), on Redis: the marker counts the attempts since the
+/// device's last success, and the trust lapses at the budget.
+#[tokio::test]
+async fn a_stolen_device_token_buys_a_few_guesses_not_unlimited_ones() {
+    let Some(connection) = connect().await else {
+        return;
+    };
+    let config = LoginThrottleConfig {
+        trusted_device_failures: 3,
+        ..LoginThrottleConfig::default()
+    };
+    let prefix = unique_prefix();
+    let throttle = LoginThrottle::new(store(connection.clone(), &prefix), config).unwrap();
+    let home = ip("192.0.2.10");
+    assert_eq!(
+        right_password(&throttle, "victim", home, Some("laptop")).await,
+        Ok(Allow)
+    );
+    for i in 0..21 {
+        assert!(wrong_password(&throttle, "victim", nth_ip(i)).await.is_ok());
+    }
+    assert_eq!(
+        wrong_password(&throttle, "victim", nth_ip(21)).await,
+        Ok(CHALLENGE)
+    );
+    let guess = |i: u32| {
+        let throttle = &throttle;
+        async move {
+            let from = nth_ip(100 + i);
+            let result = outcome(throttle.check("victim", from, Some("laptop")).await);
+            if result.is_ok() {
+                throttle.record_failure("victim", from).await;
+            }
+            result
+        }
+    };
+    for i in 0..3 {
+        assert_eq!(guess(i).await, Ok(Allow));
+    }
+    for i in 3..8 {
+        assert_eq!(guess(i).await, Ok(CHALLENGE));
+    }
+    assert_eq!(
+        right_password(&throttle, "victim", home, Some("laptop")).await,
+        Ok(CHALLENGE)
+    );
+    assert_eq!(
+        outcome(
+            throttle
+                .check("victim", ip("203.0.113.5"), Some("laptop"))
+                .await
+        ),
+        Ok(Allow)
+    );
+    clean_up(connection, &prefix).await;
+}
+
 #[tokio::test]
 async fn two_instances_sharing_redis_see_the_same_counters() {
     let (Some(first), Some(second)) = (connect().await, connect().await) else {

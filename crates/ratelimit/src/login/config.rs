@@ -16,6 +16,7 @@ const MAX_MEMORY_SECS: u64 = 365 * 86_400;
 const MAX_WINDOW_SECS: u64 = 7 * 86_400;
 const MAX_SLOWDOWN_SECS: u64 = 86_400;
 const MAX_TRUST_SECS: u64 = 400 * 86_400;
+const MAX_TRUSTED_FAILURES: u32 = 1_000;
 
 /// The login throttle's policy. Every duration is in whole seconds, so the
 /// struct reads the same in code, TOML and environment variables.
@@ -64,6 +65,13 @@ pub struct LoginThrottleConfig {
     /// long (default 30 days; 0 turns trust off). An IP address is never
     /// trusted: see the [module documentation](super#trusted-devices-not-addresses).
     pub trusted_device_ttl_secs: u64,
+    /// Attempts a trusted device may fail since its last successful login
+    /// before it loses its exemption (default 10; at least 1). Without it a
+    /// device token taken from the real user (a stolen cookie, a former
+    /// intruder's own) would be an unthrottled channel for guessing the
+    /// account's password from as many addresses as the guesser has. The
+    /// next successful login from the device restores it.
+    pub trusted_device_failures: u32,
     /// Failures per IP, over all accounts, per window (default 100).
     pub ip_failures_per_window: u32,
     /// The window of the per-IP failure budget (default 86400 s).
@@ -84,6 +92,7 @@ impl Default for LoginThrottleConfig {
             account_slowdown_secs: 10,
             challenge_during_slowdown: true,
             trusted_device_ttl_secs: 30 * 86_400,
+            trusted_device_failures: 10,
             ip_failures_per_window: 100,
             ip_window_secs: 86_400,
             fail_mode: FailMode::Closed,
@@ -153,6 +162,12 @@ impl LoginThrottleConfig {
             0,
             MAX_TRUST_SECS,
         )?;
+        let trusted_failures = in_range(
+            "trusted_device_failures",
+            self.trusted_device_failures,
+            1,
+            MAX_TRUSTED_FAILURES,
+        )?;
         let ip_window = in_range("ip_window_secs", self.ip_window_secs, 1, MAX_WINDOW_SECS)?;
         let ip_limit = in_range(
             "ip_failures_per_window",
@@ -171,6 +186,7 @@ impl LoginThrottleConfig {
             account_slowdown: slowdown * MICROS_PER_SEC,
             challenge_during_slowdown: self.challenge_during_slowdown,
             trusted_ttl: trusted * MICROS_PER_SEC,
+            trusted_failures,
             ip_window,
             ip_interval: ip_window / u64::from(ip_limit),
         })
@@ -204,6 +220,7 @@ pub struct LoginRules {
     pub(super) account_slowdown: u64,
     pub(super) challenge_during_slowdown: bool,
     pub(super) trusted_ttl: u64,
+    pub(super) trusted_failures: u32,
     pub(super) ip_window: u64,
     pub(super) ip_interval: u64,
 }
@@ -254,6 +271,12 @@ impl LoginRules {
     /// (zero: never).
     pub fn trusted_ttl(&self) -> Duration {
         Duration::from_micros(self.trusted_ttl)
+    }
+
+    /// Failed attempts a trusted device may have since its last success
+    /// before its exemption lapses (until its next success).
+    pub fn trusted_failures(&self) -> u32 {
+        self.trusted_failures
     }
 
     /// The per-IP budget's window.

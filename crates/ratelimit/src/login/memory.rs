@@ -35,8 +35,13 @@ fn is_trust_marker(key: &EntryKey) -> bool {
 enum State {
     Account(Account),
     Pair(Pair),
-    Trusted,
-    Ip { tat: u64 },
+    /// A trusted device and the attempts it made since its last success.
+    Trusted {
+        failures: u32,
+    },
+    Ip {
+        tat: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -282,16 +287,39 @@ impl MemoryLoginStore {
             Some(State::Account(state)) => Some(state),
             _ => None,
         };
+        // The device's trust and its attempts since its last success; the
+        // trust lapses once they reach the rules' budget.
+        let trusted = device.and_then(|device| {
+            let key = EntryKey::TrustedDevice(account, device);
+            let entry = shard
+                .entries
+                .get(&key)
+                .filter(|entry| entry.expires_at > now)?;
+            match entry.state {
+                State::Trusted { failures } => Some((key, failures, entry.expires_at)),
+                _ => None,
+            }
+        });
         let trusted_device = || {
-            device.is_some_and(|device| {
-                shard
-                    .live(&EntryKey::TrustedDevice(account, device), now)
-                    .is_some()
-            })
+            trusted
+                .as_ref()
+                .is_some_and(|(_, failures, _)| *failures < rules.trusted_failures)
         };
         match decide::check_account(rules, pair, state, trusted_device, now) {
             Err((reason, wait)) => refuse(reason, wait),
             Ok((pair, state, pass)) => {
+                // The attempt counts against the device, as against the
+                // account, until a success gives it back.
+                if let Some((key, failures, expires_at)) = trusted {
+                    let failures = failures.saturating_add(1).min(rules.trusted_failures);
+                    shard.put(
+                        key,
+                        State::Trusted { failures },
+                        expires_at,
+                        now,
+                        &self.evicted,
+                    );
+                }
                 let pair_expiry = now.saturating_add(rules.failure_memory);
                 shard.put(pair_key, State::Pair(pair), pair_expiry, now, &self.evicted);
                 let account_expiry = decide::account_expiry(rules, &state);
@@ -347,7 +375,7 @@ impl MemoryLoginStore {
         if let Some(device) = device {
             shard.put(
                 EntryKey::TrustedDevice(account, device),
-                State::Trusted,
+                State::Trusted { failures: 0 },
                 until,
                 now,
                 &self.evicted,

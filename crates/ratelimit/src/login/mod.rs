@@ -53,6 +53,15 @@
 //! `Retry-After`. The real user at a new address with her usual device is
 //! still let straight through; on a new device she gets the challenge.
 //!
+//! A token can be stolen (a cookie, or the token a former intruder got with
+//! a login of their own), so the pass is not unconditional: each attempt
+//! with a trusted device counts against it too, and after
+//! [`trusted_device_failures`](LoginThrottleConfig::trusted_device_failures)
+//! (10) since its last success the device is slowed like any other until
+//! its next success. An application also ends a device's trust when the
+//! password changes, by binding the token it passes to the credential (see
+//! palisade-server's login).
+//!
 //! What is left: a success resets its own (account, IP) backoff and gives
 //! one attempt back to the account's budget, so a guesser at the same
 //! address as the real user who watches its own backoff on a name can tell

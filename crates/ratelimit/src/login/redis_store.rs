@@ -37,9 +37,11 @@ local function int(x) return string.format('%.0f', x) end
 /// last), optionally the trusted-device marker.
 /// ARGV: time, free failures, max backoff, failure memory, account window,
 /// account interval, slowdown, max count (microseconds), challenge during
-/// the slowdown (1 or 0).
-/// The same steps as `decide::check_account`. Returns {0, 0} (allow),
-/// {4, 0} (challenge) or {reason code, wait}.
+/// the slowdown (1 or 0), a trusted device's failure budget.
+/// The same steps as `decide::check_account`, and as `MemoryLoginStore` the
+/// trusted device's count of attempts since its last success (the marker's
+/// value; `INCR` keeps its TTL). Returns {0, 0} (allow), {4, 0} (challenge)
+/// or {reason code, wait}.
 const CHECK_ACCOUNT: &str = r"
 local free = tonumber(ARGV[2])
 local max_backoff = tonumber(ARGV[3])
@@ -49,6 +51,9 @@ local interval = tonumber(ARGV[6])
 local slowdown = tonumber(ARGV[7])
 local max_count = tonumber(ARGV[8])
 local challenge = ARGV[9] == '1'
+local device_budget = tonumber(ARGV[10])
+local device_failures = nil
+if #KEYS >= 3 then device_failures = tonumber(redis.call('GET', KEYS[3]) or '') end
 local pair = redis.call('HMGET', KEYS[2], 'n', 'last')
 local n = tonumber(pair[1]) or 0
 local last = tonumber(pair[2]) or 0
@@ -64,7 +69,7 @@ local tat = tonumber(account[1]) or 0
 local slowed = tonumber(account[2])
 local pass = 0
 if tat > now + window - interval then
-  local trusted = #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1
+  local trusted = device_failures ~= nil and device_failures < device_budget
   if not trusted then
     if slowed and now < slowed + slowdown then
       if not challenge then return {3, slowed + slowdown - now} end
@@ -73,6 +78,9 @@ if tat > now + window - interval then
       slowed = now
     end
   end
+end
+if device_failures ~= nil and device_failures < device_budget then
+  redis.call('INCR', KEYS[3])
 end
 n = math.min(n + 1, max_count)
 redis.call('HSET', KEYS[2], 'n', int(n), 'last', int(now))
@@ -113,7 +121,7 @@ if tat then
 end
 local ttl = math.floor(tonumber(ARGV[2]) / 1000)
 if ttl > 0 and #KEYS >= 3 then
-  redis.call('SET', KEYS[3], '1', 'PX', int(ttl))
+  redis.call('SET', KEYS[3], '0', 'PX', int(ttl))
 end
 return 1
 ";
@@ -411,7 +419,8 @@ impl LoginStore for RedisLoginStore {
             .arg(rules.account_interval)
             .arg(rules.account_slowdown)
             .arg(MAX_COUNT)
-            .arg(u8::from(rules.challenge_during_slowdown));
+            .arg(u8::from(rules.challenge_during_slowdown))
+            .arg(rules.trusted_failures);
         let reply = self.run("login check_account", invocation).await?;
         verdict("login check_account", reply)
     }
