@@ -142,7 +142,10 @@ pub struct LoginBody {
 /// real user included. A device that logged into the account before is
 /// exempt: the real user's usual client gets straight through, and a
 /// guesser, who does not hold its token, stays slowed. (An address is
-/// never trusted: see `palisade_ratelimit::login`.)
+/// never trusted: see `palisade_ratelimit::login`.) A token is trusted for
+/// the password it logged in with: a password change or reset ends the
+/// trust of every device (a former intruder's included), and one that
+/// fails 10 times since its last success loses it until its next.
 #[derive(Clone)]
 pub struct DeviceToken(String);
 
@@ -164,6 +167,24 @@ impl DeviceToken {
     /// The token's text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What the login throttle trusts: this token for the account's
+    /// current password (`password_hash`, its PHC string, which a change or
+    /// a reset replaces, with a fresh salt). A password change or reset so
+    /// ends every device's exemption, a former intruder's token among them,
+    /// with no list of devices to keep per account.
+    fn bound_to(&self, password_hash: &str) -> String {
+        use sha2::Digest as _;
+        use std::fmt::Write as _;
+        let credential = sha2::Sha256::digest(password_hash.as_bytes());
+        let mut bound = String::with_capacity(self.0.len() + 1 + 64);
+        bound.push_str(&self.0);
+        bound.push(':');
+        for byte in credential {
+            let _ = write!(bound, "{byte:02x}");
+        }
+        bound
     }
 }
 
@@ -303,7 +324,6 @@ pub async fn authenticate<St: Stores>(
     ip: IpAddr,
     device: Option<&DeviceToken>,
 ) -> Result<User, Error> {
-    let device = device.map(DeviceToken::as_str);
     let username = normalize_username(raw_username);
     // The throttle keys on the normalised name (`Alice` and `alice` share
     // one budget); an invalid name on its raw form.
@@ -318,19 +338,26 @@ pub async fn authenticate<St: Stores>(
     // not check (a 503) would cost the account its budget, and a login
     // flood would lock real users out without one wrong password.
     let hashing = hold_if_busy(app, app.hasher.reserve()).await?;
+    let user = match &username {
+        Some(name) => app.users.by_username(name).await?,
+        None => None,
+    };
+    // A device is trusted for the account's current password only (see
+    // `DeviceToken::bound_to`). An unknown name's device is never trusted
+    // whatever it is bound to: no login ever succeeded with it.
+    let bound = device.map(|device| match &user {
+        Some(user) => device.bound_to(&user.password_hash),
+        None => device.as_str().to_owned(),
+    });
     // Login throttle: 429 + Retry-After (a challenge is never returned: the
     // throttle is configured without one).
-    let decision = app.throttle.check(&account, ip, device).await?;
+    let decision = app.throttle.check(&account, ip, bound.as_deref()).await?;
     if decision.is_challenge() {
         // Unreachable as configured; were it to happen, no password check
         // without the challenge this service cannot pose.
         let wait = app.throttle.rules().account_slowdown().as_secs().max(1);
         return Err(Error::new(ErrorKind::RateLimited).with_retry_after(wait));
     }
-    let user = match &username {
-        Some(name) => app.users.by_username(name).await?,
-        None => None,
-    };
     let Some(user) = user else {
         let _ = hashing.dummy_verify(password).await;
         app.throttle.record_failure(&account, ip).await;
@@ -342,7 +369,9 @@ pub async fn authenticate<St: Stores>(
         .await
     {
         Ok(verified) => {
-            app.throttle.record_success(&account, ip, device).await;
+            app.throttle
+                .record_success(&account, ip, bound.as_deref())
+                .await;
             if verified.needs_rehash {
                 // The login stands either way; a rehash the pool refused
                 // (full) or could not make is retried at the next login.
@@ -361,7 +390,18 @@ pub async fn authenticate<St: Stores>(
                             })
                             .await;
                         match stored {
-                            Ok(rehashed) => return Ok(rehashed),
+                            Ok(rehashed) => {
+                                // The device stays trusted under the new hash.
+                                if let Some(device) = device
+                                    && rehashed.password_hash == hash
+                                {
+                                    let bound = device.bound_to(&hash);
+                                    app.throttle
+                                        .record_success(&account, ip, Some(&bound))
+                                        .await;
+                                }
+                                return Ok(rehashed);
+                            }
                             Err(error) => tracing::warn!(%error, "rehash not stored"),
                         }
                     }

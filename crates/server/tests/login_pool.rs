@@ -193,6 +193,114 @@ async fn the_real_users_device_logs_in_while_a_botnet_slows_the_account() {
     assert_eq!(malformed.unwrap_err().status(), 422);
 }
 
+/// Puts `root` under the account-wide slowdown: one wrong password from
+/// each of 40 addresses.
+async fn botnet_slows_root<St: palisade_server::Stores>(app: &palisade_server::App<St>) {
+    for n in 1..=40u8 {
+        let bot = IpAddr::from([203, 0, 113, n]);
+        let status = routes::log_in(app, &login_body("a wrong guess 123", None), bot)
+            .await
+            .unwrap_err()
+            .status();
+        assert!(status == 401 || status == 429, "{status}");
+    }
+}
+
+fn login_body(password: &str, device: Option<&str>) -> routes::LoginBody {
+    let mut json = serde_json::json!({"username": "root", "password": password});
+    if let Some(device) = device {
+        json["device_token"] = device.into();
+    }
+    serde_json::from_value(json).unwrap()
+}
+
+/// Attack: an intruder who once logged in (a phished password) keeps the
+/// device token that login answered. The victim resets the password; the
+/// token still exempted the intruder from the account's slowdown, so the
+/// new password could be guessed at the per-address rate from any number
+/// of addresses. A device is trusted for the password it logged in with:
+/// after the change the intruder's token is slowed like a stranger's, and
+/// the victim's device of the new password gets straight through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_the_trust_of_every_earlier_device() {
+    let (app, _) = in_process(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ])
+    .await;
+    let intruder: IpAddr = "198.51.100.66".parse().unwrap();
+    let stolen = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), intruder)
+        .await
+        .unwrap()
+        .device_token;
+    // The victim's reset stores a new hash (as `store_password` does).
+    let new_password = "a brand new passphrase 77";
+    let hash = app
+        .hasher
+        .hash(SecretString::from(new_password))
+        .await
+        .unwrap()
+        .into_string();
+    let root = app.users.by_username("root").await.unwrap().unwrap();
+    app.users
+        .modify(&root.id, |user| {
+            user.password_hash.clone_from(&hash);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let home: IpAddr = "198.51.100.1".parse().unwrap();
+    let mine = routes::log_in(&app, &login_body(new_password, None), home)
+        .await
+        .unwrap()
+        .device_token;
+
+    botnet_slows_root(&app).await;
+    let fresh: IpAddr = "192.0.2.200".parse().unwrap();
+    let guess = routes::log_in(&app, &login_body("another guess 456", Some(&stolen)), fresh).await;
+    assert_eq!(
+        guess.unwrap_err().status(),
+        429,
+        "the old device is no pass"
+    );
+    let travelling: IpAddr = "192.0.2.77".parse().unwrap();
+    routes::log_in(&app, &login_body(new_password, Some(&mine)), travelling)
+        .await
+        .unwrap();
+}
+
+/// Attack: a device token taken from the real user (a stolen cookie) as an
+/// unthrottled guessing channel: every guess with it skipped the account's
+/// slowdown, from as many addresses as the guesser has. It buys 10 wrong
+/// guesses, then is slowed like a stranger's, from anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_device_token_buys_ten_guesses_then_is_slowed() {
+    let (app, _) = in_process(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ])
+    .await;
+    let home: IpAddr = "198.51.100.1".parse().unwrap();
+    let stolen = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), home)
+        .await
+        .unwrap()
+        .device_token;
+    botnet_slows_root(&app).await;
+    let guess = login_body("a stolen-cookie guess", Some(&stolen));
+    for n in 1..=10u8 {
+        let from = IpAddr::from([192, 0, 2, n]);
+        let answer = routes::log_in(&app, &guess, from).await;
+        assert_eq!(answer.unwrap_err().status(), 401, "guess {n}");
+    }
+    for n in 11..=15u8 {
+        let from = IpAddr::from([192, 0, 2, n]);
+        let answer = routes::log_in(&app, &guess, from).await;
+        assert_eq!(answer.unwrap_err().status(), 429, "guess {n}");
+    }
+}
+
 /// Admin takeover by pre-registration: someone registers the name the
 /// operator will later give `PALISADE_ADMIN_USERNAME`, mints an API key
 /// and sets a display name. The start-up promotion ends the account's
