@@ -184,6 +184,39 @@ pub async fn revoke<St: Stores>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Revokes `owner`'s live keys that hold a scope `allowed` does not (a role
+/// change's new permissions); returns how many. A key keeps the scopes it
+/// was minted with, so without this a demoted moderator's `users:read` key
+/// would go on acting with the old role.
+///
+/// # Errors
+///
+/// 503 when the key store cannot answer (some keys may be revoked already:
+/// call again).
+pub async fn revoke_beyond<St: Stores>(
+    app: &App<St>,
+    owner: &str,
+    allowed: &[&str],
+) -> Result<usize, Error> {
+    let mut revoked = 0;
+    for key in app.keys.list(owner).await? {
+        let beyond = key
+            .scopes
+            .iter()
+            .any(|scope| !allowed.contains(&scope.as_str()));
+        if !beyond || key.status == KeyStatus::Revoked {
+            continue;
+        }
+        match app.keys.revoke(owner, key.key_id).await {
+            Ok(()) => revoked += 1,
+            // Dead already (past its grace or expiry): nothing to revoke.
+            Err(error) if error.kind() == palisade_apikeys::ApiKeyErrorKind::NotFound => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(revoked)
+}
+
 /// `POST /api-keys/{id}/rotate` (Bearer): 201 with the new key; the old one
 /// works until its grace ends.
 pub async fn rotate<St: Stores>(

@@ -967,13 +967,25 @@ pub async fn set_role<St: Stores>(
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError(Error::new(ErrorKind::ValidationFailed).with_detail("role", "unknown"))
     })?;
+    // An admin's own role stays: the last admin demoting themselves left
+    // the service with none until a restart re-promoted
+    // `PALISADE_ADMIN_USERNAME` (another admin can make the change).
+    if id == admin.claims.sub {
+        return Err(ApiError(
+            Error::new(ErrorKind::Conflict).with_detail("id", "own_role"),
+        ));
+    }
     if app.users.by_id(&id).await.map_err(api)?.is_none() {
         return Err(ErrorKind::NotFound.into());
     }
     // Sessions end before the role changes (see `change_password`); the
     // next refresh re-reads the role. Changed as stored now: a password
-    // change in flight is not undone.
+    // change in flight is not undone. API keys holding a scope the new
+    // role may not grant are revoked first too.
     revoke_everywhere(&app, &id, "role_change").await?;
+    crate::keys::revoke_beyond(&app, &id, role.permissions())
+        .await
+        .map_err(api)?;
     let user = app
         .users
         .modify(&id, |stored| {

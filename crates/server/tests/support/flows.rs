@@ -246,6 +246,48 @@ pub fn rbac_flow(server: &Server, username: &str) {
     let rotated = Pair::of(refresh(server, &moderator.refresh).expect(200));
     assert_eq!(get_me(server, &rotated.access).json()["role"], "moderator");
 
+    // Attack: a demoted moderator keeps acting with the old role through an
+    // API key minted with it (a key keeps the scopes it was made with).
+    // Demotion revokes the keys holding a scope the new role may not grant;
+    // a key within it stays.
+    let (name, value) = rotated.auth();
+    let mint = |scopes: &str| {
+        let created = server.post(
+            "/api-keys",
+            &[(name, &value)],
+            &format!(r#"{{"name":"k","scopes":{scopes}}}"#),
+        );
+        created.expect(201);
+        created.json()["key"].as_str().unwrap().to_owned()
+    };
+    let broad = mint(r#"["reports:read","users:read"]"#);
+    let narrow = mint(r#"["reports:read"]"#);
+    let report = "/reports/0123456789abcdef01234567";
+    server.get(report, &[("X-API-Key", &broad)]).expect(200);
+    server
+        .post(
+            &format!("/admin/users/{id}/role"),
+            &[(admin_name, &admin_value)],
+            r#"{"role":"user"}"#,
+        )
+        .expect(200);
+    server.get(report, &[("X-API-Key", &broad)]).expect(401);
+    server.get(report, &[("X-API-Key", &narrow)]).expect(200);
+
+    // The last admin demoting themselves left the service with none: an
+    // admin's own role is a 409.
+    let admin_id = get_me(server, &admin.access).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own = server.post(
+        &format!("/admin/users/{admin_id}/role"),
+        &[(admin_name, &admin_value)],
+        r#"{"role":"user"}"#,
+    );
+    own.expect(409);
+    assert_eq!(get_me(server, &admin.access).json()["role"], "admin");
+
     // Bad input to the admin route: an unknown role 422, a malformed id 404,
     // an unknown id 404.
     let unknown_role = server.post(
