@@ -519,31 +519,43 @@ pub async fn refresh<St: Stores>(
     Ok(Json(PairView::from(&pair)).into_response())
 }
 
+/// `POST /auth/logout` body: `{}` or `{refresh_token}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogoutBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
 /// `POST /auth/logout`: revokes the access token and its session at once
 /// and, if a refresh token is given, ends its family. 204.
+///
+/// The caller's own session ends whatever the body holds: a client whose
+/// stored refresh token is stale or corrupt still logs out (it used to get
+/// a 401 and keep a live session). A body that is not `{}` or
+/// `{refresh_token}` is then a 400, and a refresh token that does not
+/// verify a 401 (another user's a 403, its family untouched): the session
+/// is over either way, only that token's family was not ended.
 pub async fn logout<St: Stores>(
     State(app): State<Arc<App<St>>>,
     who: Authenticated,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let refresh_token = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    let parsed = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(None)
     } else {
-        let parsed: RefreshBody = serde_json::from_slice(&body).map_err(|_| {
-            ApiError(Error::new(ErrorKind::BadRequest).with_detail("refresh_token", "invalid"))
-        })?;
-        Some(parsed.refresh_token)
+        serde_json::from_slice::<LogoutBody>(&body)
+            .map(|body| body.refresh_token)
+            .map_err(|_| {
+                ApiError(Error::new(ErrorKind::BadRequest).with_detail("refresh_token", "invalid"))
+            })
     };
-    if let Some(token) = &refresh_token {
-        let claims = app.verifier.verify_refresh(token).map_err(api)?;
-        if claims.sub != who.claims.sub {
-            return Err(ErrorKind::Forbidden.into());
-        }
-        app.families
-            .logout_unrevoked(token, &app.revocations)
-            .await
-            .map_err(api)?;
-    }
+    // The refresh token's family first: ending the caller's session below
+    // would end that family too and then refuse its token.
+    let family = match &parsed {
+        Ok(Some(token)) => end_family(&app, &who, token).await,
+        Ok(None) | Err(_) => Ok(()),
+    };
     let session_until = now().saturating_add(app.families.config().absolute_secs);
     app.auth
         .verifier()
@@ -553,7 +565,26 @@ pub async fn logout<St: Stores>(
     if let Some(sid) = &who.claims.sid {
         app.families.end(&who.claims.sub, sid).await.map_err(api)?;
     }
+    parsed?;
+    family?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Ends the family of `token`, a refresh token of the caller's.
+async fn end_family<St: Stores>(
+    app: &App<St>,
+    who: &Authenticated,
+    token: &str,
+) -> Result<(), ApiError> {
+    let claims = app.verifier.verify_refresh(token).map_err(api)?;
+    if claims.sub != who.claims.sub {
+        return Err(ErrorKind::Forbidden.into());
+    }
+    app.families
+        .logout_unrevoked(token, &app.revocations)
+        .await
+        .map(|_| ())
+        .map_err(api)
 }
 
 /// `POST /auth/logout-all`: every token of the caller stops working. 204.

@@ -163,6 +163,28 @@ pub fn auth_flow(server: &Server, username: &str) {
     refresh(server, &third.refresh).expect(401);
     // Logout without a token: 401 with the challenge.
     server.post("/auth/logout", &[], "").expect(401);
+    // A client whose stored refresh token is corrupt still logs out: its
+    // session ends (the bad token is reported, 401). It used to keep the
+    // session alive, access and refresh token both.
+    let fourth = login_ok(server, username, GOOD_PASSWORD);
+    let (name, value) = fourth.auth();
+    server
+        .post(
+            "/auth/logout",
+            &[(name, &value)],
+            r#"{"refresh_token":"garbage"}"#,
+        )
+        .expect(401);
+    get_me(server, &fourth.access).expect(401);
+    refresh(server, &fourth.refresh).expect(401);
+    // `{}` is a logout without a refresh token.
+    let fifth = login_ok(server, username, GOOD_PASSWORD);
+    let (name, value) = fifth.auth();
+    server
+        .post("/auth/logout", &[(name, &value)], "{}")
+        .expect(204);
+    get_me(server, &fifth.access).expect(401);
+    refresh(server, &fifth.refresh).expect(401);
 
     // Logout everywhere: every session of the user ends.
     let a = login_ok(server, username, GOOD_PASSWORD);
