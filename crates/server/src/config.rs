@@ -226,12 +226,53 @@ impl Config {
         for text in &proxy_texts {
             match IpNet::parse(text) {
                 Ok(net) => trusted_proxies.push(net),
+                Err(_) if text.trim().ends_with("/0") => s.push_error(ConfigError::new(
+                    ConfigErrorKind::Invalid,
+                    "PALISADE_TRUSTED_PROXIES",
+                    "a /0 would trust every address, and let any client choose the address \
+                     its limits count against: list the proxies' own addresses or networks",
+                )),
                 Err(_) => s.push_error(ConfigError::new(
                     ConfigErrorKind::Invalid,
                     "PALISADE_TRUSTED_PROXIES",
                     "expected a comma list of IP addresses or CIDRs (10.0.0.0/8, fd00::/8)",
                 )),
             }
+        }
+        // What the router would refuse at start (a `null` or wildcard-subdomain
+        // origin, a `*` host), listed with every other problem instead.
+        // `*` is no origin: production's start-up check refuses it by name;
+        // elsewhere it is refused here, as the router would.
+        let listed: Vec<String> = cors_origins
+            .iter()
+            .filter(|origin| origin.trim() != "*")
+            .cloned()
+            .collect();
+        if listed.len() != cors_origins.len() && profile != Profile::Production {
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_CORS_ORIGINS",
+                "`*` is not an origin: list the origins allowed to read the answers",
+            ));
+        }
+        if !listed.is_empty()
+            && let Err(reason) = crate::cors_policy(&listed)
+        {
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_CORS_ORIGINS",
+                reason,
+            ));
+        }
+        if !trusted_hosts.is_empty()
+            && let Err(reason) =
+                crate::trusted_host_list(&trusted_hosts, profile == Profile::Production)
+        {
+            s.push_error(ConfigError::new(
+                ConfigErrorKind::Invalid,
+                "PALISADE_TRUSTED_HOSTS",
+                reason,
+            ));
         }
         let max_body_bytes = s.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES);
         if max_body_bytes == 0 {
@@ -387,6 +428,16 @@ impl Config {
             .with(checks::distinct_secrets(
                 ("PALISADE_JWT_ACCESS_SECRET", access.as_ref()),
                 ("PALISADE_JWT_REFRESH_SECRET", refresh.as_ref()),
+            ))
+            // The pepper keys API keys at rest and the login throttle's id
+            // hashes: whoever holds a token key must not hold it too.
+            .with(checks::distinct_secrets(
+                ("PALISADE_JWT_ACCESS_SECRET", access.as_ref()),
+                ("PALISADE_API_KEY_PEPPER", pepper.as_ref()),
+            ))
+            .with(checks::distinct_secrets(
+                ("PALISADE_JWT_REFRESH_SECRET", refresh.as_ref()),
+                ("PALISADE_API_KEY_PEPPER", pepper.as_ref()),
             ));
         let startup = startup.with(checks::redis_url("PALISADE_REDIS_URL", redis_url.as_ref()));
         // The metrics token is optional; when given it must be as strong as
@@ -627,6 +678,44 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_the_pepper_shared_with_a_token_key() {
+        // Attack: whoever leaks or holds a token key also holds the key of
+        // every API key's HMAC at rest (and of the throttle's id hashes).
+        for token_key in [ACCESS, REFRESH] {
+            let errors = refused(production().with("PALISADE_API_KEY_PEPPER", token_key));
+            assert_eq!(variables(&errors), ["PALISADE_API_KEY_PEPPER"]);
+        }
+    }
+
+    #[test]
+    fn origins_and_hosts_the_router_refuses_are_listed_with_the_rest() {
+        // They used to stop the start later, alone, exit status 1, while the
+        // other problems were never shown.
+        let errors = refused(
+            production()
+                .with("PALISADE_CORS_ORIGINS", "null")
+                .with("PALISADE_TRUSTED_HOSTS", "*")
+                .with("PALISADE_TRUSTED_PROXIES", "0.0.0.0/0")
+                .with("PALISADE_API_KEY_PEPPER", "short"),
+        );
+        let mut named = variables(&errors);
+        named.sort_unstable();
+        assert_eq!(
+            named,
+            [
+                "PALISADE_API_KEY_PEPPER",
+                "PALISADE_CORS_ORIGINS",
+                "PALISADE_TRUSTED_HOSTS",
+                "PALISADE_TRUSTED_PROXIES"
+            ]
+        );
+        assert!(
+            errors.to_string().contains("would trust every address"),
+            "{errors}"
+        );
+    }
+
+    #[test]
     fn production_refuses_wildcard_cors() {
         // Attack: any site reads the API's answers in its users' browsers.
         let errors = refused(production().with("PALISADE_CORS_ORIGINS", "https://a.example, *"));
@@ -679,7 +768,7 @@ mod tests {
     fn staging_logs_the_same_problems_but_starts() {
         let env = production()
             .with("PALISADE_ENV", "staging")
-            .with("PALISADE_CORS_ORIGINS", "*");
+            .with("PALISADE_DEBUG", "true");
         let config = Config::from_env(env).unwrap();
         assert_eq!(config.profile, Profile::Staging);
     }

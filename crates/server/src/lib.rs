@@ -49,27 +49,45 @@ fn invalid(what: &'static str) -> impl Fn(String) -> Error {
 /// The CORS policy of `PALISADE_CORS_ORIGINS` (none listed: every
 /// cross-origin read refused, `Vary: Origin` still sent).
 fn cors(config: &Config) -> Result<CorsPolicy, Error> {
+    cors_policy(&config.cors_origins).map_err(invalid("PALISADE_CORS_ORIGINS"))
+}
+
+/// The CORS policy for `origins`, or why palisade-headers refuses them
+/// (also run by [`Config::from_env`], so the refusal is listed with every
+/// other problem of the configuration).
+pub(crate) fn cors_policy(origins: &[String]) -> Result<CorsPolicy, String> {
     CorsPolicy::builder()
-        .allow_origins(config.cors_origins.iter())
+        .allow_origins(origins.iter())
         .allow_methods(["GET", "POST", "PATCH", "DELETE"])
         .allow_headers(["authorization", "content-type", "x-api-key"])
         // A page may read the id it quotes to support, and when to retry.
         .expose_headers(["X-Request-Id", "Retry-After"])
         .build()
-        .map_err(|error| invalid("PALISADE_CORS_ORIGINS")(error.to_string()))
+        .map_err(|error| error.to_string())
 }
 
 fn trusted_hosts(config: &Config) -> Result<TrustedHosts, Error> {
+    trusted_host_list(
+        &config.trusted_hosts,
+        config.profile == palisade_secrets::Profile::Production,
+    )
+    .map_err(invalid("PALISADE_TRUSTED_HOSTS"))
+}
+
+/// The trusted hosts for `hosts`, or why palisade-validate refuses them
+/// (also run by [`Config::from_env`], as [`cors_policy`]).
+pub(crate) fn trusted_host_list(
+    hosts: &[String],
+    production: bool,
+) -> Result<TrustedHosts, String> {
     let mut builder = TrustedHosts::builder();
-    for host in &config.trusted_hosts {
-        builder = builder
-            .allow(host)
-            .map_err(|error| invalid("PALISADE_TRUSTED_HOSTS")(error.to_string()))?;
+    for host in hosts {
+        builder = builder.allow(host).map_err(|error| error.to_string())?;
     }
     builder
         .exempt_path("/health/*")
-        .and_then(|builder| builder.build(config.profile == palisade_secrets::Profile::Production))
-        .map_err(|error| invalid("PALISADE_TRUSTED_HOSTS")(error.to_string()))
+        .and_then(|builder| builder.build(production))
+        .map_err(|error| error.to_string())
 }
 
 /// The request limits of `PALISADE_MAX_BODY_BYTES` (and palisade-validate's
