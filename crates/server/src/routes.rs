@@ -544,11 +544,14 @@ pub async fn logout<St: Stores>(
     let parsed = if body.iter().all(u8::is_ascii_whitespace) {
         Ok(None)
     } else {
-        serde_json::from_slice::<LogoutBody>(&body)
-            .map(|body| body.refresh_token)
-            .map_err(|_| {
-                ApiError(Error::new(ErrorKind::BadRequest).with_detail("refresh_token", "invalid"))
-            })
+        palisade_validate::json::from_slice::<LogoutBody>(
+            &body,
+            &palisade_validate::json::JsonLimits::default(),
+        )
+        .map(|body| body.refresh_token)
+        .map_err(|_| {
+            ApiError(Error::new(ErrorKind::BadRequest).with_detail("refresh_token", "invalid"))
+        })
     };
     // The refresh token's family first: ending the caller's session below
     // would end that family too and then refuse its token.

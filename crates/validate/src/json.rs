@@ -10,6 +10,12 @@
 //! limit (128) is then never reached, because [`JsonLimits`] caps the depth
 //! at [`HARD_MAX_DEPTH`].
 //!
+//! A struct is read from a JSON object only: `#[derive(Deserialize)]` alone
+//! also takes an array, field by position (`["mallory","hunter2"]` as
+//! `{username, password}`), which skips every check that goes by name
+//! (unknown fields, duplicate keys). [`from_slice`] refuses it, at every
+//! level, as the wrong type; tuples and sequences still take arrays.
+//!
 //! Status rule: malformed JSON is 400 `bad_request` (reason `syntax`); a
 //! document over a limit, or well-formed JSON of the wrong shape for `T`,
 //! is 422 `validation_failed` (reasons `too_deep`, `too_many_keys`,
@@ -276,7 +282,9 @@ pub fn scan(bytes: &[u8], limits: &JsonLimits) -> Result<(), JsonError> {
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], limits: &JsonLimits) -> Result<T, JsonError> {
     scan(bytes, limits)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    // A struct is read from an object only, never from an array by position.
+    let objects = crate::json_objects::Objects(&mut deserializer);
+    let value: T = serde_path_to_error::deserialize(objects).map_err(|error| {
         let path = render_serde_path(error.path());
         let kind = if error.inner().is_data() {
             JsonErrorKind::Invalid

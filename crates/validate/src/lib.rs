@@ -7,6 +7,7 @@ mod error;
 mod field_reason;
 mod html;
 mod ids;
+mod json_objects;
 mod like;
 mod patch;
 mod redirect;

@@ -357,6 +357,35 @@ pub fn patch_flow(server: &Server, username: &str) {
     assert!(cleared.json()["display_name"].is_null());
     assert!(server.get("/me", &auth).json()["display_name"].is_null());
 
+    // Attack: type confusion, the body as an array read by position
+    // (`[]` kept the name, `["x"]` set it), past the checks that go by
+    // field name. An array is no object: 422, on every JSON route.
+    for positional in [r#"["arrayname"]"#, "[]"] {
+        patch(positional).expect(422);
+    }
+    server
+        .post(
+            "/auth/register",
+            &[],
+            r#"["positional","marmalade kettle thunder 42"]"#,
+        )
+        .expect(422);
+    server
+        .post(
+            "/auth/login",
+            &[],
+            &format!(r#"["{username}","{GOOD_PASSWORD}"]"#),
+        )
+        .expect(422);
+    server
+        .post("/auth/logout", &auth, r#"["a refresh token"]"#)
+        .expect(400);
+    assert!(server.get("/me", &auth).json()["display_name"].is_null());
+    let pair = login_ok(server, username, GOOD_PASSWORD);
+    let (name, value) = pair.auth();
+    let auth = [(name, value.as_str())];
+    let patch = |body: &str| server.request("PATCH", "/me", &auth, Some(body));
+
     // Invalid values: 422 with the field, and nothing changes.
     let too_long = patch(&serde_json::json!({"display_name": "x".repeat(65)}).to_string());
     too_long.expect(422);
