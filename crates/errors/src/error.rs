@@ -83,6 +83,10 @@ struct EnvelopeBody<'a> {
     details: &'a [FieldError],
 }
 
+/// The `Retry-After` of a 503 that sets none of its own (see
+/// [`Error::to_response`]).
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
 impl Error {
     /// An error of `kind` with no extra headers, details or source.
     pub fn new(kind: ErrorKind) -> Error {
@@ -231,12 +235,19 @@ impl Error {
 
     /// The whole response: status, the extra headers, `Content-Type:
     /// application/json`, `Cache-Control: no-store` (an error must not be cached
-    /// and replayed to another user) and, when known, `X-Request-Id`.
+    /// and replayed to another user) and, when known, `X-Request-Id`. A 503
+    /// without a `Retry-After` of its own gets
+    /// [`UNAVAILABLE_RETRY_AFTER_SECS`]: a store outage or a full pool is
+    /// usually short, and a client told when to come back neither retries
+    /// in a tight loop nor gives up for good.
     pub fn to_response(&self, request_id: Option<&RequestId>) -> http::Response<Vec<u8>> {
         let mut response = http::Response::new(self.to_json(request_id));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.extend(self.headers.clone());
+        if self.kind == ErrorKind::Unavailable && !headers.contains_key(RETRY_AFTER) {
+            headers.insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
+        }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(id) = request_id {

@@ -12,7 +12,7 @@ pub mod redis;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use error::{Error, FieldError};
+pub use error::{Error, FieldError, UNAVAILABLE_RETRY_AFTER_SECS};
 pub use event::{SecurityEvent, SubjectHash};
 pub use kind::ErrorKind;
 pub use request_id::{REQUEST_ID_HEADER, RequestId};

@@ -281,3 +281,23 @@ proptest! {
         }
     }
 }
+
+/// A 503 tells when to come back (a store outage, a full pool): clients
+/// otherwise retry in a tight loop, adding load to the outage, or give up.
+/// One that sets its own `Retry-After` keeps it.
+#[test]
+fn a_503_always_says_when_to_retry() {
+    let response = Error::new(ErrorKind::Unavailable).to_response(None);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    let response = Error::new(ErrorKind::Unavailable)
+        .with_retry_after(7)
+        .to_response(None);
+    let values: Vec<_> = response
+        .headers()
+        .get_all(header::RETRY_AFTER)
+        .iter()
+        .collect();
+    assert_eq!(values, ["7"]);
+    let response = Error::new(ErrorKind::Internal).to_response(None);
+    assert!(response.headers().get(header::RETRY_AFTER).is_none());
+}

@@ -200,6 +200,8 @@ fn redis_killed_under_load_fails_as_configured_and_recovers_without_restart() {
         assert_eq!(me.code(), "unavailable");
         assert!(me.header("x-request-id").is_some(), "{me:?}");
         assert_eq!(me.header("x-content-type-options"), Some("nosniff"));
+        // When to come back, so clients do not retry in a tight loop.
+        assert_eq!(me.header("retry-after"), Some("1"), "{me:?}");
     }
     // A login cannot be checked (throttle fails closed, accounts in Redis).
     let login = server.post(
@@ -209,6 +211,7 @@ fn redis_killed_under_load_fails_as_configured_and_recovers_without_restart() {
     );
     login.expect(503);
     assert_eq!(login.code(), "unavailable");
+    assert_eq!(login.header("retry-after"), Some("1"), "{login:?}");
     // Attack: password guessing while Redis is down. The limits still
     // answer and still limit, from their local memory fallback: five
     // (malformed) logins from one address reach the handler (422), the
