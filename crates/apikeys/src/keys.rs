@@ -483,11 +483,18 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         let grace = KeyStatus::RotatedGrace {
             until: now.saturating_add(self.grace.as_secs()),
         };
-        let moved = self
+        let moved = match self
             .store
             .replace_status(&key_id, KeyStatus::Active, grace)
             .await
-            .map_err(|e| self.store_failed(e, "replace_status"))?;
+        {
+            Ok(moved) => moved,
+            Err(error) => {
+                // It may have been applied (a reply lost after the write).
+                self.restore_active(key_id, grace).await;
+                return Err(self.store_failed(error, "replace_status"));
+            }
+        };
         if !moved {
             // Rotated meanwhile (409), or revoked (404, as a missing key).
             self.owned_live(owner, key_id, now).await?;
@@ -506,16 +513,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         {
             Ok(new) => new,
             Err(error) => {
-                // No successor: the old key goes back to work rather than
-                // dying at the end of a grace nobody rotates out of. A
-                // revocation made meanwhile stays (the swap expects the grace).
-                if let Err(undo) = self
-                    .store
-                    .replace_status(&key_id, grace, KeyStatus::Active)
-                    .await
-                {
-                    self.store_failed(undo, "replace_status");
-                }
+                self.restore_active(key_id, grace).await;
                 return Err(error);
             }
         };
@@ -525,7 +523,13 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         let still = self.store.get(&key_id).await;
         if !matches!(&still, Ok(Some(record)) if record.status == grace) {
             let successor = new.info.key_id;
-            if let Err(error) = self.store.set_status(&successor, KeyStatus::Revoked).await {
+            let dropped = self.store.set_status(&successor, KeyStatus::Revoked).await;
+            if still.is_err() {
+                // Unknown whether the old key was revoked: it goes back to
+                // work unless it was (the swap expects this grace).
+                self.restore_active(key_id, grace).await;
+            }
+            if let Err(error) = dropped {
                 return Err(self.store_failed(error, "set_status"));
             }
             tracing::info!(
@@ -533,7 +537,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
                 reason = "api_key_revoked",
                 key_id = %successor,
                 subject_hash = %SubjectHash::of(owner),
-                "API key revoked: its predecessor was revoked during the rotation"
+                "API key revoked: its rotation did not complete"
             );
             return match still {
                 Err(error) => Err(self.store_failed(error, "get")),
@@ -595,7 +599,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         // write a successor after a pass listed the keys (it revokes that
         // successor itself when it sees its predecessor revoked, and a
         // later pass catches one written before).
-        for _ in 0..REVOKE_ALL_PASSES {
+        for pass in 0..REVOKE_ALL_PASSES {
             let records = self
                 .store
                 .list_owner(owner)
@@ -612,6 +616,14 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
             revoked += this_pass;
             if this_pass == 0 {
                 break;
+            }
+            if pass + 1 == REVOKE_ALL_PASSES {
+                // Keys still appearing: the caller retries rather than
+                // hearing that every key is gone.
+                return Err(self.store_failed(
+                    StoreError::unavailable("api keys still being created").during("revoke_all"),
+                    "list_owner",
+                ));
             }
         }
         if revoked > 0 {
@@ -649,6 +661,21 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
                 KeyInfo::from(record)
             })
             .collect())
+    }
+
+    /// Puts `key_id` back from this rotation's `grace` to `Active`: a
+    /// rotation that wrote no successor must not leave the key to die at
+    /// the end of a grace (a retry would then be refused as already
+    /// rotated). A revocation made meanwhile stays: the swap expects the
+    /// grace. A failure is logged; the retry's answer tells the rest.
+    async fn restore_active(&self, key_id: KeyId, grace: KeyStatus) {
+        if let Err(error) = self
+            .store
+            .replace_status(&key_id, grace, KeyStatus::Active)
+            .await
+        {
+            self.store_failed(error, "replace_status");
+        }
     }
 
     async fn owned_live(

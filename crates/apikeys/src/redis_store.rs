@@ -466,7 +466,6 @@ impl<C: Clock> RedisKeyStore<C> {
             .collect()
     }
 
-    /// No TTL while the key can live; else the retention past its death.
     /// [`KeyStore::set_status`], or with `expected` [`KeyStore::replace_status`].
     async fn write_status(
         &self,
@@ -520,6 +519,7 @@ impl<C: Clock> RedisKeyStore<C> {
         Ok(true)
     }
 
+    /// No TTL while the key can live; else the retention past its death.
     fn ttl_ms(&self, dies_at: Option<u64>, now: u64) -> u64 {
         dies_at.map_or(0, |at| {
             let secs = at.saturating_sub(now).min(MAX_TTL_SECS) + self.retention_secs;

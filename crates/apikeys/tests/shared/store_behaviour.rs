@@ -38,6 +38,7 @@ pub struct Counting<S> {
     usage_writes: Arc<AtomicUsize>,
     calls: Arc<AtomicUsize>,
     held: Arc<Mutex<Option<Hold>>>,
+    lost: Arc<Mutex<Option<(&'static str, usize)>>>,
 }
 
 /// A call to hold: its method, whom to tell it got there, what releases it.
@@ -54,6 +55,28 @@ impl<S> Counting<S> {
             usage_writes: Arc::default(),
             calls: Arc::default(),
             held: Arc::default(),
+            lost: Arc::default(),
+        }
+    }
+
+    /// After `skip` calls of `method`, the next one is carried out and then
+    /// answers a timeout: a reply lost after the store acted on it.
+    pub fn lose_reply(&self, method: &'static str, skip: usize) {
+        *self.lost.lock().unwrap() = Some((method, skip));
+    }
+
+    fn reply_lost(&self, method: &'static str) -> bool {
+        let mut lost = self.lost.lock().unwrap();
+        match lost.as_mut() {
+            Some((armed, 0)) if *armed == method => {
+                *lost = None;
+                true
+            }
+            Some((armed, skip)) if *armed == method => {
+                *skip -= 1;
+                false
+            }
+            _ => false,
         }
     }
 
@@ -110,10 +133,14 @@ impl<S: KeyStore> KeyStore for Counting<S> {
         self.count();
         let record = self.inner.get(key_id).await;
         self.pass("get").await;
+        if self.reply_lost("get") {
+            return Err(StoreError::timeout("api key get"));
+        }
         record
     }
     async fn set_status(&self, key_id: &KeyId, status: KeyStatus) -> Result<bool, StoreError> {
         self.count();
+        self.pass("set_status").await;
         self.inner.set_status(key_id, status).await
     }
     async fn replace_status(
@@ -123,7 +150,11 @@ impl<S: KeyStore> KeyStore for Counting<S> {
         to: KeyStatus,
     ) -> Result<bool, StoreError> {
         self.count();
-        self.inner.replace_status(key_id, from, to).await
+        let replaced = self.inner.replace_status(key_id, from, to).await;
+        if self.reply_lost("replace_status") {
+            return Err(StoreError::timeout("api key replace_status"));
+        }
+        replaced
     }
     async fn record_usage(&self, batch: &[KeyUsage]) -> Result<(), StoreError> {
         self.count();
@@ -376,6 +407,68 @@ pub async fn a_failed_rotation_keeps_the_old_key_active<F: Fixture>() {
     assert_eq!(error.kind(), ApiKeyErrorKind::TooManyKeys);
     let record = store.inner.get(&old.info.key_id).await.unwrap().unwrap();
     assert_eq!(record.status, KeyStatus::Active);
+}
+
+/// Attack: `revoke_all` (an account recovery) listed the keys, and a
+/// rotation in flight wrote its successor and finished before the listed
+/// keys were revoked; the successor, never listed, outlived the recovery.
+/// The next pass finds it.
+pub async fn revoke_all_lists_again_for_a_successor_written_behind_it<F: Fixture>() {
+    let Some((keys, store, _)) = setup::<F>("revoke-all-again").await else {
+        return;
+    };
+    let keys = Arc::new(keys);
+    let old = keys
+        .issue(KeyRequest::new("alice", "ci"), &[])
+        .await
+        .unwrap();
+    let (reached, release) = store.hold("set_status");
+    let recovery = tokio::spawn({
+        let keys = Arc::clone(&keys);
+        async move { keys.revoke_all("alice", "password_reset").await }
+    });
+    // The recovery listed the old key and is about to revoke it; a
+    // rotation runs whole meanwhile.
+    reached.await.unwrap();
+    keys.rotate("alice", old.info.key_id).await.unwrap();
+    release.send(()).unwrap();
+    assert_eq!(recovery.await.unwrap().unwrap(), 2);
+    let listed = keys.list("alice").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|key| key.status == KeyStatus::Revoked),
+        "{listed:?}"
+    );
+}
+
+/// A rotation whose store call was carried out but whose reply was lost
+/// (a Redis timeout after the write) left the key in its grace with no
+/// successor: the retry was refused as already rotated, and the key died
+/// at the end of the grace. The key goes back to work and the retry
+/// rotates it; so after a lost re-read.
+pub async fn a_rotation_cut_short_by_the_store_can_be_retried<F: Fixture>() {
+    let Some((keys, store, _)) = setup::<F>("rotate-lost").await else {
+        return;
+    };
+    for (method, skip) in [("replace_status", 0), ("get", 1)] {
+        let old = keys
+            .issue(KeyRequest::new("alice", method), &[])
+            .await
+            .unwrap();
+        store.lose_reply(method, skip);
+        let error = keys.rotate("alice", old.info.key_id).await.unwrap_err();
+        assert_eq!(error.kind(), ApiKeyErrorKind::Store, "{method}");
+        let record = store.inner.get(&old.info.key_id).await.unwrap().unwrap();
+        assert_eq!(record.status, KeyStatus::Active, "{method}");
+        keys.rotate("alice", old.info.key_id).await.unwrap();
+    }
+    // The lost re-read's successor was revoked: one live successor each.
+    let listed = keys.list("alice").await.unwrap();
+    let active = listed
+        .iter()
+        .filter(|key| key.status == KeyStatus::Active)
+        .count();
+    assert_eq!(active, 2, "{listed:?}");
 }
 
 /// Attack: a key replaced by a rotation keeps being used after its grace.
@@ -665,6 +758,16 @@ macro_rules! store_behaviour_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_failed_rotation_keeps_the_old_key_active() {
                 crate::store_behaviour::a_failed_rotation_keeps_the_old_key_active::<$fixture>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn revoke_all_lists_again_for_a_successor_written_behind_it() {
+                crate::store_behaviour::revoke_all_lists_again_for_a_successor_written_behind_it::<$fixture>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_rotation_cut_short_by_the_store_can_be_retried() {
+                crate::store_behaviour::a_rotation_cut_short_by_the_store_can_be_retried::<$fixture>().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
