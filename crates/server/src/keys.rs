@@ -15,6 +15,8 @@ use palisade_axum::{ApiError, Json, Path};
 use palisade_errors::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 
+use palisade_auth_tokens::revocation::RevocationStore as _;
+
 use crate::state::{App, Stores};
 use crate::users::Role;
 
@@ -147,6 +149,7 @@ pub async fn create<St: Stores>(
         .issue(request, role.permissions())
         .await
         .map_err(api)?;
+    keep_if_session_lives(&app, &who, issued.info.key_id).await?;
     let answer = IssuedKey {
         id: issued.info.key_id.to_string(),
         key: issued.key.expose_secret().to_owned(),
@@ -187,7 +190,10 @@ pub async fn revoke<St: Stores>(
 /// Revokes `owner`'s live keys that hold a scope `allowed` does not (a role
 /// change's new permissions); returns how many. A key keeps the scopes it
 /// was minted with, so without this a demoted moderator's `users:read` key
-/// would go on acting with the old role.
+/// would go on acting with the old role. Lists again until a pass finds
+/// nothing, as `ApiKeys::revoke_all` does: a rotation in flight may write a
+/// successor behind a pass (and a request in flight revokes what it mints
+/// once its session is found ended: see `keep_if_session_lives`).
 ///
 /// # Errors
 ///
@@ -199,22 +205,60 @@ pub async fn revoke_beyond<St: Stores>(
     allowed: &[&str],
 ) -> Result<usize, Error> {
     let mut revoked = 0;
-    for key in app.keys.list(owner).await? {
-        let beyond = key
-            .scopes
-            .iter()
-            .any(|scope| !allowed.contains(&scope.as_str()));
-        if !beyond || key.status == KeyStatus::Revoked {
-            continue;
+    for _ in 0..REVOKE_PASSES {
+        let mut this_pass = 0;
+        for key in app.keys.list(owner).await? {
+            let beyond = key
+                .scopes
+                .iter()
+                .any(|scope| !allowed.contains(&scope.as_str()));
+            if !beyond || key.status == KeyStatus::Revoked {
+                continue;
+            }
+            match app.keys.revoke(owner, key.key_id).await {
+                Ok(()) => this_pass += 1,
+                // Dead already (past its grace or expiry): nothing to revoke.
+                Err(error) if error.kind() == palisade_apikeys::ApiKeyErrorKind::NotFound => {}
+                Err(error) => return Err(error.into()),
+            }
         }
-        match app.keys.revoke(owner, key.key_id).await {
-            Ok(()) => revoked += 1,
-            // Dead already (past its grace or expiry): nothing to revoke.
-            Err(error) if error.kind() == palisade_apikeys::ApiKeyErrorKind::NotFound => {}
-            Err(error) => return Err(error.into()),
+        revoked += this_pass;
+        if this_pass == 0 {
+            return Ok(revoked);
         }
     }
-    Ok(revoked)
+    // Keys still appearing: the caller retries.
+    Err(Error::new(ErrorKind::Unavailable))
+}
+
+/// Passes of [`revoke_beyond`] at most.
+const REVOKE_PASSES: usize = 4;
+
+/// Keeps the key `minted` only if the caller's session still lives. A role
+/// change, a password reset or a logout everywhere that lands while the
+/// request runs ends the session first and then revokes the keys it finds:
+/// a key this request read the old role for and wrote after that listing
+/// would outlive them. So the session is checked again once the key is
+/// written, and the key revoked (401) if it ended.
+async fn keep_if_session_lives<St: Stores>(
+    app: &App<St>,
+    who: &Authenticated,
+    minted: KeyId,
+) -> Result<(), ApiError> {
+    let token = app.auth.verifier().revocation_ref(&who.claims);
+    let ended = match app.revocations.is_revoked(token).await {
+        Ok(false) => return Ok(()),
+        Ok(true) => Error::new(ErrorKind::Unauthorized),
+        // Unknown: the key is not handed out (fail closed).
+        Err(error) => Error::from(error),
+    };
+    match app.keys.revoke(&who.claims.sub, minted).await {
+        Ok(()) => Err(ApiError(ended)),
+        Err(error) if error.kind() == palisade_apikeys::ApiKeyErrorKind::NotFound => {
+            Err(ApiError(ended))
+        }
+        Err(error) => Err(api(error)),
+    }
 }
 
 /// `POST /api-keys/{id}/rotate` (Bearer): 201 with the new key; the old one
@@ -225,7 +269,22 @@ pub async fn rotate<St: Stores>(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = key_id(&id)?;
+    // A key's scopes are copied to its successor: none beyond what the
+    // caller's role may grant now (a key kept from an older role).
+    let role = caller_role(&app, &who.claims.sub).await?;
+    let keys = app.keys.list(&who.claims.sub).await.map_err(api)?;
+    if let Some(key) = keys.iter().find(|key| key.key_id == id)
+        && key
+            .scopes
+            .iter()
+            .any(|scope| !role.permissions().contains(&scope.as_str()))
+    {
+        return Err(ApiError(
+            Error::new(ErrorKind::Forbidden).with_detail("scopes", "beyond_role"),
+        ));
+    }
     let issued = app.keys.rotate(&who.claims.sub, id).await.map_err(api)?;
+    keep_if_session_lives(&app, &who, issued.info.key_id).await?;
     let answer = IssuedKey {
         id: issued.info.key_id.to_string(),
         key: issued.key.expose_secret().to_owned(),

@@ -1014,18 +1014,21 @@ pub async fn set_role<St: Stores>(
     }
     // Sessions end before the role changes (see `change_password`); the
     // next refresh re-reads the role. Changed as stored now: a password
-    // change in flight is not undone. API keys holding a scope the new
-    // role may not grant are revoked first too.
+    // change in flight is not undone.
     revoke_everywhere(&app, &id, "role_change").await?;
-    crate::keys::revoke_beyond(&app, &id, role.permissions())
-        .await
-        .map_err(api)?;
     let user = app
         .users
         .modify(&id, |stored| {
             stored.role = role;
             Ok(())
         })
+        .await
+        .map_err(api)?;
+    // Then the API keys holding a scope the new role may not grant: a key
+    // request that read the old role and writes after this finds its
+    // session ended and revokes what it wrote. A failure here is a 503;
+    // the retry (the role already set) revokes the rest.
+    crate::keys::revoke_beyond(&app, &id, role.permissions())
         .await
         .map_err(api)?;
     tracing::info!(

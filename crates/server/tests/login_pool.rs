@@ -353,3 +353,93 @@ async fn an_account_promoted_to_admin_at_start_keeps_nothing_of_its_past() {
         .await
         .unwrap();
 }
+
+/// Attack: a demoted moderator (or an intruder during the victim's
+/// password reset) fires key requests so that one reads the old role and
+/// writes its key after the role change listed and revoked the account's
+/// keys: the key kept the old role's scopes, or outlived the recovery. A
+/// key request checks its session again once the key is written; ended
+/// meanwhile, the key is revoked and the answer is a 401. (The handlers are
+/// called as the router calls them, with the session ended between the
+/// authentication and the key being written.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_minted_by_a_session_ended_mid_request_does_not_survive() {
+    use axum::extract::State;
+    use palisade_auth_tokens::bearer::{Authenticate as _, Credentials};
+    use palisade_auth_tokens::revocation::RevocationStore as _;
+    use palisade_axum::Path;
+    use palisade_axum::validate::ValidJson;
+    use palisade_server::keys;
+
+    let (app, _) = in_process(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ])
+    .await;
+    let home: IpAddr = "198.51.100.1".parse().unwrap();
+    let login = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), home)
+        .await
+        .unwrap();
+    let token = serde_json::to_value(&login).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let who = || async {
+        palisade_axum::auth::Authenticated(
+            app.auth
+                .authenticate(Credentials::Bearer(&token))
+                .await
+                .unwrap(),
+        )
+    };
+    let body = || {
+        serde_json::from_value::<keys::NewKeyBody>(
+            serde_json::json!({"name": "ci", "scopes": ["users:read"]}),
+        )
+        .unwrap()
+    };
+    let kept = keys::create(State(app.clone()), who().await, ValidJson(body()))
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), 201);
+    let kept_id = app.keys.list(&login_subject(&app).await).await.unwrap()[0].key_id;
+
+    // Authenticated, then the session ends (a role change, a reset), then
+    // the handler writes its key.
+    let caller = who().await;
+    let subject = caller.claims.sub.clone();
+    app.revocations.revoke_subject(&subject).await.unwrap();
+    let minted = keys::create(State(app.clone()), caller, ValidJson(body())).await;
+    assert_eq!(minted.unwrap_err().0.status(), 401);
+    // A rotation likewise: its successor is revoked (the key it rotated,
+    // now in its grace, is the role change's own pass to revoke).
+    let caller = {
+        let login = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), home)
+            .await
+            .unwrap();
+        let token = serde_json::to_value(&login).unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        palisade_axum::auth::Authenticated(
+            app.auth
+                .authenticate(Credentials::Bearer(&token))
+                .await
+                .unwrap(),
+        )
+    };
+    app.revocations.revoke_subject(&subject).await.unwrap();
+    let rotated = keys::rotate(State(app.clone()), caller, Path(kept_id.to_string())).await;
+    assert_eq!(rotated.unwrap_err().0.status(), 401);
+    let listed = app.keys.list(&subject).await.unwrap();
+    let live = listed
+        .iter()
+        .filter(|key| key.status == palisade_apikeys::KeyStatus::Active)
+        .count();
+    assert_eq!(live, 0, "nothing minted survives: {listed:?}");
+}
+
+async fn login_subject<St: palisade_server::Stores>(app: &palisade_server::App<St>) -> String {
+    app.users.by_username("root").await.unwrap().unwrap().id
+}
