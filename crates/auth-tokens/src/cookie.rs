@@ -453,6 +453,11 @@ pub fn body_token(body: &[u8]) -> Result<Option<String>, Error> {
     if body.len() > MAX_BODY_LEN {
         return Err(bad_input("body_too_large"));
     }
+    // An object, as documented: serde alone also reads a struct from an
+    // array by position (`["<token>"]`).
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(bad_input("body_json"));
+    }
     let body: Body = serde_json::from_slice(body).map_err(|_| bad_input("body_json"))?;
     Ok(body.refresh_token.filter(|token| !token.is_empty()))
 }

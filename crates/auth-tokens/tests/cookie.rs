@@ -233,7 +233,14 @@ fn a_body_token_is_not_ambient_and_needs_no_csrf_check() {
     assert_eq!(cookie.from_request(&HeaderMap::new(), None).unwrap(), None);
     assert_eq!(body_token(b"").unwrap(), None);
     assert_eq!(body_token(b"{}").unwrap(), None);
-    for bad in [&b"[1]"[..], b"{\"refresh_token\": 1}", b"nope"] {
+    // Type confusion: `["<token>"]` read by position as `{refresh_token}`.
+    for bad in [
+        &b"[1]"[..],
+        b"{\"refresh_token\": 1}",
+        b"nope",
+        b"[\"b.o.dy\"]",
+        b" [\"b.o.dy\"]",
+    ] {
         assert_eq!(body_token(bad).unwrap_err().status(), 400);
     }
     // The cookie twice (one a sibling host may have set): which is ours

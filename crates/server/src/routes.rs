@@ -369,9 +369,9 @@ pub async fn authenticate<St: Stores>(
         .await
     {
         Ok(verified) => {
-            app.throttle
-                .record_success(&account, ip, bound.as_deref())
-                .await;
+            // The password checked is the one a device becomes trusted for.
+            let mut checked = user.password_hash.clone();
+            let mut user = user;
             if verified.needs_rehash {
                 // The login stands either way; a rehash the pool refused
                 // (full) or could not make is retried at the next login.
@@ -391,16 +391,12 @@ pub async fn authenticate<St: Stores>(
                             .await;
                         match stored {
                             Ok(rehashed) => {
-                                // The device stays trusted under the new hash.
-                                if let Some(device) = device
-                                    && rehashed.password_hash == hash
-                                {
-                                    let bound = device.bound_to(&hash);
-                                    app.throttle
-                                        .record_success(&account, ip, Some(&bound))
-                                        .await;
+                                // The same password under its new hash; a
+                                // password changed meanwhile is not it.
+                                if rehashed.password_hash == hash {
+                                    checked = hash;
                                 }
-                                return Ok(rehashed);
+                                user = rehashed;
                             }
                             Err(error) => tracing::warn!(%error, "rehash not stored"),
                         }
@@ -411,6 +407,12 @@ pub async fn authenticate<St: Stores>(
                     ),
                 }
             }
+            // One success (one attempt given back), the device trusted for
+            // the hash now stored.
+            let bound = device.map(|device| device.bound_to(&checked));
+            app.throttle
+                .record_success(&account, ip, bound.as_deref())
+                .await;
             Ok(user)
         }
         Err(error) if error.is_mismatch() => {
@@ -559,6 +561,13 @@ pub async fn logout<St: Stores>(
         Ok(Some(token)) => end_family(&app, &who, token).await,
         Ok(None) | Err(_) => Ok(()),
     };
+    // A store that could not end the family: answered before the session
+    // ends too, so the client's retry does both.
+    if let Err(error) = &family
+        && error.0.kind() == ErrorKind::Unavailable
+    {
+        return family.map(|()| StatusCode::NO_CONTENT.into_response());
+    }
     let session_until = now().saturating_add(app.families.config().absolute_secs);
     app.auth
         .verifier()

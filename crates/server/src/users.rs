@@ -68,6 +68,10 @@ impl Role {
     }
 }
 
+/// An id no account has (user ids are lowercase hex): what an unknown
+/// name's lookup reads, to take as long as a known one's.
+const DECOY_USER_ID: &str = "decoy";
+
 /// One account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -349,7 +353,13 @@ impl UserStore {
             }
             UserStore::Redis(redis) => match redis.id_of(username).await? {
                 Some(id) => redis.get_user(&id).await,
-                None => Ok(None),
+                None => {
+                    // The same second round trip as a known name's (a read
+                    // of an id no account has), so the time of a login,
+                    // throttled or not, does not tell which names exist.
+                    redis.get_user(DECOY_USER_ID).await?;
+                    Ok(None)
+                }
             },
         }
     }

@@ -443,3 +443,51 @@ async fn a_key_minted_by_a_session_ended_mid_request_does_not_survive() {
 async fn login_subject<St: palisade_server::Stores>(app: &palisade_server::App<St>) -> String {
     app.users.by_username("root").await.unwrap().unwrap().id
 }
+
+/// A login that upgrades a stored hash made with other argon2 parameters
+/// than the policy's keeps its device trusted under the new hash: during a botnet's
+/// slowdown that device still gets straight through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehash_at_login_keeps_the_device_trusted() {
+    use palisade_passwords::{Argon2Params, HasherConfig, PasswordHasher};
+
+    let (app, _) = in_process(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ])
+    .await;
+    let weak = PasswordHasher::with_config(HasherConfig {
+        argon2: Argon2Params {
+            memory_kib: 12_288,
+            iterations: 3,
+            parallelism: 1,
+        },
+        ..HasherConfig::default()
+    })
+    .unwrap()
+    .hash(&SecretString::from(ADMIN_PASSWORD))
+    .unwrap()
+    .into_string();
+    let root = app.users.by_username("root").await.unwrap().unwrap();
+    app.users
+        .modify(&root.id, |user| {
+            user.password_hash.clone_from(&weak);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let home: IpAddr = "198.51.100.1".parse().unwrap();
+    let device = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), home)
+        .await
+        .unwrap()
+        .device_token;
+    let upgraded = app.users.by_username("root").await.unwrap().unwrap();
+    assert_ne!(upgraded.password_hash, weak, "the login rehashed");
+
+    botnet_slows_root(&app).await;
+    let travelling: IpAddr = "192.0.2.77".parse().unwrap();
+    routes::log_in(&app, &login_body(ADMIN_PASSWORD, Some(&device)), travelling)
+        .await
+        .unwrap();
+}

@@ -14,7 +14,12 @@
 //! also takes an array, field by position (`["mallory","hunter2"]` as
 //! `{username, password}`), which skips every check that goes by name
 //! (unknown fields, duplicate keys). [`from_slice`] refuses it, at every
-//! level, as the wrong type; tuples and sequences still take arrays.
+//! level, as the wrong type; tuples and sequences still take arrays. Out of
+//! its reach: what serde first buffers and reads back on its own (untagged,
+//! internally and adjacently tagged enums, `#[serde(flatten)]`, a
+//! `deserialize_with` through `serde_json::Value`), where a struct still
+//! takes an array. Keep those out of request bodies, or check the parts
+//! they read yourself.
 //!
 //! Status rule: malformed JSON is 400 `bad_request` (reason `syntax`); a
 //! document over a limit, or well-formed JSON of the wrong shape for `T`,

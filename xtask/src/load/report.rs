@@ -169,8 +169,13 @@ impl Report {
     /// Palisade's layers cost on top of that, and how far bare axum itself
     /// is ahead of FastAPI (a ratio over FastAPI no axum service can pass here).
     fn ceilings(&self, md: &mut String) {
+        // A run that answered nothing reads as 0, not as infinity.
         let share = |ours: &WrkStats, theirs: &WrkStats| {
-            ours.requests_per_second / theirs.requests_per_second
+            if theirs.requests_per_second > 0.0 {
+                ours.requests_per_second / theirs.requests_per_second
+            } else {
+                0.0
+            }
         };
         let floor = share(&self.floor_health, &self.bare_health);
         let layers = share(&self.palisade_health, &self.floor_health);
