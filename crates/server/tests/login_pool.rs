@@ -53,12 +53,7 @@ async fn attempts_refused_by_a_full_hashing_pool_cost_the_account_nothing() {
 /// costs no account its throttle budget.
 #[tokio::test]
 async fn an_over_long_password_gets_one_answer_whether_the_name_exists_or_not() {
-    let (app, _) = in_process(&[
-        ("PALISADE_ENV", "development"),
-        ("PALISADE_ADMIN_USERNAME", "root"),
-        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ])
-    .await;
+    let app = root_app().await;
     let ip: IpAddr = "203.0.113.8".parse().unwrap();
     // 1025 bytes in 342 characters: over the byte cap, under any
     // character count.
@@ -146,12 +141,7 @@ async fn a_restart_keeps_the_admin_quietly_and_a_new_password_replaces_it() {
 /// guesser's), stays slowed; a malformed one is a 422.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_users_device_logs_in_while_a_botnet_slows_the_account() {
-    let (app, _) = in_process(&[
-        ("PALISADE_ENV", "development"),
-        ("PALISADE_ADMIN_USERNAME", "root"),
-        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ])
-    .await;
+    let app = root_app().await;
     let body = |password: &str, device: Option<&str>| {
         let mut json = serde_json::json!({"username": "root", "password": password});
         if let Some(device) = device {
@@ -223,12 +213,7 @@ fn login_body(password: &str, device: Option<&str>) -> routes::LoginBody {
 /// the victim's device of the new password gets straight through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_ends_the_trust_of_every_earlier_device() {
-    let (app, _) = in_process(&[
-        ("PALISADE_ENV", "development"),
-        ("PALISADE_ADMIN_USERNAME", "root"),
-        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ])
-    .await;
+    let app = root_app().await;
     let intruder: IpAddr = "198.51.100.66".parse().unwrap();
     let stolen = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), intruder)
         .await
@@ -276,12 +261,7 @@ async fn a_password_change_ends_the_trust_of_every_earlier_device() {
 /// guesses, then is slowed like a stranger's, from anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_device_token_buys_ten_guesses_then_is_slowed() {
-    let (app, _) = in_process(&[
-        ("PALISADE_ENV", "development"),
-        ("PALISADE_ADMIN_USERNAME", "root"),
-        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ])
-    .await;
+    let app = root_app().await;
     let home: IpAddr = "198.51.100.1".parse().unwrap();
     let stolen = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), home)
         .await
@@ -312,12 +292,7 @@ async fn an_account_promoted_to_admin_at_start_keeps_nothing_of_its_past() {
     use palisade_server::state::ensure_admin;
     use palisade_server::users::{Role, User};
 
-    let (app, _) = in_process(&[
-        ("PALISADE_ENV", "development"),
-        ("PALISADE_ADMIN_USERNAME", "root"),
-        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ])
-    .await;
+    let app = root_app().await;
     let hash = app
         .hasher
         .hash(SecretString::from("the squatter's own passphrase"))
@@ -365,41 +340,19 @@ async fn an_account_promoted_to_admin_at_start_keeps_nothing_of_its_past() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_minted_by_a_session_ended_mid_request_does_not_survive() {
     use axum::extract::State;
-    use palisade_auth_tokens::bearer::{Authenticate as _, Credentials};
     use palisade_auth_tokens::revocation::RevocationStore as _;
     use palisade_axum::Path;
     use palisade_axum::validate::ValidJson;
     use palisade_server::keys;
 
-    let (app, _) = in_process(&[
-        ("PALISADE_ENV", "development"),
-        ("PALISADE_ADMIN_USERNAME", "root"),
-        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ])
-    .await;
-    let home: IpAddr = "198.51.100.1".parse().unwrap();
-    let login = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), home)
-        .await
-        .unwrap();
-    let token = serde_json::to_value(&login).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let who = || async {
-        palisade_axum::auth::Authenticated(
-            app.auth
-                .authenticate(Credentials::Bearer(&token))
-                .await
-                .unwrap(),
-        )
-    };
+    let app = root_app().await;
     let body = || {
         serde_json::from_value::<keys::NewKeyBody>(
             serde_json::json!({"name": "ci", "scopes": ["users:read"]}),
         )
         .unwrap()
     };
-    let kept = keys::create(State(app.clone()), who().await, ValidJson(body()))
+    let kept = keys::create(State(app.clone()), caller(&app).await, ValidJson(body()))
         .await
         .unwrap();
     assert_eq!(kept.status(), 201);
@@ -407,30 +360,16 @@ async fn a_key_minted_by_a_session_ended_mid_request_does_not_survive() {
 
     // Authenticated, then the session ends (a role change, a reset), then
     // the handler writes its key.
-    let caller = who().await;
-    let subject = caller.claims.sub.clone();
+    let who = caller(&app).await;
+    let subject = who.claims.sub.clone();
     app.revocations.revoke_subject(&subject).await.unwrap();
-    let minted = keys::create(State(app.clone()), caller, ValidJson(body())).await;
+    let minted = keys::create(State(app.clone()), who, ValidJson(body())).await;
     assert_eq!(minted.unwrap_err().0.status(), 401);
     // A rotation likewise: its successor is revoked (the key it rotated,
     // now in its grace, is the role change's own pass to revoke).
-    let caller = {
-        let login = routes::log_in(&app, &login_body(ADMIN_PASSWORD, None), home)
-            .await
-            .unwrap();
-        let token = serde_json::to_value(&login).unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        palisade_axum::auth::Authenticated(
-            app.auth
-                .authenticate(Credentials::Bearer(&token))
-                .await
-                .unwrap(),
-        )
-    };
+    let who = caller(&app).await;
     app.revocations.revoke_subject(&subject).await.unwrap();
-    let rotated = keys::rotate(State(app.clone()), caller, Path(kept_id.to_string())).await;
+    let rotated = keys::rotate(State(app.clone()), who, Path(kept_id.to_string())).await;
     assert_eq!(rotated.unwrap_err().0.status(), 401);
     let listed = app.keys.list(&subject).await.unwrap();
     let live = listed
@@ -444,6 +383,38 @@ async fn login_subject<St: palisade_server::Stores>(app: &palisade_server::App<S
     app.users.by_username("root").await.unwrap().unwrap().id
 }
 
+/// The service in process, with `root` the admin from the environment.
+async fn root_app() -> std::sync::Arc<palisade_server::App<palisade_server::state::Memory>> {
+    in_process(&[
+        ("PALISADE_ENV", "development"),
+        ("PALISADE_ADMIN_USERNAME", "root"),
+        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ])
+    .await
+    .0
+}
+
+/// `root` logged in and authenticated as the router's auth layer does it.
+async fn caller<St: palisade_server::Stores>(
+    app: &palisade_server::App<St>,
+) -> palisade_axum::auth::Authenticated {
+    use palisade_auth_tokens::bearer::{Authenticate as _, Credentials};
+    let home: IpAddr = "198.51.100.1".parse().unwrap();
+    let login = routes::log_in(app, &login_body(ADMIN_PASSWORD, None), home)
+        .await
+        .unwrap();
+    let token = serde_json::to_value(&login).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    palisade_axum::auth::Authenticated(
+        app.auth
+            .authenticate(Credentials::Bearer(&token))
+            .await
+            .unwrap(),
+    )
+}
+
 /// A login that upgrades a stored hash made with other argon2 parameters
 /// than the policy's keeps its device trusted under the new hash: during a botnet's
 /// slowdown that device still gets straight through.
@@ -451,12 +422,7 @@ async fn login_subject<St: palisade_server::Stores>(app: &palisade_server::App<S
 async fn a_rehash_at_login_keeps_the_device_trusted() {
     use palisade_passwords::{Argon2Params, HasherConfig, PasswordHasher};
 
-    let (app, _) = in_process(&[
-        ("PALISADE_ENV", "development"),
-        ("PALISADE_ADMIN_USERNAME", "root"),
-        ("PALISADE_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ])
-    .await;
+    let app = root_app().await;
     let weak = PasswordHasher::with_config(HasherConfig {
         argon2: Argon2Params {
             memory_kib: 12_288,

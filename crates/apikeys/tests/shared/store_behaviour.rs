@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use palisade_apikeys::{
-    ApiKeyErrorKind, ApiKeys, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore, KeyUsage,
-    ManualClock, Pepper, StoreError,
+    ApiKeyError, ApiKeyErrorKind, ApiKeys, KeyId, KeyRecord, KeyRequest, KeyStatus, KeyStore,
+    KeyUsage, ManualClock, NewKey, Pepper, StoreError,
 };
 
 pub const START: u64 = 1_700_000_000;
@@ -272,30 +272,59 @@ pub async fn revoked_key_is_refused_and_still_listed<F: Fixture>() {
     assert!(keys.list("mallory").await.unwrap().is_empty());
 }
 
+/// A rotation of a fresh key of alice's, run as its own task and held at
+/// its first call of `method` (see [`Counting::hold`]): the race each
+/// rotation test sets up.
+struct HeldRotation<S: KeyStore> {
+    keys: Arc<ApiKeys<Counting<S>, ManualClock>>,
+    old: NewKey,
+    rotation: tokio::task::JoinHandle<Result<NewKey, ApiKeyError>>,
+    release: oneshot::Sender<()>,
+}
+
+async fn held_rotation<F: Fixture>(
+    test: &str,
+    method: &'static str,
+) -> Option<HeldRotation<F::Store>> {
+    let (keys, store, _) = setup::<F>(test).await?;
+    let keys = Arc::new(keys);
+    let old = keys
+        .issue(KeyRequest::new("alice", "ci"), &[])
+        .await
+        .unwrap();
+    let id = old.info.key_id;
+    let (reached, release) = store.hold(method);
+    let rotation = tokio::spawn({
+        let keys = Arc::clone(&keys);
+        async move { keys.rotate("alice", id).await }
+    });
+    reached.await.unwrap();
+    Some(HeldRotation {
+        keys,
+        old,
+        rotation,
+        release,
+    })
+}
+
 /// Attack: the holder of a leaked key races its owner's rotation of it (or
 /// a client retries a rotation): both rotations read the key active, and
 /// each wrote a successor, one of them for the leaker. One wins; the other
 /// is a 409 and mints nothing.
 pub async fn concurrent_rotations_give_one_successor<F: Fixture>() {
-    let Some((keys, store, _)) = setup::<F>("rotate-race").await else {
+    // The first rotation has read the key active; the second runs whole.
+    let Some(held) = held_rotation::<F>("rotate-race", "get").await else {
         return;
     };
-    let keys = Arc::new(keys);
-    let old = keys
-        .issue(KeyRequest::new("alice", "ci").scopes(["read"]), &["read"])
-        .await
-        .unwrap();
-    let id = old.info.key_id;
-    let (reached, release) = store.hold("get");
-    let first = tokio::spawn({
-        let keys = Arc::clone(&keys);
-        async move { keys.rotate("alice", id).await }
-    });
-    // The first rotation has read the key active; the second runs whole.
-    reached.await.unwrap();
-    let second = keys.rotate("alice", id).await;
+    let HeldRotation {
+        keys,
+        old,
+        rotation,
+        release,
+    } = held;
+    let second = keys.rotate("alice", old.info.key_id).await;
     release.send(()).unwrap();
-    let first = first.await.unwrap();
+    let first = rotation.await.unwrap();
     assert_eq!(
         usize::from(first.is_ok()) + usize::from(second.is_ok()),
         1,
@@ -317,22 +346,16 @@ pub async fn concurrent_rotations_give_one_successor<F: Fixture>() {
 /// grace overwrote the revocation, so the revoked key worked again and had
 /// an heir. The revocation stands and the rotation is a 404.
 pub async fn a_revocation_mid_rotation_is_never_undone<F: Fixture>() {
-    let Some((keys, store, _)) = setup::<F>("rotate-revoke").await else {
+    let Some(held) = held_rotation::<F>("rotate-revoke", "get").await else {
         return;
     };
-    let keys = Arc::new(keys);
-    let old = keys
-        .issue(KeyRequest::new("alice", "ci"), &[])
-        .await
-        .unwrap();
-    let id = old.info.key_id;
-    let (reached, release) = store.hold("get");
-    let rotation = tokio::spawn({
-        let keys = Arc::clone(&keys);
-        async move { keys.rotate("alice", id).await }
-    });
-    reached.await.unwrap();
-    keys.revoke("alice", id).await.unwrap();
+    let HeldRotation {
+        keys,
+        old,
+        rotation,
+        release,
+    } = held;
+    keys.revoke("alice", old.info.key_id).await.unwrap();
     release.send(()).unwrap();
     let error = rotation.await.unwrap().unwrap_err();
     assert_eq!(error.kind(), ApiKeyErrorKind::NotFound);
@@ -351,23 +374,17 @@ pub async fn a_revocation_mid_rotation_is_never_undone<F: Fixture>() {
 /// keys were listed, and the predecessor came back for its grace. Neither
 /// outlives the recovery.
 pub async fn revoke_all_leaves_no_heir_of_a_rotation_in_flight<F: Fixture>() {
-    let Some((keys, store, _)) = setup::<F>("rotate-revoke-all").await else {
-        return;
-    };
-    let keys = Arc::new(keys);
-    let old = keys
-        .issue(KeyRequest::new("alice", "ci"), &[])
-        .await
-        .unwrap();
-    let id = old.info.key_id;
-    let (reached, release) = store.hold("insert_capped");
-    let rotation = tokio::spawn({
-        let keys = Arc::clone(&keys);
-        async move { keys.rotate("alice", id).await }
-    });
     // The rotation has moved the key into its grace and is about to write
     // the successor.
-    reached.await.unwrap();
+    let Some(held) = held_rotation::<F>("rotate-revoke-all", "insert_capped").await else {
+        return;
+    };
+    let HeldRotation {
+        keys,
+        old,
+        rotation,
+        release,
+    } = held;
     assert_eq!(keys.revoke_all("alice", "password_reset").await.unwrap(), 1);
     release.send(()).unwrap();
     let error = rotation.await.unwrap().unwrap_err();
