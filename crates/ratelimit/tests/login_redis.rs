@@ -506,7 +506,8 @@ mod same_as_memory {
     }
 
     /// Brute force with waits, a botnet slowdown with a trusted IP and
-    /// device, a success, and stuffing into the IP budget.
+    /// device, that device past its budget, a success, and stuffing into
+    /// the IP budget.
     async fn scenario<S: LoginStore>(
         throttle: &LoginThrottle<S, ManualClock>,
         clock: &ManualClock,
@@ -536,6 +537,26 @@ mod same_as_memory {
                 .check("victim", ip("203.0.113.1"), Some("dev"))
                 .await,
         ));
+        // The device's token, stolen: past its budget of attempts since its
+        // last success it is slowed like any other.
+        for i in 0..12 {
+            let from = nth_ip(700 + i);
+            let result = outcome(throttle.check("victim", from, Some("dev")).await);
+            if result.is_ok() {
+                throttle.record_failure("victim", from).await;
+            }
+            seen.push(result);
+        }
+        // One attempt of its 10 was spent just above.
+        let stolen = &seen[seen.len() - 12..];
+        assert!(
+            stolen[..9].iter().all(|seen| *seen == Ok(Allow)),
+            "{stolen:?}"
+        );
+        assert!(
+            stolen[9..].iter().all(|seen| *seen != Ok(Allow)),
+            "{stolen:?}"
+        );
         clock.advance(Duration::from_secs(10));
         seen.push(right_password(throttle, "victim", ip("203.0.113.4"), None).await);
         seen.push(wrong_password(throttle, "victim", nth_ip(500)).await);

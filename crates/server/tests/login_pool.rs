@@ -457,3 +457,40 @@ async fn a_rehash_at_login_keeps_the_device_trusted() {
         .await
         .unwrap();
 }
+
+/// A key kept from an older role (made before role changes revoked such
+/// keys, or written by a request that raced one) is not rotated into a
+/// fresh one with the same scopes: a rotation copies them, so it must not
+/// copy what the caller's role may no longer grant (403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_never_copies_scopes_beyond_the_callers_role() {
+    use axum::extract::State;
+    use palisade_apikeys::KeyRequest;
+    use palisade_axum::Path;
+    use palisade_server::keys;
+    use palisade_server::users::Role;
+
+    let app = root_app().await;
+    let who = caller(&app).await;
+    let subject = who.claims.sub.clone();
+    // As if minted while an admin, then demoted to user.
+    let kept = app
+        .keys
+        .issue(
+            KeyRequest::new(subject.clone(), "old").scopes(["users:write"]),
+            Role::Admin.permissions(),
+        )
+        .await
+        .unwrap();
+    app.users
+        .modify(&subject, |user| {
+            user.role = Role::User;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let refused = keys::rotate(State(app.clone()), who, Path(kept.info.key_id.to_string())).await;
+    assert_eq!(refused.unwrap_err().0.status(), 403);
+    let listed = app.keys.list(&subject).await.unwrap();
+    assert_eq!(listed.len(), 1, "no successor: {listed:?}");
+}
