@@ -23,7 +23,7 @@ pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// The environment of keys by default.
 pub const DEFAULT_ENV: &str = "live";
-/// Passes of [`ApiKeys::revoke_all`] at most: one more than the rotations a
+/// Passes of [`ApiKeys::revoke_where`] at most: one more than the rotations a
 /// request in flight can still complete after the owner's sessions ended.
 const REVOKE_ALL_PASSES: usize = 4;
 
@@ -593,6 +593,26 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
         owner: &str,
         reason: &'static str,
     ) -> Result<usize, ApiKeyError> {
+        self.revoke_where(owner, reason, |_| true).await
+    }
+
+    /// Revokes the live keys of `owner` that `revoke` picks (given each
+    /// key's scopes): [`revoke_all`](Self::revoke_all) with a choice, for a
+    /// role change that leaves the keys holding only what the new role may
+    /// grant. Lists again until a pass finds nothing to revoke, as
+    /// `revoke_all` does. Logs one `authn_token_revoked`
+    /// (`api_keys_revoked`, `cause` = `reason`) with the count; returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiKeyErrorKind::Store`] (some keys may be revoked already: call
+    /// again).
+    pub async fn revoke_where(
+        &self,
+        owner: &str,
+        reason: &'static str,
+        revoke: impl Fn(&[String]) -> bool,
+    ) -> Result<usize, ApiKeyError> {
         let now = self.clock.now();
         let mut revoked = 0;
         // Again until a pass finds nothing live: a rotation in flight may
@@ -606,7 +626,10 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
                 .await
                 .map_err(|e| self.store_failed(e, "list_owner"))?;
             let mut this_pass = 0;
-            for record in records.iter().filter(|record| !record.is_dead(now)) {
+            for record in records
+                .iter()
+                .filter(|record| !record.is_dead(now) && revoke(&record.scopes))
+            {
                 self.store
                     .set_status(&record.key_id, KeyStatus::Revoked)
                     .await
@@ -633,7 +656,7 @@ impl<S: KeyStore, C: Clock> ApiKeys<S, C> {
                 cause = reason,
                 subject_hash = %SubjectHash::of(owner),
                 revoked,
-                "every API key of the owner revoked"
+                "API keys of the owner revoked"
             );
         }
         Ok(revoked)

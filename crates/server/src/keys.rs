@@ -187,11 +187,18 @@ pub async fn revoke<St: Stores>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Whether `scopes` hold one that `allowed` (a role's permissions) does not.
+fn beyond(scopes: &[String], allowed: &[&str]) -> bool {
+    scopes
+        .iter()
+        .any(|scope| !allowed.contains(&scope.as_str()))
+}
+
 /// Revokes `owner`'s live keys that hold a scope `allowed` does not (a role
 /// change's new permissions); returns how many. A key keeps the scopes it
 /// was minted with, so without this a demoted moderator's `users:read` key
-/// would go on acting with the old role. Lists again until a pass finds
-/// nothing, as `ApiKeys::revoke_all` does: a rotation in flight may write a
+/// would go on acting with the old role. `ApiKeys::revoke_where` lists
+/// again until a pass finds nothing: a rotation in flight may write a
 /// successor behind a pass (and a request in flight revokes what it mints
 /// once its session is found ended: see `keep_if_session_lives`).
 ///
@@ -204,35 +211,11 @@ pub async fn revoke_beyond<St: Stores>(
     owner: &str,
     allowed: &[&str],
 ) -> Result<usize, Error> {
-    let mut revoked = 0;
-    for _ in 0..REVOKE_PASSES {
-        let mut this_pass = 0;
-        for key in app.keys.list(owner).await? {
-            let beyond = key
-                .scopes
-                .iter()
-                .any(|scope| !allowed.contains(&scope.as_str()));
-            if !beyond || key.status == KeyStatus::Revoked {
-                continue;
-            }
-            match app.keys.revoke(owner, key.key_id).await {
-                Ok(()) => this_pass += 1,
-                // Dead already (past its grace or expiry): nothing to revoke.
-                Err(error) if error.kind() == palisade_apikeys::ApiKeyErrorKind::NotFound => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        revoked += this_pass;
-        if this_pass == 0 {
-            return Ok(revoked);
-        }
-    }
-    // Keys still appearing: the caller retries.
-    Err(Error::new(ErrorKind::Unavailable))
+    Ok(app
+        .keys
+        .revoke_where(owner, "role_change", |scopes| beyond(scopes, allowed))
+        .await?)
 }
-
-/// Passes of [`revoke_beyond`] at most.
-const REVOKE_PASSES: usize = 4;
 
 /// Keeps the key `minted` only if the caller's session still lives. A role
 /// change, a password reset or a logout everywhere that lands while the
@@ -274,10 +257,7 @@ pub async fn rotate<St: Stores>(
     let role = caller_role(&app, &who.claims.sub).await?;
     let keys = app.keys.list(&who.claims.sub).await.map_err(api)?;
     if let Some(key) = keys.iter().find(|key| key.key_id == id)
-        && key
-            .scopes
-            .iter()
-            .any(|scope| !role.permissions().contains(&scope.as_str()))
+        && beyond(&key.scopes, role.permissions())
     {
         return Err(ApiError(
             Error::new(ErrorKind::Forbidden).with_detail("scopes", "beyond_role"),
