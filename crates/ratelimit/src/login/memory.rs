@@ -287,8 +287,8 @@ impl MemoryLoginStore {
             Some(State::Account(state)) => Some(state),
             _ => None,
         };
-        // The device's trust and its attempts since its last success; the
-        // trust lapses once they reach the rules' budget.
+        // A trusted device still within its budget of attempts since its
+        // last success (the trust lapses once they reach it).
         let trusted = device.and_then(|device| {
             let key = EntryKey::TrustedDevice(account, device);
             let entry = shard
@@ -296,25 +296,24 @@ impl MemoryLoginStore {
                 .get(&key)
                 .filter(|entry| entry.expires_at > now)?;
             match entry.state {
-                State::Trusted { failures } => Some((key, failures, entry.expires_at)),
+                State::Trusted { failures } if failures < rules.trusted_failures => {
+                    Some((key, failures, entry.expires_at))
+                }
                 _ => None,
             }
         });
-        let trusted_device = || {
-            trusted
-                .as_ref()
-                .is_some_and(|(_, failures, _)| *failures < rules.trusted_failures)
-        };
+        let trusted_device = || trusted.is_some();
         match decide::check_account(rules, pair, state, trusted_device, now) {
             Err((reason, wait)) => refuse(reason, wait),
             Ok((pair, state, pass)) => {
                 // The attempt counts against the device, as against the
                 // account, until a success gives it back.
                 if let Some((key, failures, expires_at)) = trusted {
-                    let failures = failures.saturating_add(1).min(rules.trusted_failures);
                     shard.put(
                         key,
-                        State::Trusted { failures },
+                        State::Trusted {
+                            failures: failures + 1,
+                        },
                         expires_at,
                         now,
                         &self.evicted,

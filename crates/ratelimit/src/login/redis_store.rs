@@ -51,9 +51,11 @@ local interval = tonumber(ARGV[6])
 local slowdown = tonumber(ARGV[7])
 local max_count = tonumber(ARGV[8])
 local challenge = ARGV[9] == '1'
-local device_budget = tonumber(ARGV[10])
-local device_failures = nil
-if #KEYS >= 3 then device_failures = tonumber(redis.call('GET', KEYS[3]) or '') end
+local trusted = false
+if #KEYS >= 3 then
+  local device_failures = tonumber(redis.call('GET', KEYS[3]) or '')
+  trusted = device_failures ~= nil and device_failures < tonumber(ARGV[10])
+end
 local pair = redis.call('HMGET', KEYS[2], 'n', 'last')
 local n = tonumber(pair[1]) or 0
 local last = tonumber(pair[2]) or 0
@@ -69,7 +71,6 @@ local tat = tonumber(account[1]) or 0
 local slowed = tonumber(account[2])
 local pass = 0
 if tat > now + window - interval then
-  local trusted = device_failures ~= nil and device_failures < device_budget
   if not trusted then
     if slowed and now < slowed + slowdown then
       if not challenge then return {3, slowed + slowdown - now} end
@@ -79,9 +80,7 @@ if tat > now + window - interval then
     end
   end
 end
-if device_failures ~= nil and device_failures < device_budget then
-  redis.call('INCR', KEYS[3])
-end
+if trusted then redis.call('INCR', KEYS[3]) end
 n = math.min(n + 1, max_count)
 redis.call('HSET', KEYS[2], 'n', int(n), 'last', int(now))
 redis.call('PEXPIRE', KEYS[2], int(math.ceil(memory / 1000)))
