@@ -369,8 +369,9 @@ pub async fn authenticate<St: Stores>(
         .await
     {
         Ok(verified) => {
-            // The password checked is the one a device becomes trusted for.
-            let mut checked = user.password_hash.clone();
+            // The password checked is the one a device becomes trusted
+            // for: under its hash as checked (`bound`), or as rehashed.
+            let mut bound = bound;
             let mut user = user;
             if verified.needs_rehash {
                 // The login stands either way; a rehash the pool refused
@@ -394,7 +395,7 @@ pub async fn authenticate<St: Stores>(
                                 // The same password under its new hash; a
                                 // password changed meanwhile is not it.
                                 if rehashed.password_hash == hash {
-                                    checked = hash;
+                                    bound = device.map(|device| device.bound_to(&hash));
                                 }
                                 user = rehashed;
                             }
@@ -409,7 +410,6 @@ pub async fn authenticate<St: Stores>(
             }
             // One success (one attempt given back), the device trusted for
             // the hash now stored.
-            let bound = device.map(|device| device.bound_to(&checked));
             app.throttle
                 .record_success(&account, ip, bound.as_deref())
                 .await;
